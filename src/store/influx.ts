@@ -1,0 +1,230 @@
+/**
+ * The InfluxDB v1 HTTP API client: `/query` (InfluxQL) and `/write` (line protocol) through `got`.
+ * Works with InfluxDB 1.x and with the v1-compatibility endpoints of 2.x/3.x (token auth).
+ *
+ * Errors are mapped onto the error module: unreachable server and 5xx are transient (retried with capped
+ * backoff); 401/403/404 and bad requests are user errors whose message says how to fix them. Passwords
+ * and tokens never appear in a message.
+ */
+import got, { type Got, HTTPError, RequestError } from 'got';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { InternalError, TransientError, UserError } from '../errors.js';
+import { withRetry, type BackoffOptions } from '../util/retry.js';
+
+export interface InfluxOptions {
+  url: string;
+  db: string;
+  user?: string | undefined;
+  password?: string | undefined;
+  token?: string | undefined;
+  timeoutMs?: number;
+  backoff?: BackoffOptions;
+  /** Lines per POST to /write. */
+  batchSize?: number;
+}
+
+export type Scalar = string | number | boolean | null;
+
+export interface Series {
+  name: string;
+  tags: Record<string, string>;
+  columns: string[];
+  values: Scalar[][];
+}
+
+interface QueryResult {
+  statement_id?: number;
+  error?: string;
+  series?: Series[];
+}
+
+export const WRITE_BATCH = 5000;
+
+export class InfluxClient {
+  readonly url: string;
+  readonly db: string;
+  private readonly http: Got;
+  private readonly backoff: BackoffOptions;
+  private readonly batchSize: number;
+  private readonly who: string;
+  /** Counters for benchmarks and tests: requests sent. */
+  readonly stats = { queries: 0, writes: 0, lines: 0 };
+
+  constructor(opts: InfluxOptions) {
+    this.url = opts.url.replace(/\/+$/, '');
+    this.db = opts.db;
+    this.backoff = opts.backoff ?? { attempts: 4, baseMs: 250, maxMs: 4_000 };
+    this.batchSize = opts.batchSize ?? WRITE_BATCH;
+    this.who = opts.user ?? (opts.token ? 'token' : 'anonymous');
+    const headers: Record<string, string> = {};
+    if (opts.token) headers.authorization = `Token ${opts.token}`;
+    else if (opts.user !== undefined) {
+      headers.authorization = `Basic ${Buffer.from(`${opts.user}:${opts.password ?? ''}`).toString('base64')}`;
+    }
+    this.http = got.extend({
+      prefixUrl: this.url,
+      headers,
+      retry: { limit: 0 },
+      timeout: { request: opts.timeoutMs ?? 30_000 },
+      agent: {
+        http: new HttpAgent({ keepAlive: true, maxSockets: 8 }),
+        https: new HttpsAgent({ keepAlive: true, maxSockets: 8 }),
+      },
+      throwHttpErrors: true,
+    });
+  }
+
+  /** Runs one InfluxQL statement and returns its series (empty when there are no rows). */
+  async query(q: string, params: Record<string, string | number | boolean> = {}, opts: { write?: boolean; db?: string | null } = {}): Promise<Series[]> {
+    const searchParams: Record<string, string> = { q, epoch: 'ms' };
+    const db = opts.db === undefined ? this.db : opts.db;
+    if (db !== null) searchParams.db = db;
+    if (Object.keys(params).length > 0) searchParams.params = JSON.stringify(params);
+    const body = await this.request(`query`, async () => {
+      this.stats.queries++;
+      if (opts.write) {
+        return this.http.post('query', { form: searchParams }).text();
+      }
+      return this.http.get('query', { searchParams: { ...searchParams, chunked: 'true', chunk_size: '10000' } }).text();
+    });
+    return mergeChunks(body, q);
+  }
+
+  /** Rows of a one-series-per-tag-set query as objects keyed by column (tags merged in). */
+  async rows(q: string, params: Record<string, string | number | boolean> = {}): Promise<Record<string, Scalar>[]> {
+    const out: Record<string, Scalar>[] = [];
+    for (const s of await this.query(q, params)) {
+      for (const v of s.values) {
+        const row: Record<string, Scalar> = { ...s.tags };
+        s.columns.forEach((c, i) => {
+          row[c] = v[i] ?? null;
+        });
+        out.push(row);
+      }
+    }
+    return out;
+  }
+
+  /** Writes lines in batches of ~5000 (idempotent: the timestamps are fixed, so a retried batch merges). */
+  async write(lines: readonly string[], onBatch?: (written: number) => void): Promise<void> {
+    for (let i = 0; i < lines.length; i += this.batchSize) {
+      const chunk = lines.slice(i, i + this.batchSize);
+      await this.request('write', async () => {
+        this.stats.writes++;
+        await this.http.post('write', { searchParams: { db: this.db, precision: 'ns' }, body: chunk.join('\n') });
+        return '';
+      });
+      this.stats.lines += chunk.length;
+      onBatch?.(Math.min(lines.length, i + chunk.length));
+    }
+  }
+
+  async ping(): Promise<string> {
+    return this.request('ping', async () => {
+      const res = await this.http.get('ping');
+      return String(res.headers['x-influxdb-version'] ?? 'unknown');
+    });
+  }
+
+  async databaseExists(): Promise<boolean> {
+    const s = await this.query('SHOW DATABASES', {}, { db: null });
+    return s.some((x) => x.values.some((v) => v[0] === this.db));
+  }
+
+  async createDatabase(): Promise<void> {
+    await this.query(`CREATE DATABASE "${this.db.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`, {}, { write: true, db: null });
+  }
+
+  async dropDatabase(): Promise<void> {
+    await this.query(`DROP DATABASE "${this.db.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`, {}, { write: true, db: null });
+  }
+
+  private async request<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return withRetry(async () => {
+      try {
+        return await fn();
+      } catch (err) {
+        throw this.mapError(what, err);
+      }
+    }, this.backoff);
+  }
+
+  private mapError(what: string, err: unknown): Error {
+    if (err instanceof HTTPError) {
+      const status = err.response.statusCode;
+      const msg = serverMessage(String(err.response.body ?? ''));
+      if (status === 401) {
+        return new UserError(
+          `InfluxDB at ${this.url} refused the credentials of '${this.who}' (401 ${msg}): check RUNCTRL_INFLUXDB_USER/RUNCTRL_INFLUXDB_PASSWORD (or ECAL_INFLUXDB_USER/ECAL_INFLUXDB_PWD, or RUNCTRL_INFLUXDB_TOKEN)`,
+        );
+      }
+      if (status === 403) {
+        return new UserError(
+          `InfluxDB user '${this.who}' may not do this on database '${this.db}' (403 ${msg}): use a user with ${what === 'write' ? 'WRITE' : 'the needed'} privilege`,
+        );
+      }
+      if (status === 404 && /database not found/.test(msg)) {
+        return new UserError(`database '${this.db}' does not exist on ${this.url}: create a campaign in it with 'runctrl --db ${this.db} create --campaign NAME'`);
+      }
+      if (status >= 500) return new TransientError(`InfluxDB at ${this.url} answered ${status} to ${what}: ${msg}`);
+      if (status === 413) return new InternalError(`InfluxDB refused a ${what} body as too large (413)`);
+      return new InternalError(`InfluxDB answered ${status} to ${what}: ${msg}`);
+    }
+    if (err instanceof RequestError) {
+      return new TransientError(
+        `cannot reach InfluxDB at ${this.url} (${err.code}): start it (scripts/influxdb.sh up) or point --influx-url/RUNCTRL_INFLUXDB_URL at a running server`,
+      );
+    }
+    return err instanceof Error ? err : new InternalError(String(err));
+  }
+}
+
+function serverMessage(body: string): string {
+  try {
+    const j = JSON.parse(body) as { error?: string };
+    if (typeof j.error === 'string') return j.error;
+  } catch {
+    /* not JSON */
+  }
+  return body.trim().slice(0, 300);
+}
+
+/** Merges a (possibly chunked, newline-delimited) /query body into whole series. */
+export function mergeChunks(body: string, q: string): Series[] {
+  const out: Series[] = [];
+  let last: Series | undefined;
+  for (const line of body.split('\n')) {
+    if (line.trim() === '') continue;
+    const obj = JSON.parse(line) as { results?: QueryResult[]; error?: string };
+    if (obj.error) throw new InternalError(`InfluxDB query failed: ${obj.error} (query: ${q})`);
+    for (const r of obj.results ?? []) {
+      if (r.error) {
+        if (/database not found/.test(r.error)) {
+          const db = /database not found: "?([^"]*)"?/.exec(r.error)?.[1] ?? '';
+          throw new UserError(`database '${db}' does not exist: create a campaign in it with 'runctrl --db ${db} create --campaign NAME'`);
+        }
+        throw new InternalError(`InfluxDB query failed: ${r.error} (query: ${q})`);
+      }
+      for (const s of r.series ?? []) {
+        const series: Series = { name: s.name, tags: s.tags ?? {}, columns: s.columns, values: s.values ?? [] };
+        if (last && last.name === series.name && sameTags(last.tags, series.tags) && sameCols(last.columns, series.columns)) {
+          last.values.push(...series.values);
+        } else {
+          out.push(series);
+          last = series;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function sameTags(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+function sameCols(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((c, i) => c === b[i]);
+}
