@@ -73,7 +73,9 @@ export function resolveConfig(
   const timeoutRaw = flags.influxTimeout ?? pick('RUNCTRL_INFLUXDB_TIMEOUT');
   const timeoutMs = Number(timeoutRaw ?? 30_000);
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new UserError(`invalid InfluxDB timeout '${String(timeoutRaw)}': give a positive number of milliseconds`);
+    throw new UserError(
+      `invalid InfluxDB timeout '${String(timeoutRaw)}': give a positive number of milliseconds`,
+    );
   }
   const webhooks =
     flags.webhook && flags.webhook.length > 0
@@ -82,7 +84,10 @@ export function resolveConfig(
           .split(',')
           .map((s) => s.trim())
           .filter(Boolean);
-  const influxUrl = (flags.influxUrl ?? pick('RUNCTRL_INFLUXDB_URL') ?? 'http://127.0.0.1:8086').replace(/\/+$/, '');
+  const influxUrl = (flags.influxUrl ?? pick('RUNCTRL_INFLUXDB_URL') ?? 'http://127.0.0.1:8086').replace(
+    /\/+$/,
+    '',
+  );
   let parsed: URL;
   try {
     parsed = new URL(influxUrl);

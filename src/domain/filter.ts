@@ -33,7 +33,7 @@ export function matches(f: RunFilter, r: RunInfo): boolean {
   if (f.minLumi !== undefined && r.recordedLumi < f.minLumi) return false;
   if (f.minBeamEnergy !== undefined && r.beamEnergy < f.minBeamEnergy) return false;
   if (f.maxBeamEnergy !== undefined && r.beamEnergy > f.maxBeamEnergy) return false;
-  if (f.magnet !== undefined && (r.magnetCurrent >= MAGNET_ON_CURRENT) !== (f.magnet === 'on')) return false;
+  if (f.magnet !== undefined && r.magnetCurrent >= MAGNET_ON_CURRENT !== (f.magnet === 'on')) return false;
   if (f.quality && f.quality.some((q) => r.quality[q] !== true)) return false;
   if (f.eras && f.eras.length > 0 && !f.eras.includes(r.era)) return false;
   return true;
@@ -55,7 +55,8 @@ const KEYS: (keyof RunFilter)[] = [
 /** Validates an untrusted filter object (from a campaign file or the database). */
 export function parseFilter(raw: unknown, where: string): RunFilter {
   if (raw === undefined || raw === null) return {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new UserError(`${where}: the filter must be an object`);
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new UserError(`${where}: the filter must be an object`);
   const o = raw as Record<string, unknown>;
   const f: RunFilter = {};
   for (const k of Object.keys(o)) {
@@ -96,11 +97,14 @@ export function parseFilter(raw: unknown, where: string): RunFilter {
   list('quality');
   list('eras');
   if (o.magnet !== undefined) {
-    if (o.magnet !== 'on' && o.magnet !== 'off') throw new UserError(`${where}: filter 'magnet' must be "on" or "off"`);
+    if (o.magnet !== 'on' && o.magnet !== 'off')
+      throw new UserError(`${where}: filter 'magnet' must be "on" or "off"`);
     f.magnet = o.magnet;
   }
   if (f.minBeamEnergy !== undefined && f.maxBeamEnergy !== undefined && f.minBeamEnergy > f.maxBeamEnergy) {
-    throw new UserError(`${where}: minBeamEnergy ${f.minBeamEnergy} is above maxBeamEnergy ${f.maxBeamEnergy}`);
+    throw new UserError(
+      `${where}: minBeamEnergy ${f.minBeamEnergy} is above maxBeamEnergy ${f.maxBeamEnergy}`,
+    );
   }
   return f;
 }
@@ -120,4 +124,40 @@ export function describeFilter(f: RunFilter): string {
   if (f.quality?.length) parts.push(`good ${f.quality.join(',')}`);
   if (f.eras?.length) parts.push(`era ${f.eras.join('|')}`);
   return parts.length ? parts.join(', ') : 'any run';
+}
+
+/**
+ * A filter as typed on the command line: JSON (`{"global":true}`) or `key=value` pairs separated by commas,
+ * lists with `|` (`global=true,stableBeams=true,runClass=Collisions24|Collisions25,minDuration=600`).
+ */
+export function parseFilterText(text: string): RunFilter {
+  const t = text.trim();
+  if (t === '' || t === 'any') return {};
+  if (t.startsWith('{')) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(t);
+    } catch (err) {
+      throw new UserError(`--filter: invalid JSON (${err instanceof Error ? err.message : String(err)})`, {
+        exitCode: 2,
+      });
+    }
+    return parseFilter(raw, '--filter');
+  }
+  const o: Record<string, unknown> = {};
+  for (const part of t.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0)
+      throw new UserError(
+        `--filter: '${part}' is not key=value (e.g. --filter global=true,minDuration=600)`,
+        { exitCode: 2 },
+      );
+    const k = part.slice(0, eq).trim();
+    const v = part.slice(eq + 1).trim();
+    if (k === 'runClass' || k === 'quality' || k === 'eras') o[k] = v.split('|').filter(Boolean);
+    else if (v === 'true' || v === 'false') o[k] = v === 'true';
+    else if (v !== '' && !Number.isNaN(Number(v))) o[k] = Number(v);
+    else o[k] = v;
+  }
+  return parseFilter(o, '--filter');
 }

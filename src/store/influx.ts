@@ -76,7 +76,11 @@ export class InfluxClient {
   }
 
   /** Runs one InfluxQL statement and returns its series (empty when there are no rows). */
-  async query(q: string, params: Record<string, string | number | boolean> = {}, opts: { write?: boolean; db?: string | null } = {}): Promise<Series[]> {
+  async query(
+    q: string,
+    params: Record<string, string | number | boolean> = {},
+    opts: { write?: boolean; db?: string | null } = {},
+  ): Promise<Series[]> {
     const searchParams: Record<string, string> = { q, epoch: 'ms' };
     const db = opts.db === undefined ? this.db : opts.db;
     if (db !== null) searchParams.db = db;
@@ -86,13 +90,18 @@ export class InfluxClient {
       if (opts.write) {
         return this.http.post('query', { form: searchParams }).text();
       }
-      return this.http.get('query', { searchParams: { ...searchParams, chunked: 'true', chunk_size: '10000' } }).text();
+      return this.http
+        .get('query', { searchParams: { ...searchParams, chunked: 'true', chunk_size: '10000' } })
+        .text();
     });
     return mergeChunks(body, q);
   }
 
   /** Rows of a one-series-per-tag-set query as objects keyed by column (tags merged in). */
-  async rows(q: string, params: Record<string, string | number | boolean> = {}): Promise<Record<string, Scalar>[]> {
+  async rows(
+    q: string,
+    params: Record<string, string | number | boolean> = {},
+  ): Promise<Record<string, Scalar>[]> {
     const out: Record<string, Scalar>[] = [];
     for (const s of await this.query(q, params)) {
       for (const v of s.values) {
@@ -112,7 +121,10 @@ export class InfluxClient {
       const chunk = lines.slice(i, i + this.batchSize);
       await this.request('write', async () => {
         this.stats.writes++;
-        await this.http.post('write', { searchParams: { db: this.db, precision: 'ns' }, body: chunk.join('\n') });
+        await this.http.post('write', {
+          searchParams: { db: this.db, precision: 'ns' },
+          body: chunk.join('\n'),
+        });
         return '';
       });
       this.stats.lines += chunk.length;
@@ -133,11 +145,19 @@ export class InfluxClient {
   }
 
   async createDatabase(): Promise<void> {
-    await this.query(`CREATE DATABASE "${this.db.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`, {}, { write: true, db: null });
+    await this.query(
+      `CREATE DATABASE "${this.db.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`,
+      {},
+      { write: true, db: null },
+    );
   }
 
   async dropDatabase(): Promise<void> {
-    await this.query(`DROP DATABASE "${this.db.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`, {}, { write: true, db: null });
+    await this.query(
+      `DROP DATABASE "${this.db.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`,
+      {},
+      { write: true, db: null },
+    );
   }
 
   private async request<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -165,9 +185,12 @@ export class InfluxClient {
         );
       }
       if (status === 404 && /database not found/.test(msg)) {
-        return new UserError(`database '${this.db}' does not exist on ${this.url}: create a campaign in it with 'runctrl --db ${this.db} create --campaign NAME'`);
+        return new UserError(
+          `database '${this.db}' does not exist on ${this.url}: create a campaign in it with 'runctrl --db ${this.db} create --campaign NAME'`,
+        );
       }
-      if (status >= 500) return new TransientError(`InfluxDB at ${this.url} answered ${status} to ${what}: ${msg}`);
+      if (status >= 500)
+        return new TransientError(`InfluxDB at ${this.url} answered ${status} to ${what}: ${msg}`);
       if (status === 413) return new InternalError(`InfluxDB refused a ${what} body as too large (413)`);
       return new InternalError(`InfluxDB answered ${status} to ${what}: ${msg}`);
     }
@@ -202,13 +225,25 @@ export function mergeChunks(body: string, q: string): Series[] {
       if (r.error) {
         if (/database not found/.test(r.error)) {
           const db = /database not found: "?([^"]*)"?/.exec(r.error)?.[1] ?? '';
-          throw new UserError(`database '${db}' does not exist: create a campaign in it with 'runctrl --db ${db} create --campaign NAME'`);
+          throw new UserError(
+            `database '${db}' does not exist: create a campaign in it with 'runctrl --db ${db} create --campaign NAME'`,
+          );
         }
         throw new InternalError(`InfluxDB query failed: ${r.error} (query: ${q})`);
       }
       for (const s of r.series ?? []) {
-        const series: Series = { name: s.name, tags: s.tags ?? {}, columns: s.columns, values: s.values ?? [] };
-        if (last && last.name === series.name && sameTags(last.tags, series.tags) && sameCols(last.columns, series.columns)) {
+        const series: Series = {
+          name: s.name,
+          tags: s.tags ?? {},
+          columns: s.columns,
+          values: s.values ?? [],
+        };
+        if (
+          last &&
+          last.name === series.name &&
+          sameTags(last.tags, series.tags) &&
+          sameCols(last.columns, series.columns)
+        ) {
           last.values.push(...series.values);
         } else {
           out.push(series);

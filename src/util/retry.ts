@@ -36,7 +36,10 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
 }
 
 /** Runs fn, retrying TransientErrors with capped backoff. Any other error is rethrown at once. */
-export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: BackoffOptions = DEFAULT_BACKOFF): Promise<T> {
+export async function withRetry<T>(
+  fn: (attempt: number) => Promise<T>,
+  opts: BackoffOptions = DEFAULT_BACKOFF,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);

@@ -1,0 +1,65 @@
+/** Builds the use-case context from the global options (flags > environment > .env > defaults). */
+import { resolveConfig, type Config } from '../config.js';
+import type { Ctx } from '../core/context.js';
+import { UserError } from '../errors.js';
+import { openRunSource } from '../sources/index.js';
+import type { RunSource } from '../sources/source.js';
+import { Store } from '../store/store.js';
+import type { Io } from './io.js';
+
+export interface GlobalArgs {
+  db?: string | undefined;
+  influxUrl?: string | undefined;
+  influxUser?: string | undefined;
+  influxTimeout?: number | undefined;
+  runSource?: string | undefined;
+  stateDir?: string | undefined;
+  webhook?: string[] | undefined;
+  verbose?: boolean | undefined;
+}
+
+export function configFrom(argv: GlobalArgs, io: Io): Config {
+  return resolveConfig(
+    {
+      db: argv.db,
+      influxUrl: argv.influxUrl,
+      influxUser: argv.influxUser,
+      influxTimeout: argv.influxTimeout,
+      runSource: argv.runSource,
+      stateDir: argv.stateDir,
+      webhook: argv.webhook,
+      verbose: argv.verbose,
+    },
+    io.env,
+    io.cwd,
+  );
+}
+
+export function storeFrom(config: Config): Store {
+  if (!config.db) {
+    throw new UserError('no database given: pass --db NAME (before or after the command) or set RUNCTRL_DB', {
+      exitCode: 2,
+    });
+  }
+  return Store.open({
+    url: config.influxUrl,
+    db: config.db,
+    user: config.user,
+    password: config.password,
+    token: config.token,
+    timeoutMs: config.timeoutMs,
+  });
+}
+
+export function contextFrom(argv: GlobalArgs, io: Io): { ctx: Ctx; config: Config } {
+  const config = configFrom(argv, io);
+  const store = storeFrom(config);
+  let source: RunSource | undefined;
+  return {
+    config,
+    ctx: {
+      store,
+      source: () => (source ??= openRunSource(config.runSource, { cwd: io.cwd })),
+    },
+  };
+}

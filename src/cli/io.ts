@@ -1,0 +1,29 @@
+/** Where the CLI prints. Tests pass their own to capture output. */
+import Table from 'cli-table3';
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** True when stderr is a terminal (progress bars are drawn only then). */
+  isTTY: boolean;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export const processIo: Io = {
+  out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+  err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+  isTTY: process.stderr.isTTY === true,
+  env: process.env,
+  cwd: process.cwd(),
+};
+
+export function table(head: string[], rows: (string | number)[][]): string {
+  const t = new Table({ head, style: { head: [], border: [] } });
+  for (const r of rows) t.push(r.map((c) => String(c)));
+  return t.toString();
+}
+
+export function json(value: unknown): string {
+  return JSON.stringify(value, null, 2);
+}

@@ -1,0 +1,98 @@
+/**
+ * The runctrl command line: yargs command modules that parse flags, call a use case in src/core and print
+ * its result. `createCli` builds the parser without side effects, so tests can run commands in-process.
+ */
+import yargs, { type Argv } from 'yargs';
+import { describeError, UsageError } from '../errors.js';
+import type { GlobalArgs } from './context.js';
+import type { CommandFactory } from './define.js';
+import { processIo, type Io } from './io.js';
+import { createCommand, deactivateCommand, listCommand, reactivateCommand } from './commands/campaigns.js';
+import { rtypeCreateCommand, rtypeListCommand, rtypeUpdateCommand } from './commands/rtypes.js';
+import { applyCommand, injectCommand, statusCommand } from './commands/runs.js';
+import { extraCommands } from './commands/index.js';
+
+export const COMMANDS: CommandFactory[] = [
+  createCommand,
+  listCommand,
+  deactivateCommand,
+  reactivateCommand,
+  rtypeCreateCommand,
+  rtypeUpdateCommand,
+  rtypeListCommand,
+  injectCommand,
+  statusCommand,
+  applyCommand,
+  ...extraCommands,
+];
+
+export function createCli(argv: string[], io: Io = processIo): Argv<GlobalArgs> {
+  let y = yargs(argv)
+    .scriptName('runctrl')
+    .usage(
+      '$0 [--db DB] <command> [options]\n\nRun control and reprocessing campaigns, with state in InfluxDB.',
+    )
+    .option('db', { type: 'string', global: true, describe: 'InfluxDB database (env RUNCTRL_DB)' })
+    .option('influx-url', {
+      type: 'string',
+      global: true,
+      describe: 'InfluxDB URL (env RUNCTRL_INFLUXDB_URL; default http://127.0.0.1:8086)',
+    })
+    .option('influx-user', {
+      type: 'string',
+      global: true,
+      describe:
+        'InfluxDB user (env RUNCTRL_INFLUXDB_USER or ECAL_INFLUXDB_USER); password only from the environment',
+    })
+    .option('influx-timeout', {
+      type: 'number',
+      global: true,
+      describe: 'request timeout in ms (env RUNCTRL_INFLUXDB_TIMEOUT)',
+    })
+    .option('run-source', {
+      type: 'string',
+      global: true,
+      describe: 'run registry file (JSON/CSV) or OMS URL (env RUNCTRL_RUN_SOURCE)',
+    })
+    .option('state-dir', {
+      type: 'string',
+      global: true,
+      describe: 'local state: job files, locks (env RUNCTRL_STATE_DIR; default ./.runctrl)',
+    })
+    .option('verbose', {
+      alias: 'v',
+      type: 'boolean',
+      global: true,
+      describe: 'say more',
+    }) as unknown as Argv<GlobalArgs>;
+  for (const make of COMMANDS) y = y.command(make(io));
+  return y
+    .demandCommand(1, 'give a command: see runctrl --help')
+    .strict()
+    .recommendCommands()
+    .completion('completion', 'print a bash/zsh completion script')
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .exitProcess(false)
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UsageError(msg);
+    });
+}
+
+/** Runs the CLI; resolves to the exit code. Errors print as one line (stack only for internal errors). */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  try {
+    const y = createCli(argv, io);
+    await y.parseAsync(argv, {}, (_err, _argv, output) => {
+      if (output) io.out(output);
+    });
+    return 0;
+  } catch (err) {
+    const { exitCode, text } = describeError(err);
+    io.err(exitCode === 2 ? `${text}\n(see runctrl --help)` : text);
+    return exitCode;
+  }
+}

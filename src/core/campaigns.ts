@@ -1,0 +1,145 @@
+import { activeWorkflows, activityOf, editList, type Activity, type Campaign } from '../domain/campaign.js';
+import { DEFAULT_FILTER, describeFilter } from '../domain/filter.js';
+import { checkName } from '../domain/names.js';
+import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
+import { UserError } from '../errors.js';
+import { campaignPoint, rtypePoint } from '../store/schema.js';
+import type { Ctx } from './context.js';
+
+export interface CreateOptions {
+  campaign: string;
+  description?: string;
+  ifNotExists?: boolean;
+}
+
+export interface CreateResult {
+  campaign: string;
+  created: boolean;
+  rtypes: string[];
+}
+
+/** Creates a campaign with the default run type `all` (global runs only). Creates the database if needed. */
+export async function createCampaign(ctx: Ctx, o: CreateOptions): Promise<CreateResult> {
+  checkName('campaign', o.campaign);
+  await ctx.store.ensureDatabase();
+  const existing = await ctx.store.campaigns(o.campaign);
+  if (existing.length > 0) {
+    if (o.ifNotExists)
+      return { campaign: o.campaign, created: false, rtypes: existing[0]?.rtypes.map((t) => t.name) ?? [] };
+    throw new UserError(
+      `campaign '${o.campaign}' already exists in database '${ctx.store.db}': choose another name, or add --if-not-exists`,
+    );
+  }
+  await ctx.store.write([
+    rtypePoint(o.campaign, 'all', DEFAULT_FILTER, [], []),
+    campaignPoint(o.campaign, o.description ?? '', Date.now()),
+  ]);
+  return { campaign: o.campaign, created: true, rtypes: ['all'] };
+}
+
+export interface CampaignSummary {
+  campaign: string;
+  description: string;
+  activity: Activity;
+  rtypes: { name: string; filter: string; workflows: string[]; suspended: string[] }[];
+  workflows: string[];
+  runs: number;
+  counts: Record<RunStatus, number>;
+}
+
+function emptyCounts(): Record<RunStatus, number> {
+  return Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
+}
+
+export function summarize(c: Campaign, counts: Record<RunStatus, number>, runs: number): CampaignSummary {
+  return {
+    campaign: c.name,
+    description: c.description,
+    activity: activityOf(c),
+    rtypes: c.rtypes.map((t) => ({
+      name: t.name,
+      filter: describeFilter(t.filter),
+      workflows: t.workflows,
+      suspended: t.suspended,
+    })),
+    workflows: activeWorkflows(c),
+    runs,
+    counts,
+  };
+}
+
+/** Campaigns with activity, workflows and run × workflow counts per status. */
+export async function listCampaigns(ctx: Ctx): Promise<CampaignSummary[]> {
+  const [campaigns, states] = await Promise.all([ctx.store.campaigns(), ctx.store.allRunStates()]);
+  const out: CampaignSummary[] = [];
+  for (const c of campaigns) {
+    const counts = emptyCounts();
+    const runs = new Set<number>();
+    for (const s of states.get(c.name) ?? []) {
+      counts[s.status]++;
+      runs.add(s.run);
+    }
+    out.push(summarize(c, counts, runs.size));
+  }
+  return out;
+}
+
+export interface ActivationResult {
+  campaign: string;
+  changed: boolean;
+  activity: Activity;
+  rtypes: { name: string; workflows: string[]; suspended: string[] }[];
+}
+
+/** Removes every active workflow from every run type in one write, remembering them for `reactivate`. */
+export async function deactivate(ctx: Ctx, o: { campaign: string }): Promise<ActivationResult> {
+  const c = await ctx.store.campaign(o.campaign);
+  const changed = c.rtypes.filter((t) => t.workflows.length > 0);
+  const next = c.rtypes.map((t) => ({
+    ...t,
+    suspended: editList(t.suspended, t.workflows, []),
+    workflows: [],
+  }));
+  if (changed.length > 0) {
+    await ctx.store.write(
+      next
+        .filter((t) => changed.some((x) => x.name === t.name))
+        .map((t) => rtypePoint(c.name, t.name, t.filter, t.workflows, t.suspended)),
+    );
+  }
+  return {
+    campaign: c.name,
+    changed: changed.length > 0,
+    activity: activityOf({ ...c, rtypes: next }),
+    rtypes: next.map((t) => ({ name: t.name, workflows: t.workflows, suspended: t.suspended })),
+  };
+}
+
+/** Restores exactly the workflows `deactivate` set aside (keeping any added since). */
+export async function reactivate(ctx: Ctx, o: { campaign: string }): Promise<ActivationResult> {
+  const c = await ctx.store.campaign(o.campaign);
+  const changed = c.rtypes.filter((t) => t.suspended.length > 0);
+  if (changed.length === 0 && activityOf(c) !== 'active') {
+    throw new UserError(
+      `campaign '${c.name}' has no deactivated workflows to restore: add workflows with 'runctrl --db ${ctx.store.db} rtype-update --campaign ${c.name} --type all --add WORKFLOW'`,
+    );
+  }
+  const next = c.rtypes.map((t) => ({
+    ...t,
+    workflows: editList(t.workflows, t.suspended, []),
+    suspended: [],
+  }));
+  if (changed.length > 0) {
+    await ctx.store.write(
+      next
+        .filter((t) => changed.some((x) => x.name === t.name))
+        .map((t) => rtypePoint(c.name, t.name, t.filter, t.workflows, t.suspended)),
+    );
+  }
+  return {
+    campaign: c.name,
+    changed: changed.length > 0,
+    activity: activityOf({ ...c, rtypes: next }),
+    rtypes: next.map((t) => ({ name: t.name, workflows: t.workflows, suspended: t.suspended })),
+  };
+}

@@ -1,0 +1,87 @@
+import { activeWorkflows } from '../domain/campaign.js';
+import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
+import type { Ctx } from './context.js';
+import { selectorKind, type RunSelector } from './runs.js';
+import { readFile } from 'node:fs/promises';
+import { parseRunList } from '../domain/selectors.js';
+import { UserError } from '../errors.js';
+
+export interface StatusOptions {
+  campaign: string;
+  workflow?: string;
+  selector?: RunSelector;
+}
+
+export interface StatusRow {
+  run: number;
+  fill: number;
+  era: string;
+  rtypes: string[];
+  status: Record<string, RunStatus | null>;
+}
+
+export interface StatusResult {
+  campaign: string;
+  workflows: string[];
+  rows: StatusRow[];
+  totals: Record<string, Record<RunStatus, number>>;
+}
+
+/** Runs × workflows of a campaign with counts per status; selection by workflow, runs, range, era or run list. */
+export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> {
+  const c = await ctx.store.campaign(o.campaign);
+  const sel = o.selector ?? {};
+  const kind = selectorKind(sel);
+  let runs = sel.runs;
+  if (kind === 'runlist') {
+    const file = sel.runlist ?? '';
+    const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new UserError(`cannot read run-list file '${file}' (${err.code ?? String(err)})`);
+    });
+    runs = parseRunList(text, file);
+  }
+  const q = { ...(runs ? { runs } : {}), ...(sel.range ? { range: sel.range } : {}) };
+  const [states, registered] = await Promise.all([
+    ctx.store.runStates(c.name, { ...q, ...(o.workflow ? { workflow: o.workflow } : {}) }),
+    ctx.store.registeredRuns(c.name, q),
+  ]);
+  const seen = new Set<string>(activeWorkflows(c));
+  for (const s of states.values()) seen.add(s.workflow);
+  const workflows = o.workflow ? [o.workflow] : [...seen].sort();
+  if (o.workflow && !seen.has(o.workflow) && !c.workflows.some((w) => w.name === o.workflow)) {
+    throw new UserError(
+      `unknown workflow '${o.workflow}' in campaign '${c.name}' (known: ${[...seen].sort().join(', ') || 'none'})`,
+    );
+  }
+  const byRun = new Map<number, StatusRow>();
+  const row = (run: number): StatusRow => {
+    let r = byRun.get(run);
+    if (!r) {
+      const info = registered.get(run);
+      r = {
+        run,
+        fill: info?.fill ?? 0,
+        era: info?.era ?? '',
+        rtypes: info?.rtypes ?? [],
+        status: Object.fromEntries(workflows.map((w) => [w, null])),
+      };
+      byRun.set(run, r);
+    }
+    return r;
+  };
+  for (const info of registered.values()) row(info.run);
+  for (const s of states.values()) row(s.run).status[s.workflow] = s.status;
+  let rows = [...byRun.values()].sort((a, b) => a.run - b.run);
+  if (sel.era !== undefined) rows = rows.filter((r) => r.era === sel.era);
+  const totals: StatusResult['totals'] = {};
+  for (const w of workflows)
+    totals[w] = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
+  for (const r of rows) {
+    for (const w of workflows) {
+      const s = r.status[w];
+      const t = totals[w];
+      if (s && t) t[s]++;
+    }
+  }
+  return { campaign: c.name, workflows, rows, totals };
+}

@@ -1,0 +1,36 @@
+/** Current state of runs in a campaign (pure types). */
+import type { RunInfo } from './run.js';
+import type { RunStatus } from './status.js';
+
+export interface RegisteredRun extends RunInfo {
+  /** Run types whose filter the run matched when it was registered. */
+  rtypes: string[];
+}
+
+export interface RunState {
+  run: number;
+  workflow: string;
+  status: RunStatus;
+  /** Last attempt number used (grows across reprocessing, so job names never repeat). */
+  attempt: number;
+  /** Attempts made since the run × workflow was last set new/reprocess. */
+  tries: number;
+  outputs: string[];
+  reason: string;
+  /** Unix ms of the point. */
+  time: number;
+}
+
+export interface RunStateChange {
+  run: number;
+  workflow: string;
+  status: RunStatus;
+  attempt?: number;
+  tries?: number;
+  outputs?: readonly string[];
+  reason?: string;
+}
+
+export function stateKey(run: number, workflow: string): string {
+  return `${workflow}\u0000${run}`;
+}

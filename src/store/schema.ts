@@ -1,0 +1,233 @@
+/**
+ * The InfluxDB schema of runctrl (documented in README.md, "InfluxDB schema").
+ *
+ * Every measurement carries the campaign as a tag, so campaigns share one database. Points are
+ * append-only: the current state of an entity is its last point; history is kept. Series are kept
+ * coarse (campaign, workflow) so that "what changed since T" touches a handful of series; the entity
+ * (run number, job) is a field, and its key is the sub-millisecond part of the timestamp
+ * (see lineproto.ts), so two entities never overwrite each other.
+ *
+ * | measurement | tags               | fields                                                                      |
+ * |-------------|--------------------|-----------------------------------------------------------------------------|
+ * | campaign    | campaign           | description, created (ms), deleted                                          |
+ * | rtype       | campaign, rtype    | filter (JSON), workflows, suspended (comma lists), deleted                   |
+ * | workflow    | campaign, workflow | spec (JSON), deleted                                                        |
+ * | runinfo     | campaign           | run, fill, era, start, end, global, stable_beams, run_class, lumi_*, …, rtypes |
+ * | run         | campaign, workflow | run, status, attempt, tries, outputs, reason                                |
+ */
+import { parseFilter } from '../domain/filter.js';
+import type { RunFilter } from '../domain/filter.js';
+import type { RunInfo } from '../domain/run.js';
+import type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
+import { isRunStatus } from '../domain/status.js';
+import type { WorkflowSpec } from '../domain/workflow.js';
+import { InternalError } from '../errors.js';
+import type { Scalar } from './influx.js';
+import { int, type PointSpec } from './lineproto.js';
+
+export const M = {
+  campaign: 'campaign',
+  rtype: 'rtype',
+  workflow: 'workflow',
+  runinfo: 'runinfo',
+  run: 'run',
+} as const;
+
+export type Row = Record<string, Scalar>;
+
+const str = (r: Row, k: string): string => {
+  const v = r[k];
+  return typeof v === 'string' ? v : '';
+};
+const numOr = (r: Row, k: string, d: number): number => {
+  const v = r[k];
+  return typeof v === 'number' ? v : d;
+};
+const bool = (r: Row, k: string): boolean => r[k] === true;
+const list = (s: string): string[] => (s === '' ? [] : s.split(','));
+
+// campaign ---------------------------------------------------------------------------------------
+
+export function campaignPoint(
+  campaign: string,
+  description: string,
+  createdMs: number,
+  deleted = false,
+): PointSpec {
+  return {
+    measurement: M.campaign,
+    tags: { campaign },
+    fields: { description, created: int(createdMs), deleted },
+    key: 0,
+  };
+}
+
+export interface CampaignRow {
+  name: string;
+  description: string;
+  createdAt: number;
+  deleted: boolean;
+}
+
+export function decodeCampaign(r: Row): CampaignRow {
+  return {
+    name: str(r, 'campaign'),
+    description: str(r, 'description'),
+    createdAt: numOr(r, 'created', 0),
+    deleted: bool(r, 'deleted'),
+  };
+}
+
+// rtype ------------------------------------------------------------------------------------------
+
+export function rtypePoint(
+  campaign: string,
+  rtype: string,
+  filter: RunFilter,
+  workflows: readonly string[],
+  suspended: readonly string[],
+  deleted = false,
+): PointSpec {
+  return {
+    measurement: M.rtype,
+    tags: { campaign, rtype },
+    fields: {
+      filter: JSON.stringify(filter),
+      workflows: workflows.join(','),
+      suspended: suspended.join(','),
+      deleted,
+    },
+    key: 0,
+  };
+}
+
+export interface RtypeRow {
+  campaign: string;
+  name: string;
+  filter: RunFilter;
+  workflows: string[];
+  suspended: string[];
+  deleted: boolean;
+}
+
+export function decodeRtype(r: Row): RtypeRow {
+  let filter: RunFilter;
+  try {
+    filter = parseFilter(JSON.parse(str(r, 'filter') || '{}'), `run type ${str(r, 'rtype')}`);
+  } catch (err) {
+    throw new InternalError(`stored filter of run type '${str(r, 'rtype')}' is unreadable: ${String(err)}`);
+  }
+  return {
+    campaign: str(r, 'campaign'),
+    name: str(r, 'rtype'),
+    filter,
+    workflows: list(str(r, 'workflows')),
+    suspended: list(str(r, 'suspended')),
+    deleted: bool(r, 'deleted'),
+  };
+}
+
+// workflow ---------------------------------------------------------------------------------------
+
+export function workflowPoint(campaign: string, spec: WorkflowSpec, deleted = false): PointSpec {
+  return {
+    measurement: M.workflow,
+    tags: { campaign, workflow: spec.name },
+    fields: { spec: JSON.stringify(spec), deleted },
+    key: 0,
+  };
+}
+
+export function decodeWorkflow(r: Row): { campaign: string; spec: WorkflowSpec; deleted: boolean } {
+  const spec = JSON.parse(str(r, 'spec') || '{}') as WorkflowSpec;
+  return { campaign: str(r, 'campaign'), spec, deleted: bool(r, 'deleted') };
+}
+
+// runinfo ----------------------------------------------------------------------------------------
+
+export function runInfoPoint(campaign: string, r: RunInfo, rtypes: readonly string[]): PointSpec {
+  return {
+    measurement: M.runinfo,
+    tags: { campaign },
+    fields: {
+      run: int(r.run),
+      fill: int(r.fill),
+      era: r.era,
+      start: int(r.startTime),
+      end: int(r.endTime ?? 0),
+      global: r.global,
+      stable_beams: r.stableBeams,
+      run_class: r.runClass,
+      lumi_delivered: r.deliveredLumi,
+      lumi_recorded: r.recordedLumi,
+      beam_energy: r.beamEnergy,
+      magnet_current: r.magnetCurrent,
+      quality: JSON.stringify(r.quality),
+      rtypes: rtypes.join(','),
+    },
+    key: r.run,
+  };
+}
+
+export function decodeRunInfo(r: Row): RegisteredRun {
+  const end = numOr(r, 'end', 0);
+  let quality: Record<string, boolean> = {};
+  try {
+    quality = JSON.parse(str(r, 'quality') || '{}') as Record<string, boolean>;
+  } catch {
+    quality = {};
+  }
+  return {
+    run: numOr(r, 'run', 0),
+    fill: numOr(r, 'fill', 0),
+    era: str(r, 'era'),
+    startTime: numOr(r, 'start', 0),
+    endTime: end === 0 ? null : end,
+    global: bool(r, 'global'),
+    stableBeams: bool(r, 'stable_beams'),
+    runClass: str(r, 'run_class'),
+    deliveredLumi: numOr(r, 'lumi_delivered', 0),
+    recordedLumi: numOr(r, 'lumi_recorded', 0),
+    beamEnergy: numOr(r, 'beam_energy', 0),
+    magnetCurrent: numOr(r, 'magnet_current', 0),
+    quality,
+    rtypes: list(str(r, 'rtypes')),
+  };
+}
+
+// run × workflow status --------------------------------------------------------------------------
+
+export function runStatePoint(campaign: string, s: RunStateChange): PointSpec {
+  return {
+    measurement: M.run,
+    tags: { campaign, workflow: s.workflow },
+    fields: {
+      run: int(s.run),
+      status: s.status,
+      attempt: int(s.attempt ?? 0),
+      tries: int(s.tries ?? 0),
+      outputs: (s.outputs ?? []).join(','),
+      reason: s.reason ?? '',
+    },
+    key: s.run,
+  };
+}
+
+export function decodeRunState(r: Row): RunState {
+  const status = str(r, 'status');
+  if (!isRunStatus(status))
+    throw new InternalError(`unknown run status '${status}' stored for run ${String(r.run)}`);
+  return {
+    run: numOr(r, 'run', 0),
+    workflow: str(r, 'workflow'),
+    status,
+    attempt: numOr(r, 'attempt', 0),
+    tries: numOr(r, 'tries', 0),
+    outputs: list(str(r, 'outputs')),
+    reason: str(r, 'reason'),
+    time: numOr(r, 'time', 0),
+  };
+}
+
+export { stateKey } from '../domain/state.js';
+export type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';

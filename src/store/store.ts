@@ -1,0 +1,186 @@
+/**
+ * The only code that talks to InfluxDB. Reads are a constant number of queries per campaign; writes are
+ * batched line protocol. Returns domain objects; knows nothing of the command line.
+ */
+import type { Campaign } from '../domain/campaign.js';
+import { minMax } from '../domain/selectors.js';
+import { UserError } from '../errors.js';
+import { InfluxClient, type InfluxOptions } from './influx.js';
+import { ident } from './influxql.js';
+import { encodePoints, type PointSpec } from './lineproto.js';
+import {
+  decodeCampaign,
+  decodeRtype,
+  decodeRunInfo,
+  decodeRunState,
+  decodeWorkflow,
+  M,
+  stateKey,
+  type RegisteredRun,
+  type RunState,
+} from './schema.js';
+
+export interface RunSelection {
+  runs?: readonly number[];
+  range?: { min: number; max: number };
+  workflow?: string;
+  /** Only points after this Unix ms (incremental reads). */
+  since?: number;
+}
+
+export class Store {
+  constructor(readonly influx: InfluxClient) {}
+
+  static open(opts: InfluxOptions): Store {
+    return new Store(new InfluxClient(opts));
+  }
+
+  get db(): string {
+    return this.influx.db;
+  }
+
+  async ensureDatabase(): Promise<void> {
+    await this.influx.createDatabase();
+  }
+
+  /** Writes points (batched, ~5000 lines a request). Returns the millisecond stamped on them. */
+  async write(
+    points: readonly PointSpec[],
+    onProgress?: (written: number, total: number) => void,
+  ): Promise<number> {
+    if (points.length === 0) return Date.now();
+    const { lines, ms } = encodePoints(points);
+    await this.influx.write(lines, onProgress ? (n) => onProgress(n, lines.length) : undefined);
+    return ms;
+  }
+
+  /** All campaigns (deleted ones left out), with run types and workflows: 3 queries. */
+  async campaigns(only?: string): Promise<Campaign[]> {
+    const where = only === undefined ? '' : ` WHERE "campaign" = $c`;
+    const params: Record<string, string> = only === undefined ? {} : { c: only };
+    const [cRows, tRows, wRows] = await Promise.all([
+      this.influx.rows(`SELECT * FROM ${ident(M.campaign)}${where} GROUP BY "campaign"`, params),
+      this.influx.rows(`SELECT * FROM ${ident(M.rtype)}${where} GROUP BY "campaign", "rtype"`, params),
+      this.influx.rows(`SELECT * FROM ${ident(M.workflow)}${where} GROUP BY "campaign", "workflow"`, params),
+    ]);
+    const byName = new Map<string, Campaign>();
+    const lastCampaign = new Map<string, ReturnType<typeof decodeCampaign>>();
+    for (const r of cRows) lastCampaign.set(String(r.campaign), decodeCampaign(r));
+    for (const c of lastCampaign.values()) {
+      if (c.deleted) continue;
+      byName.set(c.name, {
+        name: c.name,
+        description: c.description,
+        createdAt: c.createdAt,
+        rtypes: [],
+        workflows: [],
+      });
+    }
+    const lastRtype = new Map<string, ReturnType<typeof decodeRtype>>();
+    for (const r of tRows) lastRtype.set(`${String(r.campaign)}\u0000${String(r.rtype)}`, decodeRtype(r));
+    for (const t of lastRtype.values()) {
+      const c = byName.get(t.campaign);
+      if (!c || t.deleted) continue;
+      c.rtypes.push({ name: t.name, filter: t.filter, workflows: t.workflows, suspended: t.suspended });
+    }
+    const lastWf = new Map<string, ReturnType<typeof decodeWorkflow>>();
+    for (const r of wRows) lastWf.set(`${String(r.campaign)}\u0000${String(r.workflow)}`, decodeWorkflow(r));
+    for (const w of lastWf.values()) {
+      const c = byName.get(w.campaign);
+      if (!c || w.deleted) continue;
+      c.workflows.push(w.spec);
+    }
+    for (const c of byName.values()) {
+      c.rtypes.sort((a, b) => a.name.localeCompare(b.name));
+      c.workflows.sort((a, b) => a.name.localeCompare(b.name));
+    }
+    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** One campaign, or a UserError naming the known ones. */
+  async campaign(name: string): Promise<Campaign> {
+    const [c] = await this.campaigns(name);
+    if (c) return c;
+    const known = (await this.campaigns()).map((x) => x.name);
+    throw new UserError(
+      `unknown campaign '${name}' in database '${this.db}'${known.length ? ` (known: ${known.join(', ')})` : ' (it has no campaigns)'}: create it with 'runctrl --db ${this.db} create --campaign ${name}'`,
+    );
+  }
+
+  private runWhere(
+    campaign: string,
+    sel: RunSelection,
+  ): { where: string; params: Record<string, string | number> } {
+    const conds = ['"campaign" = $c'];
+    const params: Record<string, string | number> = { c: campaign };
+    if (sel.workflow !== undefined) {
+      conds.push('"workflow" = $w');
+      params.w = sel.workflow;
+    }
+    const mm = sel.range ?? (sel.runs ? minMax(sel.runs) : undefined);
+    const lo = mm?.min;
+    const hi = mm?.max;
+    if (lo !== undefined) conds.push(`"run" >= ${Math.trunc(lo)}`);
+    if (hi !== undefined) conds.push(`"run" <= ${Math.trunc(hi)}`);
+    if (sel.since !== undefined) conds.push(`time > ${Math.trunc(sel.since)}ms`);
+    return { where: conds.join(' AND '), params };
+  }
+
+  /** Current status of run × workflow pairs of a campaign: one query. */
+  async runStates(campaign: string, sel: RunSelection = {}): Promise<Map<string, RunState>> {
+    const { where, params } = this.runWhere(campaign, sel);
+    const rows = await this.influx.rows(
+      `SELECT "run", "status", "attempt", "tries", "outputs", "reason" FROM ${ident(M.run)} WHERE ${where} GROUP BY "workflow"`,
+      params,
+    );
+    const only = sel.runs ? new Set(sel.runs) : undefined;
+    const out = new Map<string, RunState>();
+    for (const r of rows) {
+      const s = decodeRunState(r);
+      if (only && !only.has(s.run)) continue;
+      out.set(stateKey(s.run, s.workflow), s);
+    }
+    return out;
+  }
+
+  /** Current run × workflow states of every campaign, by campaign: one query. */
+  async allRunStates(): Promise<Map<string, RunState[]>> {
+    const rows = await this.influx.rows(
+      `SELECT "run", "status", "attempt", "tries", "outputs", "reason" FROM ${ident(M.run)} GROUP BY "campaign", "workflow"`,
+    );
+    const last = new Map<string, Map<string, RunState>>();
+    for (const r of rows) {
+      const c = String(r.campaign);
+      let m = last.get(c);
+      if (!m) last.set(c, (m = new Map()));
+      const s = decodeRunState(r);
+      m.set(stateKey(s.run, s.workflow), s);
+    }
+    return new Map([...last].map(([c, m]) => [c, [...m.values()]]));
+  }
+
+  /** Registered runs of a campaign (latest metadata per run): one query. */
+  async registeredRuns(campaign: string, sel: RunSelection = {}): Promise<Map<number, RegisteredRun>> {
+    const { where, params } = this.runWhere(campaign, { ...sel, workflow: undefined });
+    const rows = await this.influx.rows(`SELECT * FROM ${ident(M.runinfo)} WHERE ${where}`, params);
+    const only = sel.runs ? new Set(sel.runs) : undefined;
+    const out = new Map<number, RegisteredRun>();
+    for (const r of rows) {
+      const info = decodeRunInfo(r);
+      if (only && !only.has(info.run)) continue;
+      out.set(info.run, info);
+    }
+    return out;
+  }
+
+  /** Highest run number registered in any campaign (prompt sensing): one query. */
+  async lastRegisteredRun(campaign?: string): Promise<number | undefined> {
+    const where = campaign === undefined ? '' : ' WHERE "campaign" = $c';
+    const rows = await this.influx.rows(
+      `SELECT max("run") FROM ${ident(M.runinfo)}${where}`,
+      campaign === undefined ? {} : { c: campaign },
+    );
+    const v = rows[0]?.max;
+    return typeof v === 'number' ? v : undefined;
+  }
+}
