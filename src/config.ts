@@ -92,7 +92,8 @@ export function resolveConfig(
   try {
     parsed = new URL(influxUrl);
   } catch {
-    throw new UserError(`invalid InfluxDB URL '${influxUrl}': give it as http(s)://host:port`);
+    const shown = influxUrl.replace(/\/\/[^/@]*@/, '//***@');
+    throw new UserError(`invalid InfluxDB URL '${shown}': give it as http(s)://host:port`);
   }
   if (parsed.username || parsed.password) {
     throw new UserError(

@@ -6,6 +6,12 @@ import { UserError } from '../errors.js';
 import { campaignPoint, rtypePoint } from '../store/schema.js';
 import type { Ctx } from './context.js';
 
+/** Loads one campaign after checking its name (a name outside the character set is a user error, not "unknown"). */
+export async function loadCampaign(ctx: Ctx, name: string): Promise<Campaign> {
+  checkName('campaign', name);
+  return ctx.store.campaign(name);
+}
+
 export interface CreateOptions {
   campaign: string;
   description?: string;
@@ -93,7 +99,7 @@ export interface ActivationResult {
 
 /** Removes every active workflow from every run type in one write, remembering them for `reactivate`. */
 export async function deactivate(ctx: Ctx, o: { campaign: string }): Promise<ActivationResult> {
-  const c = await ctx.store.campaign(o.campaign);
+  const c = await loadCampaign(ctx, o.campaign);
   const changed = c.rtypes.filter((t) => t.workflows.length > 0);
   const next = c.rtypes.map((t) => ({
     ...t,
@@ -117,7 +123,7 @@ export async function deactivate(ctx: Ctx, o: { campaign: string }): Promise<Act
 
 /** Restores exactly the workflows `deactivate` set aside (keeping any added since). */
 export async function reactivate(ctx: Ctx, o: { campaign: string }): Promise<ActivationResult> {
-  const c = await ctx.store.campaign(o.campaign);
+  const c = await loadCampaign(ctx, o.campaign);
   const changed = c.rtypes.filter((t) => t.suspended.length > 0);
   if (changed.length === 0 && activityOf(c) !== 'active') {
     throw new UserError(

@@ -1,3 +1,4 @@
+import { loadCampaign } from './campaigns.js';
 import { planInject, type InjectMode } from '../domain/inject-plan.js';
 import { minMax } from '../domain/selectors.js';
 import type { RunStatus } from '../domain/status.js';
@@ -29,7 +30,7 @@ export interface InjectResult {
 }
 
 export async function inject(ctx: Ctx, o: InjectOptions): Promise<InjectResult> {
-  const c = await ctx.store.campaign(o.campaign);
+  const c = await loadCampaign(ctx, o.campaign);
   const runs = await resolveRuns(ctx, o.selector);
   const nums = runs.map((r) => r.run);
   const range = minMax(nums) ?? { min: 0, max: 0 };

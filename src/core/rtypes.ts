@@ -1,3 +1,4 @@
+import { loadCampaign } from './campaigns.js';
 import { editList } from '../domain/campaign.js';
 import { describeFilter, type RunFilter } from '../domain/filter.js';
 import { checkName } from '../domain/names.js';
@@ -20,7 +21,7 @@ export async function rtypeCreate(
 ): Promise<RtypeView> {
   checkName('run type', o.rtype);
   for (const w of o.workflows ?? []) checkName('workflow', w);
-  const c = await ctx.store.campaign(o.campaign);
+  const c = await loadCampaign(ctx, o.campaign);
   if (c.rtypes.some((t) => t.name === o.rtype)) {
     throw new UserError(
       `run type '${o.rtype}' already exists in campaign '${c.name}': change its workflows with 'rtype-update --campaign ${c.name} --type ${o.rtype} --add …'`,
@@ -42,13 +43,14 @@ export async function rtypeUpdate(
   ctx: Ctx,
   o: { campaign: string; rtype: string; add: string[]; remove: string[]; filter?: RunFilter },
 ): Promise<RtypeView & { added: string[]; removed: string[] }> {
+  checkName('run type', o.rtype);
   for (const w of [...o.add, ...o.remove]) checkName('workflow', w);
   if (o.add.length === 0 && o.remove.length === 0 && o.filter === undefined) {
     throw new UserError('nothing to change: give --add WORKFLOW…, --remove WORKFLOW,… or a new filter', {
       exitCode: 2,
     });
   }
-  const c = await ctx.store.campaign(o.campaign);
+  const c = await loadCampaign(ctx, o.campaign);
   const t = c.rtypes.find((x) => x.name === o.rtype);
   if (!t) {
     throw new UserError(
@@ -78,7 +80,7 @@ export async function rtypeUpdate(
 }
 
 export async function rtypeList(ctx: Ctx, o: { campaign: string }): Promise<RtypeView[]> {
-  const c = await ctx.store.campaign(o.campaign);
+  const c = await loadCampaign(ctx, o.campaign);
   return c.rtypes.map((t) => ({
     campaign: c.name,
     rtype: t.name,

@@ -1,3 +1,4 @@
+import { loadCampaign } from './campaigns.js';
 import { activeWorkflows } from '../domain/campaign.js';
 import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
 import type { Ctx } from './context.js';
@@ -29,7 +30,7 @@ export interface StatusResult {
 
 /** Runs × workflows of a campaign with counts per status; selection by workflow, runs, range, era or run list. */
 export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> {
-  const c = await ctx.store.campaign(o.campaign);
+  const c = await loadCampaign(ctx, o.campaign);
   const sel = o.selector ?? {};
   const kind = selectorKind(sel);
   let runs = sel.runs;
@@ -72,7 +73,11 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
   for (const info of registered.values()) row(info.run);
   for (const s of states.values()) row(s.run).status[s.workflow] = s.status;
   let rows = [...byRun.values()].sort((a, b) => a.run - b.run);
-  if (sel.era !== undefined) rows = rows.filter((r) => r.era === sel.era);
+  if (sel.era !== undefined) {
+    const era = sel.era;
+    rows = rows.filter((r) => r.era === era);
+    if (rows.length === 0) await checkEra(ctx, era, registered.values());
+  }
   const totals: StatusResult['totals'] = {};
   for (const w of workflows)
     totals[w] = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
@@ -84,4 +89,15 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
     }
   }
   return { campaign: c.name, workflows, rows, totals };
+}
+
+/** An era no registered run has and the run source does not know is a typo: say which eras exist. */
+async function checkEra(ctx: Ctx, era: string, registered: Iterable<{ era: string }>): Promise<void> {
+  const source = ctx.source();
+  const known = new Set(await source.eras());
+  if (known.has(era)) return;
+  for (const r of registered) if (r.era) known.add(r.era);
+  throw new UserError(
+    `unknown era '${era}' (not in the run source ${source.describe} nor in the campaign); known eras: ${[...known].sort().join(', ') || 'none'}`,
+  );
 }

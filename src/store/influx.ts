@@ -144,7 +144,12 @@ export class InfluxClient {
     return s.some((x) => x.values.some((v) => v[0] === this.db));
   }
 
+  /**
+   * Creates the database unless it exists. Checking first lets a user with READ/WRITE (but no admin)
+   * privilege on an existing database work: `CREATE DATABASE` needs admin, `SHOW DATABASES` does not.
+   */
   async createDatabase(): Promise<void> {
+    if (await this.databaseExists()) return;
     await this.query(
       `CREATE DATABASE "${this.db.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`,
       {},

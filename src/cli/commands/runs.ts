@@ -1,6 +1,7 @@
 import { apply } from '../../core/apply.js';
 import { inject } from '../../core/inject.js';
 import { status } from '../../core/status.js';
+import { UsageError } from '../../errors.js';
 import { INJECT_MODES, type InjectMode } from '../../domain/inject-plan.js';
 import { RUN_STATUSES } from '../../domain/status.js';
 import { contextFrom } from '../context.js';
@@ -28,7 +29,7 @@ export const injectCommand = defineCommand({
       })
       .check((a) => {
         if ([a.runs, a.range, a.era, a.runlist].every((v) => v === undefined)) {
-          throw new Error(
+          throw new UsageError(
             'say which runs: give one of --runs 1,2,3, --range MIN,MAX, --era NAME or --runlist FILE',
           );
         }

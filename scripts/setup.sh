@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what runctrl needs on a Debian machine, only what is missing (idempotent, quiet):
+#   - Debian packages: influxdb, influxdb-client (InfluxDB 1.x), curl   (apt-get; needs root)
+#   - node_modules from package-lock.json                              (npm ci, when missing or stale)
+# Node.js >= 20.19 must already be installed (Debian 12's nodejs is too old).
+#
+#   bash scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { echo "setup.sh: $*" >&2; }
+
+# --- Debian packages --------------------------------------------------------------------------------
+missing=()
+command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
+command -v influx >/dev/null 2>&1 || missing+=(influxdb-client)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    log "missing ${missing[*]} and not root: run 'sudo apt-get install -y ${missing[*]}' (or run this script as root)"
+    exit 1
+  fi
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # `apt-get update` only when the package lists do not know the packages yet
+  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+# --- Node.js ----------------------------------------------------------------------------------------
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  log "Node.js >= 20.19 with npm is needed (https://nodejs.org or NodeSource packages); install it first"
+  exit 1
+fi
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+  log "Node.js $(node -v) is too old: runctrl needs >= 20.19"
+  exit 1
+fi
+
+# --- node_modules -----------------------------------------------------------------------------------
+stamp=node_modules/.package-lock.json
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+  log "installing node modules (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
