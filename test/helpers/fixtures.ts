@@ -1,0 +1,54 @@
+/** Run metadata and small run registries for tests. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { RunInfo } from '../../src/domain/run.js';
+
+/** A global collision run with stable beams, 1 h long, good ECAL; override what the test needs. */
+export function makeRun(run: number, over: Partial<RunInfo> = {}): RunInfo {
+  return {
+    run,
+    fill: 9000 + Math.floor(run / 10),
+    era: 'Run2024C',
+    startTime: 1_714_000_000 + run,
+    endTime: 1_714_003_600 + run,
+    global: true,
+    stableBeams: true,
+    runClass: 'Collisions24',
+    deliveredLumi: 12.5,
+    recordedLumi: 11.9,
+    beamEnergy: 6800,
+    magnetCurrent: 18164,
+    quality: { ecal: true, tracker: true },
+    ...over,
+  };
+}
+
+/**
+ * A small registry, written as JSON to a temp dir:
+ * - Run2024C 380001–380010: global; even runs stable beams (collisions), odd runs cosmics without beam;
+ *   380010 is short (120 s);
+ * - Run2024D 381001–381005: global collisions; 381003 is a local run;
+ * - Run2024E 382001: one global run.
+ */
+export function smallRegistry(): { file: string; runs: RunInfo[] } {
+  const runs: RunInfo[] = [];
+  for (let r = 380001; r <= 380010; r++) {
+    const beam = r % 2 === 0;
+    runs.push(
+      makeRun(r, {
+        stableBeams: beam,
+        runClass: beam ? 'Collisions24' : 'Cosmics24',
+        beamEnergy: beam ? 6800 : 0,
+        recordedLumi: beam ? 10 : 0,
+        ...(r === 380010 ? { endTime: 1_714_000_000 + r + 120 } : {}),
+      }),
+    );
+  }
+  for (let r = 381001; r <= 381005; r++) runs.push(makeRun(r, { era: 'Run2024D', global: r !== 381003 }));
+  runs.push(makeRun(382001, { era: 'Run2024E' }));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'runctrl-reg-'));
+  const file = path.join(dir, 'registry.json');
+  writeFileSync(file, JSON.stringify(runs));
+  return { file, runs };
+}

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { encodePoints, int, KEY_SPACE, nextMs, type PointSpec } from '../../src/store/lineproto.js';
+
+const ts = (line: string): bigint => BigInt(line.slice(line.lastIndexOf(' ') + 1));
+const seriesOf = (line: string): string => line.slice(0, line.indexOf(' '));
+
+describe('encodePoints', () => {
+  it('makes the entity key the sub-millisecond part of the timestamp', () => {
+    const { lines, ms } = encodePoints([
+      {
+        measurement: 'run',
+        tags: { campaign: 'c', workflow: 'w' },
+        fields: { run: int(386642), status: 'new' },
+        key: 386642,
+      },
+      {
+        measurement: 'run',
+        tags: { workflow: 'w', campaign: 'c' },
+        fields: { run: int(1386643), status: 'new' },
+        key: 1386643,
+      },
+    ]);
+    expect(lines[0]).toBe(
+      `run,campaign=c,workflow=w run=386642i,status="new" ${BigInt(ms) * 1_000_000n + 386642n}`,
+    );
+    expect(ts(lines[1] ?? '')).toBe(BigInt(ms) * 1_000_000n + 386643n);
+  });
+
+  it('gives every point of one series a unique timestamp, even when keys collide', () => {
+    const points: PointSpec[] = [];
+    for (let i = 0; i < 3000; i++) {
+      // keys 5, 1_000_005, 2_000_005 … collide modulo the key space; the same key again collides too
+      points.push({
+        measurement: 'run',
+        tags: { campaign: 'c', workflow: 'w' },
+        fields: { v: int(i) },
+        key: 5 + (i % 3) * KEY_SPACE,
+      });
+      points.push({
+        measurement: 'run',
+        tags: { campaign: 'c', workflow: 'w' },
+        fields: { v: int(i) },
+        key: i,
+      });
+    }
+    const { lines } = encodePoints(points);
+    const seen = new Set(lines.map((l) => `${seriesOf(l)} ${ts(l)}`));
+    expect(seen.size).toBe(lines.length);
+    // order of points (and so of time) is kept for the same entity: later points, later timestamps
+    const fives = lines.filter((l) => ts(l) % 1_000_000n === 5n).map(ts);
+    expect([...fives].sort((a, b) => (a < b ? -1 : 1))).toEqual(fives);
+  });
+
+  it('lets distinct series share a timestamp (no needless millisecond bumps)', () => {
+    const { lines } = encodePoints([
+      { measurement: 'rtype', tags: { campaign: 'c', rtype: 'a' }, fields: { x: 'a' }, key: 0 },
+      { measurement: 'rtype', tags: { campaign: 'c', rtype: 'b' }, fields: { x: 'b' }, key: 0 },
+    ]);
+    expect(ts(lines[0] ?? '')).toBe(ts(lines[1] ?? ''));
+  });
+
+  it('never reuses a millisecond across writes of one process, even with a clock going back', () => {
+    const a = nextMs(1_000);
+    const b = nextMs(900);
+    expect(b).toBeGreaterThan(a);
+    const first = encodePoints([{ measurement: 'm', tags: { c: 'x' }, fields: { v: 1 }, key: 1 }]);
+    const second = encodePoints([{ measurement: 'm', tags: { c: 'x' }, fields: { v: 2 }, key: 1 }]);
+    expect(second.ms).toBeGreaterThan(first.ms);
+  });
+
+  it('escapes names from users in measurement, tags and string fields', () => {
+    const { lines } = encodePoints([
+      {
+        measurement: 'run',
+        tags: { campaign: 'a b,c=d' },
+        fields: { reason: 'said "no"\\', ok: true, n: int(3), f: 1.5 },
+        key: 1,
+      },
+    ]);
+    expect(lines[0]).toMatch(/^run,campaign=a\\ b\\,c\\=d reason="said \\"no\\"\\\\",ok=T,n=3i,f=1\.5 \d+$/);
+  });
+
+  it('refuses points that would write a wrong line (a bug, not user input)', () => {
+    expect(() => encodePoints([{ measurement: 'm', tags: { c: '' }, fields: { v: 1 }, key: 1 }])).toThrow(
+      /empty tag c/,
+    );
+    expect(() => encodePoints([{ measurement: 'm', tags: {}, fields: { v: undefined }, key: 1 }])).toThrow(
+      /without fields/,
+    );
+    expect(() => encodePoints([{ measurement: 'm', tags: {}, fields: { v: Number.NaN }, key: 1 }])).toThrow(
+      /non-finite/,
+    );
+  });
+});
