@@ -97,21 +97,25 @@ export interface ActivationResult {
   rtypes: { name: string; workflows: string[]; suspended: string[] }[];
 }
 
-/** Removes every active workflow from every run type in one write, remembering them for `reactivate`. */
+/**
+ * Removes every active workflow from every run type in one write. The set aside (`suspended`) becomes
+ * exactly the set that was active, so `reactivate` restores that set and nothing else. A campaign with no
+ * active workflow is left alone.
+ */
 export async function deactivate(ctx: Ctx, o: { campaign: string }): Promise<ActivationResult> {
   const c = await loadCampaign(ctx, o.campaign);
-  const changed = c.rtypes.filter((t) => t.workflows.length > 0);
-  const next = c.rtypes.map((t) => ({
-    ...t,
-    suspended: editList(t.suspended, t.workflows, []),
-    workflows: [],
-  }));
-  if (changed.length > 0) {
-    await ctx.store.write(
-      next
-        .filter((t) => changed.some((x) => x.name === t.name))
-        .map((t) => rtypePoint(c.name, t.name, t.filter, t.workflows, t.suspended)),
+  const active = activityOf(c) === 'active';
+  const next = active
+    ? c.rtypes.map((t) => ({ ...t, suspended: [...t.workflows], workflows: [] }))
+    : c.rtypes;
+  const changed = next.filter((t, i) => {
+    const before = c.rtypes[i];
+    return (
+      before !== undefined && (before.workflows.length > 0 || before.suspended.join() !== t.suspended.join())
     );
+  });
+  if (changed.length > 0) {
+    await ctx.store.write(changed.map((t) => rtypePoint(c.name, t.name, t.filter, t.workflows, t.suspended)));
   }
   return {
     campaign: c.name,

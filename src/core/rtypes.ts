@@ -64,7 +64,16 @@ export async function rtypeUpdate(
     );
   }
   const workflows = editList(t.workflows, o.add, o.remove);
-  const suspended = editList(t.suspended, [], [...o.remove, ...o.add]);
+  // Removing the last active workflows of a run type is the ECAL way of deactivating it: set them aside
+  // so that `list` shows the campaign as deactivated and `reactivate` can restore them.
+  const removedActive = o.remove.filter((w) => t.workflows.includes(w));
+  const suspended =
+    workflows.length === 0 && removedActive.length > 0
+      ? editList(t.suspended, removedActive, [
+          ...o.add,
+          ...o.remove.filter((w) => !removedActive.includes(w)),
+        ])
+      : editList(t.suspended, [], [...o.remove, ...o.add]);
   const filter = o.filter ?? t.filter;
   await ctx.store.write([rtypePoint(c.name, t.name, filter, workflows, suspended)]);
   return {
