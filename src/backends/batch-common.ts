@@ -1,0 +1,230 @@
+/**
+ * Helpers shared by the HTCondor, LSF and PBS backends: job scripts that redirect their own output, grouping
+ * by resources, the exit-code-file fallback, array-name registries in the state directory, and running a batch
+ * command with a clear error when it is not installed.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { TransientError, UserError } from '../errors.js';
+import { exec, type ExecResult } from './exec.js';
+import type { JobSpec, JobState, Resources, TrackedJob } from './types.js';
+import { shq, wrapperBody } from './wrapper.js';
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  input?: string;
+  timeoutMs?: number;
+  cwd?: string;
+}
+
+/** Runs a batch command (no shell). A command that cannot be started is a UserError (not installed / PATH). */
+export async function runBatch(
+  cmd: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<ExecResult> {
+  const r = await exec(cmd, args, opts);
+  if (r.spawnError !== undefined) {
+    if (r.spawnError.startsWith('ENOENT')) {
+      throw new UserError(
+        `${cmd} not found on PATH: is the batch system's client installed? (${r.spawnError})`,
+      );
+    }
+    throw new TransientError(`${cmd} could not be started: ${r.spawnError}`);
+  }
+  return r;
+}
+
+/** stdout and stderr of a command, for error messages and pattern matching. */
+export function outputText(r: ExecResult): string {
+  return [r.stdout.trim(), r.stderr.trim()].filter((s) => s !== '').join('\n');
+}
+
+/** The first `max` characters of a text on one line (for reasons and error messages). */
+export function oneLine(text: string, max = 500): string {
+  const s = text.replace(/\s+/g, ' ').trim();
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+/** A POSIX sh job script: directives, then stdout/stderr redirected to the JobSpec paths, then the wrapper. */
+export function redirectedScript(job: JobSpec, directives: string[] = []): string {
+  return [
+    '#!/bin/sh',
+    ...directives,
+    `exec >${shq(job.stdout)} 2>${shq(job.stderr)} </dev/null`,
+    wrapperBody(job),
+  ].join('\n');
+}
+
+/** A script that runs the per-index script `<dir>/<index>.sh` of an array element (index from `indexVar`). */
+export function dispatcherScript(dir: string, indexVar: string, directives: string[] = []): string {
+  return ['#!/bin/sh', ...directives, `exec /bin/sh ${shq(`${dir}/`)}"$${indexVar}"'.sh'`, ''].join('\n');
+}
+
+export async function writeScript(file: string, content: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, content, { mode: 0o755 });
+}
+
+/** Writes a file atomically (temp + rename). */
+export async function writeAtomic(file: string, content: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp.${process.pid}.${Date.now()}`;
+  await writeFile(tmp, content);
+  await rename(tmp, file);
+}
+
+/** A stable key of a Resources value: jobs with the same key can share one cluster/array. */
+export function resourceKey(r: Resources): string {
+  return JSON.stringify([
+    r.cpus ?? null,
+    r.memoryMb ?? null,
+    r.walltimeMin ?? null,
+    r.queue ?? null,
+    r.account ?? null,
+    r.extra ?? [],
+  ]);
+}
+
+/** Groups jobs by identical resources, keeping the input order inside each group. */
+export function groupByResources(jobs: JobSpec[]): JobSpec[][] {
+  const groups = new Map<string, JobSpec[]>();
+  for (const j of jobs) {
+    const k = resourceKey(j.resources);
+    const g = groups.get(k);
+    if (g) g.push(j);
+    else groups.set(k, [j]);
+  }
+  return [...groups.values()];
+}
+
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Reads an exit-code file written by the wrapper; undefined when absent or not a number. */
+export async function readExitCode(file: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^\s*(-?\d+)\s*$/.exec(text);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+/** The state an exit code stands for: 0 done, anything else failed. */
+export function stateOfExitCode(code: number, reason?: string): JobState {
+  if (code === 0)
+    return reason === undefined ? { state: 'done', exitCode: 0 } : { state: 'done', exitCode: 0, reason };
+  const why =
+    code === 143 ? 'terminated (SIGTERM)' : code === 130 ? 'interrupted (SIGINT)' : `exit code ${code}`;
+  return { state: 'failed', exitCode: code, reason: reason === undefined ? why : `${reason}; ${why}` };
+}
+
+/**
+ * A job the batch system does not report: the exit-code file decides; without it the job is `unknown`
+ * (never failed: the caller waits a grace period before calling it lost).
+ */
+export async function fromExitCodeFile(job: TrackedJob, why: string): Promise<JobState> {
+  const code = await readExitCode(job.exitCodeFile);
+  if (code === undefined) return { state: 'unknown', reason: `${why}; no exit-code file` };
+  return stateOfExitCode(code, `${why}; exit-code file`);
+}
+
+export function currentUser(env: NodeJS.ProcessEnv | undefined): string {
+  const e = env ?? process.env;
+  const u = e.USER ?? e.LOGNAME;
+  if (u !== undefined && u !== '') return u;
+  return os.userInfo().username;
+}
+
+/** Minutes as `HH:MM:SS` (PBS walltime). */
+export function hhmmss(minutes: number): string {
+  const total = Math.max(0, Math.round(minutes * 60));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
+}
+
+/** A file-name-safe form of a job name. */
+export function safeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120);
+}
+
+/** A deterministic name for an array of jobs (from its members' names). */
+export function arrayNameFor(prefix: string, names: readonly string[]): string {
+  const h = createHash('sha256').update(names.join('\n')).digest('hex').slice(0, 12);
+  return `${prefix}${h}`;
+}
+
+/**
+ * Remembers which job names make up an array (`<dir>/<arrayName>.json`), written before the array is
+ * submitted, so that find(names) can map array elements back to job names after a crash.
+ */
+export class ArrayRegistry {
+  private readonly cache = new Map<string, string[]>();
+  constructor(private readonly dir: string) {}
+
+  async record(arrayName: string, names: readonly string[]): Promise<void> {
+    await writeAtomic(path.join(this.dir, `${arrayName}.json`), JSON.stringify({ names }, null, 1));
+    this.cache.set(arrayName, [...names]);
+  }
+
+  async lookup(arrayName: string): Promise<string[] | undefined> {
+    const hit = this.cache.get(arrayName);
+    if (hit) return hit;
+    if (!/^[A-Za-z0-9._-]+$/.test(arrayName)) return undefined;
+    try {
+      const parsed: unknown = JSON.parse(await readFile(path.join(this.dir, `${arrayName}.json`), 'utf8'));
+      if (
+        isRecord(parsed) &&
+        Array.isArray(parsed.names) &&
+        parsed.names.every((n) => typeof n === 'string')
+      ) {
+        const names = parsed.names as string[];
+        this.cache.set(arrayName, names);
+        return names;
+      }
+    } catch {
+      return undefined;
+    }
+    return undefined;
+  }
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A number from a JSON/XML value that may be a number or a numeric string. */
+export function toInt(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isFinite(v)) return Math.trunc(v);
+  if (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v)) return Number(v.trim());
+  return undefined;
+}
+
+export function toStr(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return undefined;
+}
+
+/** Adds the states of `missing` jobs from their exit-code files. */
+export async function resolveMissing(
+  out: Map<string, JobState>,
+  missing: readonly TrackedJob[],
+  why: (job: TrackedJob) => string,
+): Promise<void> {
+  await Promise.all(
+    missing.map(async (j) => {
+      out.set(j.id, await fromExitCodeFile(j, why(j)));
+    }),
+  );
+}
