@@ -77,7 +77,7 @@ export async function resolveRuns(ctx: Ctx, sel: RunSelector): Promise<RunInfo[]
   const wanted = kind === 'runs' ? (sel.runs ?? []) : await readRunList(sel.runlist ?? '');
   const runs = await source.fetch({ runs: wanted });
   const found = new Set(runs.map((r) => r.run));
-  const missing = wanted.filter((r) => !found.has(r));
+  const missing = wanted.filter((r) => !found.has(r)).sort((a, b) => a - b);
   if (missing.length > 0) throw missingError(missing, source.describe);
   return runs;
 }
