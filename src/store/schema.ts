@@ -14,12 +14,17 @@
  * | workflow    | campaign, workflow | spec (JSON), deleted                                                        |
  * | runinfo     | campaign           | run, fill, era, start, end, global, stable_beams, run_class, lumi_*, …, rtypes |
  * | run         | campaign, workflow | run, status, attempt, tries, outputs, reason                                |
+ * | job         | campaign, workflow | job (name), unit, run, runs, attempt, idle/running/done/failed (one-hot),   |
+ * |             |                    | backend, native_id, stdout, stderr, exit_code, outputs, reason, submitted,… |
+ * | lock        | campaign, workflow | from_run, reason, locked, by                                                |
+ * | lease       | scope              | owner, expires (ms; 0 = released)                                           |
  */
 import { parseFilter } from '../domain/filter.js';
 import type { RunFilter } from '../domain/filter.js';
 import type { RunInfo } from '../domain/run.js';
+import type { JobRecord, LeasePoint, LockRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
-import { isRunStatus } from '../domain/status.js';
+import { isJobStatus, isRunStatus, JOB_STATUSES } from '../domain/status.js';
 import type { WorkflowSpec } from '../domain/workflow.js';
 import { InternalError } from '../errors.js';
 import type { Scalar } from './influx.js';
@@ -31,6 +36,9 @@ export const M = {
   workflow: 'workflow',
   runinfo: 'runinfo',
   run: 'run',
+  job: 'job',
+  lock: 'lock',
+  lease: 'lease',
 } as const;
 
 export type Row = Record<string, Scalar>;
@@ -231,3 +239,100 @@ export function decodeRunState(r: Row): RunState {
 
 export { stateKey } from '../domain/state.js';
 export type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
+
+// job --------------------------------------------------------------------------------------------
+
+export function jobPoint(j: JobRecord): PointSpec {
+  const fields: PointSpec['fields'] = {
+    job: j.name,
+    unit: j.unit,
+    run: int(j.runs[0] ?? 0),
+    runs: j.runs.join(','),
+    attempt: int(j.attempt),
+    backend: j.backend,
+    native_id: j.nativeId,
+    stdout: j.stdout,
+    stderr: j.stderr,
+    exit_code_file: j.exitCodeFile,
+    output_file: j.outputFile,
+    exit_code: int(j.exitCode ?? -1),
+    outputs: j.outputs.join(','),
+    reason: j.reason,
+    submitted: int(j.submittedAt),
+    unknown_since: int(j.unknownSince),
+    held_since: int(j.heldSince),
+  };
+  for (const st of JOB_STATUSES) fields[st] = j.status === st;
+  return {
+    measurement: M.job,
+    tags: { campaign: j.campaign, workflow: j.workflow },
+    fields,
+    key: j.runs[0] ?? 0,
+  };
+}
+
+export function decodeJob(r: Row): JobRecord {
+  const on = JOB_STATUSES.filter((st) => r[st] === true);
+  const status = on[0];
+  if (on.length !== 1 || status === undefined || !isJobStatus(status)) {
+    throw new InternalError(
+      `job point of '${str(r, 'job')}' is not one-hot (${on.join(',') || 'no status'})`,
+    );
+  }
+  const ec = numOr(r, 'exit_code', -1);
+  return {
+    campaign: str(r, 'campaign'),
+    workflow: str(r, 'workflow'),
+    name: str(r, 'job'),
+    unit: str(r, 'unit'),
+    runs: list(str(r, 'runs')).map(Number),
+    attempt: numOr(r, 'attempt', 0),
+    status,
+    backend: str(r, 'backend'),
+    nativeId: str(r, 'native_id'),
+    stdout: str(r, 'stdout'),
+    stderr: str(r, 'stderr'),
+    exitCodeFile: str(r, 'exit_code_file'),
+    outputFile: str(r, 'output_file'),
+    exitCode: ec < 0 ? null : ec,
+    outputs: list(str(r, 'outputs')),
+    reason: str(r, 'reason'),
+    submittedAt: numOr(r, 'submitted', 0),
+    unknownSince: numOr(r, 'unknown_since', 0),
+    heldSince: numOr(r, 'held_since', 0),
+    time: numOr(r, 'time', 0),
+  };
+}
+
+// lock -------------------------------------------------------------------------------------------
+
+export function lockPoint(l: Omit<LockRecord, 'time'>): PointSpec {
+  return {
+    measurement: M.lock,
+    tags: { campaign: l.campaign, workflow: l.workflow },
+    fields: { from_run: int(l.fromRun), reason: l.reason, locked: l.locked, by: l.by },
+    key: 0,
+  };
+}
+
+export function decodeLock(r: Row): LockRecord {
+  return {
+    campaign: str(r, 'campaign'),
+    workflow: str(r, 'workflow'),
+    fromRun: numOr(r, 'from_run', 0),
+    reason: str(r, 'reason'),
+    locked: bool(r, 'locked'),
+    by: str(r, 'by'),
+    time: numOr(r, 'time', 0),
+  };
+}
+
+// lease ------------------------------------------------------------------------------------------
+
+export function leasePoint(scope: string, owner: string, expires: number): PointSpec {
+  return { measurement: M.lease, tags: { scope }, fields: { owner, expires: int(expires) }, key: 0 };
+}
+
+export function decodeLease(r: Row): LeasePoint {
+  return { owner: str(r, 'owner'), expires: numOr(r, 'expires', 0), time: numOr(r, 'time', 0) };
+}

@@ -8,8 +8,12 @@ import { UserError } from '../errors.js';
 import { InfluxClient, type InfluxOptions } from './influx.js';
 import { ident } from './influxql.js';
 import { encodePoints, type PointSpec } from './lineproto.js';
+import type { JobRecord, LeasePoint, LockRecord } from '../domain/jobs.js';
 import {
   decodeCampaign,
+  decodeJob,
+  decodeLease,
+  decodeLock,
   decodeRtype,
   decodeRunInfo,
   decodeRunState,
@@ -182,5 +186,62 @@ export class Store {
     );
     const v = rows[0]?.max;
     return typeof v === 'number' ? v : undefined;
+  }
+
+  /** Latest point of every job of a campaign (optionally only those written after `since`): one query. */
+  async jobs(
+    campaign: string,
+    sel: { since?: number; workflow?: string } = {},
+  ): Promise<Map<string, JobRecord>> {
+    const conds = ['"campaign" = $c'];
+    const params: Record<string, string> = { c: campaign };
+    if (sel.workflow !== undefined) {
+      conds.push('"workflow" = $w');
+      params.w = sel.workflow;
+    }
+    if (sel.since !== undefined) conds.push(`time > ${Math.trunc(sel.since)}ms`);
+    const rows = await this.influx.rows(
+      `SELECT * FROM ${ident(M.job)} WHERE ${conds.join(' AND ')} GROUP BY "workflow"`,
+      params,
+    );
+    const out = new Map<string, JobRecord>();
+    for (const r of rows) {
+      const j = decodeJob(r);
+      out.set(j.name, j);
+    }
+    return out;
+  }
+
+  /** Every point of one job, oldest first (its history). */
+  async jobHistory(campaign: string, workflow: string, name: string): Promise<JobRecord[]> {
+    const rows = await this.influx.rows(
+      `SELECT * FROM ${ident(M.job)} WHERE "campaign" = $c AND "workflow" = $w AND "job" = $j`,
+      { c: campaign, w: workflow, j: name },
+    );
+    return rows.map(decodeJob);
+  }
+
+  /** Current locks (latest point per campaign × workflow), optionally of one campaign: one query. */
+  async locks(campaign?: string): Promise<LockRecord[]> {
+    const where = campaign === undefined ? '' : ' WHERE "campaign" = $c';
+    const rows = await this.influx.rows(
+      `SELECT * FROM ${ident(M.lock)}${where} GROUP BY "campaign", "workflow"`,
+      campaign === undefined ? {} : { c: campaign },
+    );
+    const last = new Map<string, LockRecord>();
+    for (const r of rows) {
+      const l = decodeLock(r);
+      last.set(`${l.campaign}\u0000${l.workflow}`, l);
+    }
+    return [...last.values()];
+  }
+
+  /** Lease claims of a scope written after `since` (Unix ms), oldest first. */
+  async leasePoints(scope: string, since: number): Promise<LeasePoint[]> {
+    const rows = await this.influx.rows(
+      `SELECT "owner", "expires" FROM ${ident(M.lease)} WHERE "scope" = $s AND time > ${Math.trunc(since)}ms`,
+      { s: scope },
+    );
+    return rows.map(decodeLease);
   }
 }

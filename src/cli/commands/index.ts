@@ -1,4 +1,25 @@
-/** Commands added by later features (automation, jobs, locks) register here. */
+/** Commands of the automation loop and the operator actions on runs, jobs, outputs and locks. */
 import type { CommandFactory } from '../define.js';
+import { automationCommand } from './automation.js';
+import {
+  jobCommand,
+  jobsCommand,
+  lockCommand,
+  locksCommand,
+  outputsCommand,
+  reprocessCommand,
+  resetCommand,
+  unlockCommand,
+} from './operations.js';
 
-export const extraCommands: CommandFactory[] = [];
+export const extraCommands: CommandFactory[] = [
+  automationCommand,
+  reprocessCommand,
+  resetCommand,
+  jobsCommand,
+  jobCommand,
+  outputsCommand,
+  lockCommand,
+  unlockCommand,
+  locksCommand,
+];

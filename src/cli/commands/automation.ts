@@ -1,0 +1,207 @@
+import path from 'node:path';
+import { createBackend } from '../../backends/index.js';
+import type { Backend } from '../../backends/types.js';
+import { runLoop } from '../../automation/loop.js';
+import type { PassReport } from '../../automation/pass.js';
+import type { Config } from '../../config.js';
+import { parseDuration } from '../../domain/duration.js';
+import { parseRange } from '../../domain/selectors.js';
+import { TransientError } from '../../errors.js';
+import { contextFrom } from '../context.js';
+import { defineCommand, jsonOption } from '../define.js';
+import { json, table, type Io } from '../io.js';
+
+/** One backend instance per name for the life of the process; closed at the end. */
+export function backendPool(
+  config: Config,
+  env: NodeJS.ProcessEnv,
+): { get: (name: string) => Backend; close: () => Promise<void> } {
+  const pool = new Map<string, Backend>();
+  return {
+    get: (name: string): Backend => {
+      const have = pool.get(name);
+      if (have) return have;
+      const maxRunning = Number(env.RUNCTRL_LOCAL_MAX_RUNNING ?? '');
+      const b = createBackend(name, {
+        stateDir: config.stateDir,
+        env,
+        ...(Number.isInteger(maxRunning) && maxRunning > 0 ? { local: { maxRunning } } : {}),
+      });
+      pool.set(name, b);
+      return b;
+    },
+    close: async () => {
+      await Promise.all([...pool.values()].map((b) => b.close()));
+    },
+  };
+}
+
+function printReport(io: Io, r: PassReport): void {
+  io.out(
+    table(
+      [
+        'campaign',
+        'state',
+        'submitted',
+        'again',
+        'deferred',
+        'rejected',
+        'transitions',
+        'done',
+        'failed',
+        'retried',
+        'waiting',
+      ],
+      r.campaigns.map((c) => [
+        c.campaign,
+        c.activity,
+        c.submitted,
+        c.resubmitted,
+        c.deferred,
+        c.rejected,
+        c.transitions,
+        c.done,
+        c.failed,
+        c.retried,
+        Object.entries(c.waiting)
+          .map(([k, v]) => `${v} ${k}`)
+          .join('; ') || '-',
+      ]),
+    ),
+  );
+  if (r.dryRun) {
+    for (const c of r.campaigns) {
+      for (const u of c.wouldSubmit)
+        io.out(
+          `[dry run] would submit ${c.campaign}/${u.workflow} ${u.unit} (runs ${u.runs.join(',')}) attempt ${u.attempt}`,
+        );
+    }
+  }
+  for (const f of r.failures) io.out(`FAILED ${f.campaign}/${f.workflow} run ${f.run}: ${f.reason}`);
+  for (const p of r.problems) io.out(`problem: ${p}`);
+  for (const c of r.campaigns) {
+    if (c.undefinedWorkflows.length)
+      io.out(
+        `campaign ${c.campaign}: active workflow(s) without a definition: ${c.undefinedWorkflows.join(', ')} (add them to its campaigns/ file and apply)`,
+      );
+  }
+}
+
+export const automationCommand = defineCommand({
+  command: 'automation',
+  describe: 'run the automation loop: sense runs, dispatch workflow jobs, track them to done',
+  builder: (y) =>
+    jsonOption(y)
+      .option('once', { type: 'boolean', describe: 'one pass, then exit (Jenkins, cron)' })
+      .option('daemon', { type: 'boolean', describe: 'a pass every --interval until SIGTERM/SIGINT' })
+      .conflicts('once', 'daemon')
+      .option('interval', {
+        type: 'string',
+        default: '60s',
+        describe: 'time between passes in daemon mode (e.g. 30s, 5m)',
+      })
+      .option('campaign', { alias: 'c', type: 'array', string: true, describe: 'only these campaigns' })
+      .option('dry-run', {
+        type: 'boolean',
+        default: false,
+        describe: 'change nothing; print what would be done',
+      })
+      .option('junit', {
+        type: 'string',
+        describe: "write a JUnit XML report of the pass's failures (Jenkins)",
+      })
+      .option('prompt', {
+        type: 'boolean',
+        default: false,
+        describe: 'sense new runs from the run source and register them',
+      })
+      .option('block', { type: 'string', describe: 'with --prompt: only runs in this range start,end' })
+      .option('ignore-locks', {
+        type: 'boolean',
+        default: false,
+        describe: 'dispatch even workflows held by a lock (testing)',
+      })
+      .option('lost-after', {
+        type: 'string',
+        default: '5m',
+        describe: 'a job no backend can account for is failed after this',
+      })
+      .option('hold-timeout', {
+        type: 'string',
+        default: '10m',
+        describe: 'a held job is removed and retried after this',
+      })
+      .option('max-in-flight', {
+        type: 'number',
+        describe: "per backend: at most this many of the user's jobs in the system",
+      })
+      .option('max-submit', { type: 'number', describe: 'at most this many new units per workflow and pass' })
+      .option('job-root', {
+        type: 'string',
+        describe: 'job scripts, logs and exit codes (default STATE_DIR/jobs)',
+      })
+      .option('output-root', { type: 'string', describe: '{outdir} of the jobs (default STATE_DIR/outputs)' })
+      .option('lease-ttl', {
+        type: 'string',
+        describe: 'lease lifetime (default: 3 intervals, at least 10m)',
+      })
+      .example('$0 --db ecal_prompt_v1 automation --once --junit pass.xml', 'one pass from Jenkins')
+      .example('$0 --db ecal_prompt_v1 automation --daemon --interval 60s --prompt', 'a long-running loop'),
+  handler: async (a, io) => {
+    const { ctx, config } = contextFrom(a, io);
+    const intervalMs = parseDuration(a.interval, '--interval');
+    const pool = backendPool(config, io.env);
+    const ac = new AbortController();
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      signals++;
+      if (signals === 1) {
+        io.err(`runctrl: ${sig}: finishing the current pass, then exiting (send it again to exit at once)`);
+        ac.abort();
+      } else process.exit(130);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    try {
+      const result = await runLoop(
+        {
+          store: ctx.store,
+          source: ctx.source,
+          backend: pool.get,
+          log: (l) => io.err(`[${new Date().toISOString()}] ${l}`),
+        },
+        {
+          daemon: a.daemon === true,
+          intervalMs,
+          ...(a.junit ? { junit: a.junit } : {}),
+          webhooks: config.webhooks,
+          stateDir: config.stateDir,
+          leaseTtlMs: a.leaseTtl
+            ? parseDuration(a.leaseTtl, '--lease-ttl')
+            : Math.max(3 * intervalMs, 600_000),
+          ...(a.campaign ? { campaigns: a.campaign } : {}),
+          dryRun: a.dryRun,
+          ignoreLocks: a.ignoreLocks,
+          ...(a.prompt ? { prompt: a.block ? { block: parseRange(a.block) } : {} } : {}),
+          lostAfterMs: parseDuration(a.lostAfter, '--lost-after'),
+          holdTimeoutMs: parseDuration(a.holdTimeout, '--hold-timeout'),
+          ...(a.maxInFlight !== undefined ? { maxInFlight: a.maxInFlight } : {}),
+          ...(a.maxSubmit !== undefined ? { maxSubmitPerWorkflow: a.maxSubmit } : {}),
+          jobRoot: path.resolve(io.cwd, a.jobRoot ?? path.join(config.stateDir, 'jobs')),
+          outputRoot: path.resolve(io.cwd, a.outputRoot ?? path.join(config.stateDir, 'outputs')),
+          jobEnv: { RUNCTRL_DB: ctx.store.db, RUNCTRL_INFLUXDB_URL: config.influxUrl },
+        },
+        ac.signal,
+      );
+      if (result.error) throw new TransientError(`automation pass failed: ${result.error}`);
+      if (result.last) {
+        if (a.json) io.out(json(result.last));
+        else if (!a.daemon) printReport(io, result.last);
+      }
+    } finally {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      await pool.close();
+    }
+  },
+});

@@ -1,0 +1,321 @@
+/** Operator actions on run states, jobs, outputs and locks. Each returns data; src/cli prints it. */
+import os from 'node:os';
+import { checkName } from '../domain/names.js';
+import type { JobRecord, LockRecord } from '../domain/jobs.js';
+import { parseRunList } from '../domain/selectors.js';
+import type { RunState, RunStateChange } from '../domain/state.js';
+import { isJobStatus, type JobStatus, type RunStatus } from '../domain/status.js';
+import { UserError } from '../errors.js';
+import { jobPoint, lockPoint, runStatePoint } from '../store/schema.js';
+import type { Backend } from '../backends/types.js';
+import type { Ctx } from './context.js';
+import type { RunSelector } from './runs.js';
+import { selectorKind } from './runs.js';
+import { readFile } from 'node:fs/promises';
+
+/** Run × workflow states selected by workflow and runs/range/era/run list (era from registered runs). */
+export async function selectStates(
+  ctx: Ctx,
+  campaign: string,
+  workflow: string | undefined,
+  sel: RunSelector,
+): Promise<RunState[]> {
+  const kind = selectorKind(sel);
+  let runs = sel.runs;
+  if (kind === 'runlist') {
+    const file = sel.runlist ?? '';
+    const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new UserError(`cannot read run-list file '${file}' (${err.code ?? String(err)})`);
+    });
+    runs = parseRunList(text, file);
+  }
+  const q = {
+    ...(runs ? { runs } : {}),
+    ...(sel.range ? { range: sel.range } : {}),
+    ...(workflow ? { workflow } : {}),
+  };
+  const states = [...(await ctx.store.runStates(campaign, q)).values()];
+  if (sel.era === undefined) return states;
+  const registered = await ctx.store.registeredRuns(campaign, {});
+  const eras = new Set([...registered.values()].map((r) => r.era));
+  if (!eras.has(sel.era)) {
+    throw new UserError(
+      `no run of era '${sel.era}' in campaign '${campaign}' (eras there: ${[...eras].sort().join(', ') || 'none'})`,
+    );
+  }
+  return states.filter((s) => registered.get(s.run)?.era === sel.era);
+}
+
+function requireSelection(sel: RunSelector): void {
+  if (selectorKind(sel) === undefined) {
+    throw new UserError(
+      'say which runs: give one of --runs 1,2,3, --range MIN,MAX, --era NAME or --runlist FILE',
+      { exitCode: 2 },
+    );
+  }
+}
+
+export interface StateEditResult {
+  campaign: string;
+  workflow: string;
+  changed: { run: number; from: RunStatus; to: RunStatus }[];
+  skipped: { run: number; status: RunStatus; why: string }[];
+  dryRun: boolean;
+}
+
+async function checkWorkflow(ctx: Ctx, campaign: string, workflow: string): Promise<void> {
+  checkName('workflow', workflow);
+  const c = await ctx.store.campaign(campaign);
+  const known = new Set([
+    ...c.workflows.map((w) => w.name),
+    ...c.rtypes.flatMap((t) => [...t.workflows, ...t.suspended]),
+  ]);
+  if (!known.has(workflow)) {
+    throw new UserError(
+      `unknown workflow '${workflow}' in campaign '${campaign}' (known: ${[...known].sort().join(', ') || 'none'})`,
+    );
+  }
+}
+
+/** Marks selected pairs `reprocess` (mode failed: only failed ones; all: everything not in flight). */
+export async function reprocess(
+  ctx: Ctx,
+  o: { campaign: string; workflow: string; selector: RunSelector; mode: 'failed' | 'all'; dryRun?: boolean },
+): Promise<StateEditResult> {
+  requireSelection(o.selector);
+  await checkWorkflow(ctx, o.campaign, o.workflow);
+  const states = await selectStates(ctx, o.campaign, o.workflow, o.selector);
+  const res: StateEditResult = {
+    campaign: o.campaign,
+    workflow: o.workflow,
+    changed: [],
+    skipped: [],
+    dryRun: o.dryRun ?? false,
+  };
+  const changes: RunStateChange[] = [];
+  for (const s of states) {
+    if (s.status === 'processing')
+      res.skipped.push({ run: s.run, status: s.status, why: 'jobs in flight (use reset to cancel them)' });
+    else if (o.mode === 'failed' && s.status !== 'failed')
+      res.skipped.push({ run: s.run, status: s.status, why: 'not failed (use --mode all)' });
+    else if (s.status === 'new' || s.status === 'reprocess')
+      res.skipped.push({ run: s.run, status: s.status, why: 'already waiting' });
+    else {
+      changes.push({
+        run: s.run,
+        workflow: s.workflow,
+        status: 'reprocess',
+        attempt: s.attempt,
+        tries: 0,
+        reason: 'reprocess requested',
+      });
+      res.changed.push({ run: s.run, from: s.status, to: 'reprocess' });
+    }
+  }
+  if (!o.dryRun) await ctx.store.write(changes.map((ch) => runStatePoint(o.campaign, ch)));
+  return res;
+}
+
+/** Puts selected pairs back to `new` whatever their status; jobs in flight are cancelled first. */
+export async function reset(
+  ctx: Ctx,
+  o: {
+    campaign: string;
+    workflow: string;
+    selector: RunSelector;
+    dryRun?: boolean;
+    backend: (name: string) => Backend;
+  },
+): Promise<StateEditResult & { cancelled: string[] }> {
+  requireSelection(o.selector);
+  await checkWorkflow(ctx, o.campaign, o.workflow);
+  const states = await selectStates(ctx, o.campaign, o.workflow, o.selector);
+  const res = {
+    campaign: o.campaign,
+    workflow: o.workflow,
+    changed: [],
+    skipped: [],
+    dryRun: o.dryRun ?? false,
+    cancelled: [],
+  } as StateEditResult & {
+    cancelled: string[];
+  };
+  const runs = new Set(states.map((s) => s.run));
+  const jobs = [...(await ctx.store.jobs(o.campaign, { workflow: o.workflow })).values()].filter(
+    (j) => (j.status === 'idle' || j.status === 'running') && j.runs.some((r) => runs.has(r)),
+  );
+  if (!o.dryRun) res.cancelled = await cancelJobs(ctx, jobs, o.backend, 'cancelled by reset');
+  else res.cancelled = jobs.map((j) => j.name);
+  const changes: RunStateChange[] = [];
+  for (const s of states) {
+    if (s.status === 'new') {
+      res.skipped.push({ run: s.run, status: s.status, why: 'already new' });
+      continue;
+    }
+    changes.push({
+      run: s.run,
+      workflow: s.workflow,
+      status: 'new',
+      attempt: s.attempt,
+      tries: 0,
+      reason: 'reset',
+    });
+    res.changed.push({ run: s.run, from: s.status, to: 'new' });
+  }
+  if (!o.dryRun) await ctx.store.write(changes.map((ch) => runStatePoint(o.campaign, ch)));
+  return res;
+}
+
+/** Cancels jobs through their backends (one call per backend) and records them failed. */
+export async function cancelJobs(
+  ctx: Ctx,
+  jobs: JobRecord[],
+  backend: (name: string) => Backend,
+  reason: string,
+): Promise<string[]> {
+  const byBackend = new Map<string, JobRecord[]>();
+  for (const j of jobs) byBackend.set(j.backend, [...(byBackend.get(j.backend) ?? []), j]);
+  for (const [name, js] of byBackend) {
+    const ids = js.map((j) => j.nativeId).filter((id) => id !== '' && id !== 'recovered');
+    if (ids.length > 0) await backend(name).cancel(ids);
+  }
+  const now = Date.now();
+  await ctx.store.write(jobs.map((j) => jobPoint({ ...j, status: 'failed', reason, time: now })));
+  return jobs.map((j) => j.name);
+}
+
+export interface JobsQuery {
+  campaign: string;
+  workflow?: string;
+  run?: number;
+  status?: JobStatus[];
+}
+
+export async function listJobs(ctx: Ctx, o: JobsQuery): Promise<JobRecord[]> {
+  await ctx.store.campaign(o.campaign);
+  const jobs = [...(await ctx.store.jobs(o.campaign, o.workflow ? { workflow: o.workflow } : {})).values()];
+  return jobs
+    .filter(
+      (j) => (o.run === undefined || j.runs.includes(o.run)) && (!o.status || o.status.includes(j.status)),
+    )
+    .sort(
+      (a, b) =>
+        a.workflow.localeCompare(b.workflow) || (a.runs[0] ?? 0) - (b.runs[0] ?? 0) || a.attempt - b.attempt,
+    );
+}
+
+export async function cancelSelected(
+  ctx: Ctx,
+  o: JobsQuery & { backend: (name: string) => Backend },
+): Promise<string[]> {
+  const jobs = (await listJobs(ctx, o)).filter((j) => j.status === 'idle' || j.status === 'running');
+  if (jobs.length === 0) return [];
+  return cancelJobs(ctx, jobs, o.backend, 'cancelled by operator');
+}
+
+/** A job's own report (ECAL style): `runctrl job running|done|failed … [--output a,b]`. */
+export async function reportJob(
+  ctx: Ctx,
+  o: {
+    campaign: string;
+    workflow: string;
+    run: number;
+    id?: string;
+    status: string;
+    outputs?: string[];
+    reason?: string;
+  },
+): Promise<JobRecord> {
+  if (!isJobStatus(o.status) || o.status === 'idle') {
+    throw new UserError(`a job reports 'running', 'done' or 'failed', not '${o.status}'`, { exitCode: 2 });
+  }
+  for (const out of o.outputs ?? []) {
+    if (out.includes(','))
+      throw new UserError(
+        `output '${out}' contains a comma: give outputs comma-separated, each without commas`,
+      );
+  }
+  const jobs = [...(await ctx.store.jobs(o.campaign, { workflow: o.workflow })).values()].filter((j) =>
+    j.runs.includes(o.run),
+  );
+  const match =
+    o.id === undefined
+      ? jobs.sort((a, b) => b.attempt - a.attempt)[0]
+      : jobs.find((j) => j.name === o.id || String(j.attempt) === o.id);
+  if (!match) {
+    throw new UserError(
+      `no job of workflow '${o.workflow}' for run ${o.run} in campaign '${o.campaign}'${o.id ? ` with id ${o.id}` : ''}: check --campaign/--workflow/--run/--id`,
+    );
+  }
+  const next: JobRecord = {
+    ...match,
+    status: o.status,
+    outputs: o.outputs ? [...new Set([...match.outputs, ...o.outputs])] : match.outputs,
+    reason: o.reason ?? (o.status === 'failed' ? 'reported failed by the job' : match.reason),
+    time: Date.now(),
+  };
+  await ctx.store.write([jobPoint(next)]);
+  return next;
+}
+
+export interface OutputsResult {
+  campaign: string;
+  workflow: string;
+  runs: { run: number; era: string; status: RunStatus; outputs: string[] }[];
+}
+
+/** Outputs of a workflow per run (ECAL getOutput), by era, runs, range or run list. */
+export async function outputs(
+  ctx: Ctx,
+  o: { campaign: string; workflow: string; selector: RunSelector },
+): Promise<OutputsResult> {
+  await checkWorkflow(ctx, o.campaign, o.workflow);
+  const states = await selectStates(ctx, o.campaign, o.workflow, o.selector);
+  const registered = await ctx.store.registeredRuns(o.campaign, {});
+  return {
+    campaign: o.campaign,
+    workflow: o.workflow,
+    runs: states
+      .sort((a, b) => a.run - b.run)
+      .map((s) => ({
+        run: s.run,
+        era: registered.get(s.run)?.era ?? '',
+        status: s.status,
+        outputs: s.outputs,
+      })),
+  };
+}
+
+export async function lock(
+  ctx: Ctx,
+  o: { campaign: string; workflow: string; fromRun: number; reason: string },
+): Promise<LockRecord> {
+  await checkWorkflow(ctx, o.campaign, o.workflow);
+  if (!o.reason.trim())
+    throw new UserError('say why with --reason (shown to everyone who lists the locks)', { exitCode: 2 });
+  const rec = {
+    campaign: o.campaign,
+    workflow: o.workflow,
+    fromRun: o.fromRun,
+    reason: o.reason,
+    locked: true,
+    by: `${os.userInfo().username}@${os.hostname()}`,
+  };
+  await ctx.store.write([lockPoint(rec)]);
+  return { ...rec, time: Date.now() };
+}
+
+export async function unlock(ctx: Ctx, o: { campaign: string; workflow: string }): Promise<LockRecord> {
+  const current = (await ctx.store.locks(o.campaign)).find((l) => l.workflow === o.workflow && l.locked);
+  if (!current)
+    throw new UserError(
+      `workflow '${o.workflow}' of campaign '${o.campaign}' is not locked (see 'runctrl locks')`,
+    );
+  const rec = { ...current, locked: false, by: `${os.userInfo().username}@${os.hostname()}` };
+  await ctx.store.write([lockPoint(rec)]);
+  return { ...rec, time: Date.now() };
+}
+
+export async function listLocks(ctx: Ctx, o: { campaign?: string }): Promise<LockRecord[]> {
+  return (await ctx.store.locks(o.campaign)).filter((l) => l.locked);
+}

@@ -1,0 +1,243 @@
+/**
+ * The pure pass planner: from a campaign's state (run states, registered runs, latest jobs, locks) it decides
+ * which run × workflow pairs to finalise (done / failed / retry) and which work units to submit. No IO.
+ */
+import { activeWorkflows, type Campaign } from './campaign.js';
+import { lockHolds, type JobRecord, type LockRecord } from './jobs.js';
+import type { RegisteredRun, RunState, RunStateChange } from './state.js';
+import { stateKey } from './state.js';
+import type { WorkflowSpec } from './workflow.js';
+import { topoOrder } from './workflow.js';
+
+export interface UnitPlan {
+  workflow: WorkflowSpec;
+  /** `r<run>` or `g<label>-<first>-<last>`. */
+  unit: string;
+  runs: number[];
+  attempt: number;
+  tries: number;
+  /** Outputs of the dependencies, per dependency workflow (all runs of the unit). */
+  inputs: Record<string, string[]>;
+  /** Era label of the unit (first run's era). */
+  era: string;
+  fill: number;
+  retryOf?: string;
+}
+
+export interface PassPlan {
+  /** Status points that finalise pairs (done, failed) or reflect retries. */
+  finalize: RunStateChange[];
+  /** Pairs failed for good in this plan (for notifications and JUnit). */
+  failedForGood: { run: number; workflow: string; reason: string; job: string }[];
+  submit: UnitPlan[];
+  /** Why pending pairs were not submitted, counted. */
+  waiting: Record<string, number>;
+  /** Active workflows that have no definition (nothing can run them). */
+  undefinedWorkflows: string[];
+}
+
+export interface PlanOptions {
+  ignoreLocks?: boolean;
+  /** Cap on units submitted per workflow in one pass. */
+  maxSubmitPerWorkflow?: number;
+}
+
+/** Latest job (highest attempt) per workflow × run. */
+export function latestJobs(jobs: Iterable<JobRecord>): Map<string, JobRecord> {
+  const out = new Map<string, JobRecord>();
+  for (const j of jobs) {
+    for (const run of j.runs) {
+      const k = stateKey(run, j.workflow);
+      const cur = out.get(k);
+      if (!cur || j.attempt > cur.attempt || (j.attempt === cur.attempt && j.time > cur.time)) out.set(k, j);
+    }
+  }
+  return out;
+}
+
+export function planPass(
+  c: Campaign,
+  states: ReadonlyMap<string, RunState>,
+  registered: ReadonlyMap<number, RegisteredRun>,
+  jobs: ReadonlyMap<string, JobRecord>,
+  locks: readonly LockRecord[],
+  opts: PlanOptions = {},
+): PassPlan {
+  const plan: PassPlan = { finalize: [], failedForGood: [], submit: [], waiting: {}, undefinedWorkflows: [] };
+  const wait = (why: string, n = 1): void => {
+    plan.waiting[why] = (plan.waiting[why] ?? 0) + n;
+  };
+  const active = new Set(activeWorkflows(c));
+  const specs = topoOrder(c.workflows.filter((w) => active.has(w.name)));
+  plan.undefinedWorkflows = [...active].filter((w) => !c.workflows.some((s) => s.name === w));
+  const byRun = new Map<string, RunState[]>();
+  for (const s of states.values()) {
+    let l = byRun.get(s.workflow);
+    if (!l) byRun.set(s.workflow, (l = []));
+    l.push(s);
+  }
+  const latest = latestJobs(jobs.values());
+  // statuses as they will be after this plan's finalisation (dependants see fresh "done")
+  const effective = new Map<string, RunState>(states);
+  const setEffective = (ch: RunStateChange, prev: RunState): void => {
+    effective.set(stateKey(ch.run, ch.workflow), {
+      ...prev,
+      status: ch.status,
+      outputs: [...(ch.outputs ?? prev.outputs)],
+    });
+  };
+
+  for (const spec of specs) {
+    const list = (byRun.get(spec.name) ?? []).sort((a, b) => a.run - b.run);
+    const retry = new Map<string, { job: JobRecord; states: RunState[] }>();
+    const ready: RunState[] = [];
+    for (const s0 of list) {
+      const job = latest.get(stateKey(s0.run, spec.name));
+      let s = s0;
+      if (job && job.attempt > s.attempt && (s.status === 'new' || s.status === 'reprocess')) {
+        // the job's intent reached the database but the run's "processing" point did not: repair it
+        s = { ...s, status: 'processing', attempt: job.attempt, tries: s.tries + 1 };
+        plan.finalize.push({
+          run: s.run,
+          workflow: spec.name,
+          status: 'processing',
+          attempt: s.attempt,
+          tries: s.tries,
+          reason: 'repaired',
+        });
+        effective.set(stateKey(s.run, spec.name), s);
+      }
+      if (s.status === 'processing') {
+        if (!job || job.attempt < s.attempt) {
+          // the run says processing but its job's intent never reached the database: submit again
+          ready.push(s);
+          continue;
+        }
+        if (job.status === 'idle' || job.status === 'running') continue;
+        if (job.status === 'done') {
+          const ch: RunStateChange = {
+            run: s.run,
+            workflow: spec.name,
+            status: 'done',
+            attempt: s.attempt,
+            tries: s.tries,
+            outputs: job.outputs,
+          };
+          plan.finalize.push(ch);
+          setEffective(ch, s);
+          continue;
+        }
+        // failed
+        if (s.tries <= spec.maxRetries) {
+          const r = retry.get(job.unit) ?? { job, states: [] };
+          r.states.push(s);
+          retry.set(job.unit, r);
+        } else {
+          const reason = `attempt ${job.attempt} failed${job.reason ? `: ${job.reason}` : ''} (${s.tries} tries, max_retries ${spec.maxRetries})`;
+          const ch: RunStateChange = {
+            run: s.run,
+            workflow: spec.name,
+            status: 'failed',
+            attempt: s.attempt,
+            tries: s.tries,
+            reason,
+          };
+          plan.finalize.push(ch);
+          setEffective(ch, s);
+          plan.failedForGood.push({ run: s.run, workflow: spec.name, reason, job: job.name });
+        }
+        continue;
+      }
+      if (s.status === 'new' || s.status === 'reprocess') ready.push(s);
+    }
+
+    const depsDone = (run: number): string | undefined => {
+      for (const d of spec.dependsOn) {
+        const ds = effective.get(stateKey(run, d));
+        if (!ds || ds.status !== 'done') return d;
+      }
+      return undefined;
+    };
+    const inputsOf = (runs: readonly number[]): Record<string, string[]> => {
+      const out: Record<string, string[]> = {};
+      for (const d of spec.dependsOn)
+        out[d] = runs.flatMap((r) => effective.get(stateKey(r, d))?.outputs ?? []);
+      return out;
+    };
+    const unitOf = (runs: RunState[], label: string): UnitPlan => {
+      const nums = runs.map((r) => r.run);
+      const first = nums[0] ?? 0;
+      const last = nums[nums.length - 1] ?? first;
+      const attempt = Math.max(...runs.map((r) => r.attempt)) + 1;
+      const tries = Math.max(...runs.map((r) => (r.status === 'processing' ? r.tries : 0))) + 1;
+      const info = registered.get(first);
+      return {
+        workflow: spec,
+        unit: spec.granularity.kind === 'run' ? `r${first}` : `g${label}-${first}-${last}`,
+        runs: nums,
+        attempt,
+        tries,
+        inputs: inputsOf(nums),
+        era: info?.era ?? '',
+        fill: info?.fill ?? 0,
+      };
+    };
+
+    const eligible: RunState[] = [];
+    for (const s of ready) {
+      const lock = opts.ignoreLocks ? undefined : lockHolds(locks, spec.name, s.run);
+      if (lock) {
+        wait(`${spec.name}: held by lock from run ${lock.fromRun}`);
+        continue;
+      }
+      const d = depsDone(s.run);
+      if (d) {
+        wait(`${spec.name}: waiting for ${d}`);
+        continue;
+      }
+      eligible.push(s);
+    }
+
+    const units: UnitPlan[] = [];
+    for (const { job, states: ss } of retry.values()) {
+      const u = unitOf(ss, job.unit.replace(/^g([^-]*)-.*$/, '$1'));
+      u.unit = job.unit;
+      u.retryOf = job.name;
+      units.push(u);
+    }
+    if (spec.granularity.kind === 'run') {
+      for (const s of eligible) units.push(unitOf([s], ''));
+    } else if (spec.granularity.kind === 'era') {
+      const byEra = new Map<string, RunState[]>();
+      for (const s of eligible) {
+        const era = registered.get(s.run)?.era ?? 'unknown';
+        let l = byEra.get(era);
+        if (!l) byEra.set(era, (l = []));
+        l.push(s);
+      }
+      for (const [era, ss] of byEra) {
+        // the era is complete for this workflow when none of its runs is still waiting
+        const blocked = list.some(
+          (s) =>
+            (registered.get(s.run)?.era ?? 'unknown') === era &&
+            (s.status === 'new' || s.status === 'reprocess') &&
+            !ss.includes(s),
+        );
+        if (blocked) {
+          wait(`${spec.name}: era ${era} not complete`, ss.length);
+          continue;
+        }
+        units.push(unitOf(ss, era));
+      }
+    } else {
+      const n = spec.granularity.n;
+      for (let i = 0; i + n <= eligible.length; i += n) units.push(unitOf(eligible.slice(i, i + n), `n${n}`));
+      const rest = eligible.length % n;
+      if (rest > 0) wait(`${spec.name}: group of ${n} not full`, rest);
+    }
+    const cap = opts.maxSubmitPerWorkflow ?? Infinity;
+    if (units.length > cap) wait(`${spec.name}: submit cap`, units.length - cap);
+    plan.submit.push(...units.slice(0, cap));
+  }
+  return plan;
+}
