@@ -64,6 +64,13 @@ export class LockFile {
   }
 }
 
+/** True for an owner id of this host whose process is gone. */
+export function deadLocalOwner(owner: string): boolean {
+  const [host, pidText] = owner.split(':');
+  const pid = Number(pidText);
+  return host === os.hostname() && Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid);
+}
+
 export class Lease {
   private readonly owner = ownerId();
   private held: string[] = [];
@@ -80,10 +87,18 @@ export class Lease {
   async acquire(scopes: string[]): Promise<void> {
     const now = Date.now();
     const since = now - 24 * 3600_000;
+    const takeOver: string[] = [];
     for (const scope of scopes) {
       const before = leaseHolder(await this.store.leasePoints(scope, since), now);
-      if (before && before.owner !== this.owner) throw this.busy(scope, before.owner, before.expires);
+      if (!before || before.owner === this.owner) continue;
+      if (deadLocalOwner(before.owner)) takeOver.push(before.owner, scope);
+      else throw this.busy(scope, before.owner, before.expires);
     }
+    // a loop of this host that died (SIGKILL, crash) left its lease: release it on its behalf
+    const releases = [];
+    for (let i = 0; i < takeOver.length; i += 2)
+      releases.push(leasePoint(takeOver[i + 1] ?? '', takeOver[i] ?? '', 0));
+    if (releases.length > 0) await this.store.write(releases);
     await this.store.write(scopes.map((s) => leasePoint(s, this.owner, now + this.ttlMs)));
     for (const scope of scopes) {
       const after = leaseHolder(await this.store.leasePoints(scope, since), Date.now());

@@ -1,0 +1,97 @@
+/** Helpers for tests of the automation loop: an environment for the CLI, campaign files, passes until settled. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'vitest';
+import type { RunInfo } from '../../src/domain/run.js';
+import { spawnCli, type CliResult } from './cli.js';
+import { makeRun } from './fixtures.js';
+import { influxUrl } from './influx.js';
+
+export interface LoopEnv {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  /** Every job execution appends a line `<campaign> <workflow> <runs> <attempt>` here. */
+  execLog: string;
+}
+
+/** 20 global runs: 12 of Run2024C (386001–386012) and 8 of Run2024D (386101–386108). */
+export function twentyRuns(): RunInfo[] {
+  const runs: RunInfo[] = [];
+  for (let r = 386001; r <= 386012; r++) runs.push(makeRun(r, { era: 'Run2024C' }));
+  for (let r = 386101; r <= 386108; r++) runs.push(makeRun(r, { era: 'Run2024D' }));
+  return runs;
+}
+
+export function loopEnv(db: string, runs: RunInfo[] = twentyRuns(), url: string = influxUrl()): LoopEnv {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'runctrl-loop-'));
+  const registry = path.join(dir, 'registry.json');
+  writeFileSync(registry, JSON.stringify(runs));
+  const execLog = path.join(dir, 'executions.log');
+  writeFileSync(execLog, '');
+  return {
+    dir,
+    execLog,
+    env: {
+      RUNCTRL_INFLUXDB_URL: url,
+      RUNCTRL_DB: db,
+      RUNCTRL_STATE_DIR: path.join(dir, 'state'),
+      RUNCTRL_RUN_SOURCE: registry,
+      RUNCTRL_LOCAL_MAX_RUNNING: '32',
+      RUNCTRL_EXEC_LOG: execLog,
+    },
+  };
+}
+
+/** A command template that logs its execution, optionally fails, and records one output. */
+export function loggingCommand(name: string, extra = ''): string {
+  return `echo "{campaign} {workflow} {runs} {attempt}" >> "$RUNCTRL_EXEC_LOG"; ${extra}echo {outdir}/${name}_{group}_a{attempt}.out >> "$RUNCTRL_OUTPUT_FILE"`;
+}
+
+export function writeCampaign(e: LoopEnv, spec: object, name = 'campaign.json'): string {
+  const file = path.join(e.dir, name);
+  writeFileSync(file, JSON.stringify(spec, null, 2));
+  return file;
+}
+
+export async function cli(e: LoopEnv, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return spawnCli(args, { env: { ...e.env, ...extraEnv }, cwd: e.dir });
+}
+
+export async function ok(e: LoopEnv, args: string[]): Promise<CliResult> {
+  const r = await cli(e, args);
+  if (r.code !== 0) throw new Error(`runctrl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r;
+}
+
+export interface StatusJson {
+  workflows: string[];
+  rows: { run: number; status: Record<string, string | null> }[];
+  totals: Record<string, Record<string, number>>;
+}
+
+export async function statusOf(e: LoopEnv, campaign: string): Promise<StatusJson> {
+  return JSON.parse((await ok(e, ['status', '--campaign', campaign, '--json'])).stdout) as StatusJson;
+}
+
+/** Runs `automation --once` until no pair is new/processing/reprocess (or the limit), waiting a little between passes. */
+export async function untilSettled(
+  e: LoopEnv,
+  campaign: string,
+  opts: { maxPasses?: number; args?: string[]; settled?: (s: StatusJson) => boolean } = {},
+): Promise<StatusJson> {
+  const settled =
+    opts.settled ??
+    ((s: StatusJson) =>
+      Object.values(s.totals).every((t) => (t.new ?? 0) + (t.processing ?? 0) + (t.reprocess ?? 0) === 0));
+  for (let i = 0; i < (opts.maxPasses ?? 30); i++) {
+    const r = await cli(e, ['automation', '--once', ...(opts.args ?? [])]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = await statusOf(e, campaign);
+    if (settled(s)) return s;
+    await new Promise((res) => setTimeout(res, 150));
+  }
+  throw new Error(
+    `campaign ${campaign} did not settle: ${JSON.stringify((await statusOf(e, campaign)).totals)}`,
+  );
+}
