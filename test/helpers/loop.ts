@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
 import type { RunInfo } from '../../src/domain/run.js';
-import { spawnCli, type CliResult } from './cli.js';
+import { runCli, spawnCli, type CliResult } from './cli.js';
 import { makeRun } from './fixtures.js';
 import { influxUrl } from './influx.js';
 
@@ -54,12 +54,14 @@ export function writeCampaign(e: LoopEnv, spec: object, name = 'campaign.json'):
   return file;
 }
 
+/** Spawns `node bin/runctrl.js` (used for the loop itself, which may be killed). */
 export async function cli(e: LoopEnv, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return spawnCli(args, { env: { ...e.env, ...extraEnv }, cwd: e.dir });
 }
 
+/** Runs an operator command in-process (fast) and requires success. */
 export async function ok(e: LoopEnv, args: string[]): Promise<CliResult> {
-  const r = await cli(e, args);
+  const r = await runCli(args, { env: { ...e.env }, cwd: e.dir });
   if (r.code !== 0) throw new Error(`runctrl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
   return r;
 }
@@ -89,7 +91,7 @@ export async function untilSettled(
     expect(r.code, r.stderr).toBe(0);
     const s = await statusOf(e, campaign);
     if (settled(s)) return s;
-    await new Promise((res) => setTimeout(res, 150));
+    await new Promise((res) => setTimeout(res, 100));
   }
   throw new Error(
     `campaign ${campaign} did not settle: ${JSON.stringify((await statusOf(e, campaign)).totals)}`,
