@@ -37,8 +37,9 @@ export interface WorkflowHandler {
   outputs?(unit: FinishedUnit): string[] | Promise<string[]>;
 }
 
-const SAFE = /^[A-Za-z0-9_.,:/=+@%-]*$/;
+const SAFE = /^[A-Za-z0-9_.,:/=+@%-]+$/;
 
+/** Single-quotes a value unless it is shell-safe; an empty value becomes '' so it stays one argument. */
 function quote(v: string): string {
   return SAFE.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
 }

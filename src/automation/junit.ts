@@ -1,8 +1,30 @@
 /** JUnit XML for Jenkins: one test case per run × workflow finalised in the pass; failures show as failures. */
 import type { PassReport } from './pass.js';
 
+/**
+ * Characters XML 1.0 does not allow at all, even escaped (control characters such as ESC from a job's colour
+ * output, lone surrogates), become U+FFFD: otherwise Jenkins could not parse the report.
+ */
+function xmlChars(s: string): string {
+  let out = '';
+  for (const ch of s) {
+    const cp = ch.codePointAt(0) ?? 0;
+    const bad =
+      (cp < 0x20 && cp !== 0x09 && cp !== 0x0a && cp !== 0x0d) ||
+      (cp >= 0xd800 && cp <= 0xdfff) ||
+      cp === 0xfffe ||
+      cp === 0xffff;
+    out += bad ? '\uFFFD' : ch;
+  }
+  return out;
+}
+
 function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return xmlChars(s)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
 }
 
 export function junitXml(r: PassReport, infraError?: string): string {

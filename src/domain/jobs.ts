@@ -77,7 +77,12 @@ export interface LeasePoint {
  */
 export function leaseHolder(points: readonly LeasePoint[], now: number): LeasePoint | undefined {
   let holder: LeasePoint | undefined;
-  for (const p of [...points].sort((a, b) => a.time - b.time)) {
+  // ties (two claims stamped in the same millisecond) are broken by owner, so the order the points were read
+  // in never matters
+  const ordered = [...points].sort(
+    (a, b) => a.time - b.time || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : a.expires - b.expires),
+  );
+  for (const p of ordered) {
     const valid = holder !== undefined && holder.expires > p.time;
     if (holder && valid && p.owner === holder.owner) {
       holder = p.expires === 0 ? undefined : p;

@@ -68,7 +68,9 @@ export function planPass(
     plan.waiting[why] = (plan.waiting[why] ?? 0) + n;
   };
   const active = new Set(activeWorkflows(c));
-  const specs = topoOrder(c.workflows.filter((w) => active.has(w.name)));
+  // every defined workflow is walked so that jobs still in flight for an inactive one (deactivate,
+  // rtype-update --remove) are finalised; only active workflows retry and submit
+  const specs = topoOrder(c.workflows);
   plan.undefinedWorkflows = [...active].filter((w) => !c.workflows.some((s) => s.name === w));
   const byRun = new Map<string, RunState[]>();
   for (const s of states.values()) {
@@ -88,14 +90,20 @@ export function planPass(
   };
 
   for (const spec of specs) {
+    const isActive = active.has(spec.name);
     const list = (byRun.get(spec.name) ?? []).sort((a, b) => a.run - b.run);
     const retry = new Map<string, { job: JobRecord; states: RunState[] }>();
     const ready: RunState[] = [];
     for (const s0 of list) {
       const job = latest.get(stateKey(s0.run, spec.name));
       let s = s0;
-      if (job && job.attempt > s.attempt && (s.status === 'new' || s.status === 'reprocess')) {
-        // the job's intent reached the database but the run's "processing" point did not: repair it
+      if (
+        job &&
+        job.attempt > s.attempt &&
+        (s.status === 'new' || s.status === 'reprocess' || s.status === 'processing')
+      ) {
+        // the job's intent reached the database but the run's "processing" point did not (for a retry, the
+        // run still shows the previous attempt): repair it, so the job is followed under its own attempt
         s = { ...s, status: 'processing', attempt: job.attempt, tries: s.tries + 1 };
         plan.finalize.push({
           run: s.run,
@@ -183,9 +191,18 @@ export function planPass(
       };
     };
 
+    if (!isActive) {
+      // nothing is retried or submitted for an inactive workflow; its runs wait for reactivation
+      const n = [...retry.values()].reduce((k, r) => k + r.states.length, 0);
+      if (n > 0) wait(`${spec.name}: inactive, retry waits for reactivation`, n);
+      continue;
+    }
+    const heldBy = (run: number): LockRecord | undefined =>
+      opts.ignoreLocks ? undefined : lockHolds(locks, spec.name, run);
+
     const eligible: RunState[] = [];
     for (const s of ready) {
-      const lock = opts.ignoreLocks ? undefined : lockHolds(locks, spec.name, s.run);
+      const lock = heldBy(s.run);
       if (lock) {
         wait(`${spec.name}: held by lock from run ${lock.fromRun}`);
         continue;
@@ -200,6 +217,12 @@ export function planPass(
 
     const units: UnitPlan[] = [];
     for (const { job, states: ss } of retry.values()) {
+      // a lock holds retries too (the unit is retried once every run of it is free)
+      const lock = ss.map((s) => heldBy(s.run)).find((l) => l !== undefined);
+      if (lock) {
+        wait(`${spec.name}: held by lock from run ${lock.fromRun}`, ss.length);
+        continue;
+      }
       const u = unitOf(ss, job.unit.replace(/^g([^-]*)-.*$/, '$1'));
       u.unit = job.unit;
       u.retryOf = job.name;
@@ -216,13 +239,17 @@ export function planPass(
         l.push(s);
       }
       for (const [era, ss] of byEra) {
-        // the era is complete for this workflow when none of its runs is still waiting
-        const blocked = list.some(
-          (s) =>
-            (registered.get(s.run)?.era ?? 'unknown') === era &&
-            (s.status === 'new' || s.status === 'reprocess') &&
-            !ss.includes(s),
-        );
+        // the era is complete for this workflow when none of its runs is still waiting (as of this plan:
+        // a run repaired to processing above is not waiting any more)
+        const inUnit = new Set(ss.map((s) => s.run));
+        const blocked = list.some((s0) => {
+          const st = effective.get(stateKey(s0.run, spec.name))?.status ?? s0.status;
+          return (
+            (registered.get(s0.run)?.era ?? 'unknown') === era &&
+            (st === 'new' || st === 'reprocess') &&
+            !inUnit.has(s0.run)
+          );
+        });
         if (blocked) {
           wait(`${spec.name}: era ${era} not complete`, ss.length);
           continue;
