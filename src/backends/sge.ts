@@ -26,7 +26,6 @@ import {
   groupByResources,
   lastLine,
   queryFailed,
-  readExitCodeFile,
   stateFromExitCode,
 } from './common.js';
 import { exec, type ExecResult } from './exec.js';
