@@ -11,7 +11,7 @@ import { backoffDelay, sleep } from '../util/retry.js';
 import { junitXml } from './junit.js';
 import { Lease, LockFile } from './lease.js';
 import { notify } from './notify.js';
-import { runPass, type PassDeps, type PassOptions, type PassReport } from './pass.js';
+import { runPass, StateCache, type PassDeps, type PassOptions, type PassReport } from './pass.js';
 
 export interface LoopOptions extends PassOptions {
   daemon: boolean;
@@ -50,6 +50,8 @@ export async function runLoop(deps: PassDeps, o: LoopOptions, signal: AbortSigna
   const result: LoopResult = { passes: 0 };
   if (!o.dryRun) lockFile.acquire();
   let failures = 0;
+  // a daemon reads only what changed since its previous pass; --once has nothing to keep
+  const passDeps: PassDeps = o.daemon ? { ...deps, cache: new StateCache() } : deps;
   try {
     for (;;) {
       let report: PassReport | undefined;
@@ -60,7 +62,7 @@ export async function runLoop(deps: PassDeps, o: LoopOptions, signal: AbortSigna
           );
           await lease.acquire(campaigns.map((c) => c.name));
         }
-        report = await runPass(deps, o);
+        report = await runPass(passDeps, o);
         result.passes++;
         result.last = report;
         failures = 0;
@@ -78,6 +80,8 @@ export async function runLoop(deps: PassDeps, o: LoopOptions, signal: AbortSigna
         }
         if (o.junit) await writeFile(o.junit, junitXml(report));
       } catch (err) {
+        // what the failed pass changed in memory may not have reached the database: read everything again
+        passDeps.cache?.entries.clear();
         if (!isTransient(err)) throw err;
         failures++;
         const msg = err.message;

@@ -49,8 +49,32 @@ export interface PassOptions {
   jobEnv?: Record<string, string>;
 }
 
+/**
+ * What a long-running loop keeps between passes: each campaign's state, so that a pass reads only the points
+ * written since the previous read (minus an overlap window for late writes) instead of the whole history.
+ */
+export class StateCache {
+  readonly entries = new Map<
+    string,
+    {
+      states: Map<string, RunState>;
+      registered: Map<number, RegisteredRun>;
+      jobs: Map<string, JobRecord>;
+      readAt: number;
+      loadedAt: number;
+    }
+  >();
+  /** Reads overlap the previous read by overlapMs; everything is read again every fullReloadMs. */
+  constructor(
+    readonly overlapMs = 60_000,
+    readonly fullReloadMs = 3_600_000,
+  ) {}
+}
+
 export interface PassDeps {
   store: Store;
+  /** Keep state between passes (daemon mode); without it every pass loads everything. */
+  cache?: StateCache;
   source?: () => RunSource;
   backend: (name: string) => Backend;
   now?: () => number;
@@ -256,15 +280,11 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
     }
   }
 
-  // 2. load state: 4 queries per campaign (+1 for all locks)
+  // 2. load state: 3 queries per campaign (+1 for all locks); incremental with a cache (daemon mode)
   const allLocks = await deps.store.locks();
   const loaded: Loaded[] = [];
   for (const c of campaigns) {
-    const [states, registered, jobs] = await Promise.all([
-      deps.store.runStates(c.name),
-      deps.store.registeredRuns(c.name),
-      deps.store.jobs(c.name),
-    ]);
+    const { states, registered, jobs } = await loadCampaignState(deps, c.name, now());
     loaded.push({
       campaign: c,
       states,
@@ -406,6 +426,44 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
   report.durationMs = now() - t0;
   report.queries = deps.store.influx.stats.queries - q0;
   return report;
+}
+
+async function loadCampaignState(
+  deps: PassDeps,
+  campaign: string,
+  now: number,
+): Promise<{
+  states: Map<string, RunState>;
+  registered: Map<number, RegisteredRun>;
+  jobs: Map<string, JobRecord>;
+}> {
+  const hit = deps.cache?.entries.get(campaign);
+  if (!hit || !deps.cache || now - hit.loadedAt > deps.cache.fullReloadMs) {
+    const [states, registered, jobs] = await Promise.all([
+      deps.store.runStates(campaign),
+      deps.store.registeredRuns(campaign),
+      deps.store.jobs(campaign),
+    ]);
+    deps.cache?.entries.set(campaign, { states, registered, jobs, readAt: now, loadedAt: now });
+    return { states, registered, jobs };
+  }
+  const since = hit.readAt - deps.cache.overlapMs;
+  const [states, registered, jobs] = await Promise.all([
+    deps.store.runStates(campaign, { since }),
+    deps.store.registeredRuns(campaign, { since }),
+    deps.store.jobs(campaign, { since }),
+  ]);
+  for (const [k, s] of states) {
+    const cur = hit.states.get(k);
+    if (!cur || s.time >= cur.time) hit.states.set(k, s);
+  }
+  for (const [k, r] of registered) hit.registered.set(k, r);
+  for (const [k, j] of jobs) {
+    const cur = hit.jobs.get(k);
+    if (!cur || j.time >= cur.time) hit.jobs.set(k, j);
+  }
+  hit.readAt = now;
+  return hit;
 }
 
 function unitDirs(

@@ -142,7 +142,9 @@ describe('automation loop, end to end on the local backend', () => {
   it('a second pass with nothing to do changes nothing and a dry run submits nothing', async () => {
     const r = await cli(e, ['automation', '--once', '--dry-run', '--json']);
     expect(r.code).toBe(0);
-    const rep = JSON.parse(r.stdout) as { campaigns: { submitted: number; wouldSubmit: unknown[] }[] };
+    const rep = JSON.parse(r.stdout) as { campaigns: { submitted: number; wouldSubmit: unknown[] }[]; queries: number };
     expect(rep.campaigns.every((c) => c.submitted === 0 && c.wouldSubmit.length === 0)).toBe(true);
+    // a constant number of queries: 3 for the campaigns, 1 for the locks, 3 per campaign (2 campaigns here)
+    expect(rep.queries).toBe(3 + 1 + 3 * 2);
   });
 });
