@@ -1,7 +1,7 @@
 /**
  * Test harness around the fake batch commands in test/fakes: a fresh $FAKE_BATCH_DIR, the environment that
  * puts the fakes first on PATH, the call log, behavior knobs, direct edits of job records, and cleanup that
- * kills every job process the fakes started (by recorded pid/process group).
+ * kills every job process the fakes started (by recorded pid/process group). FAKE_KEEP=1 keeps the directories.
  */
 import {
   mkdirSync,
@@ -71,6 +71,8 @@ export class FakeBatch {
       PATH: `${FAKES_DIR}${path.delimiter}${process.env.PATH ?? ''}`,
       FAKE_BATCH_DIR: this.dir,
     };
+    // Loading an extra CA bundle costs every fake command (a Node process) ~100 ms at start; they make no TLS.
+    delete this.env.NODE_EXTRA_CA_CERTS;
     this.setBehavior({ maxRuntimeMs: 60_000, ...behavior });
   }
 
@@ -176,12 +178,26 @@ export class FakeBatch {
     });
   }
 
-  /** Kills every job process still running (SIGKILL to its process group). */
+  /** Kills every job process still running (SIGKILL to its process group, pid recorded by the runner). */
   killAll(): void {
-    for (const j of this.jobs()) {
-      if (typeof j.pid !== 'number') continue;
+    const runs = path.join(this.dir, 'run');
+    let dirs: string[] = [];
+    try {
+      dirs = readdirSync(runs);
+    } catch {
+      return;
+    }
+    for (const d of dirs) {
+      let pid: number;
       try {
-        process.kill(-j.pid, 'SIGKILL');
+        if (statSync(path.join(runs, d, 'exit'), { throwIfNoEntry: false })) continue;
+        pid = Number(readFileSync(path.join(runs, d, 'pid'), 'utf8').trim());
+      } catch {
+        continue;
+      }
+      if (!Number.isInteger(pid) || pid <= 1) continue;
+      try {
+        process.kill(-pid, 'SIGKILL');
       } catch {
         // already gone
       }
@@ -192,7 +208,7 @@ export class FakeBatch {
     this.killAll();
     await new Promise((r) => setTimeout(r, 100));
     this.killAll();
-    rmSync(this.root, { recursive: true, force: true });
+    if (!process.env.FAKE_KEEP) rmSync(this.root, { recursive: true, force: true });
   }
 }
 

@@ -33,7 +33,7 @@ backendConformance(
     const { fb, backend } = setup('condor-conf');
     return { backend, workRoot: fb.workRoot };
   },
-  { timeoutMs: 20_000, pollMs: 200, unknownId: 'local#999999.0', resources: { cpus: 1, memoryMb: 512 } },
+  { timeoutMs: 20_000, pollMs: 100, unknownId: 'local#999999.0', resources: { cpus: 1, memoryMb: 512 } },
 );
 
 let n = 0;
@@ -180,7 +180,7 @@ describe('HTCondor backend specifics', () => {
   });
 
   it('held jobs: HoldReason surfaced; removed with condor_rm and failed once held longer than holdTimeoutMs', async () => {
-    ctx = setup('condor-held', { holdTimeoutMs: 2_000 });
+    ctx = setup('condor-held', { holdTimeoutMs: 30_000 });
     const { fb, backend } = ctx;
     fb.patchBehavior({
       holdOnSubmit: { reason: 'via condor_hold (by user mgower)', code: 1, subCode: 0, agoMs: 0 },
@@ -214,12 +214,16 @@ describe('HTCondor backend specifics', () => {
     expect(rm[0]?.args).toEqual([to.id.replace(/^local#/, '')]);
 
     // Reported failed from now on, also by a fresh backend (the removal is remembered in the state dir).
-    const again = new HTCondorBackend({ stateDir: fb.stateDir, env: fb.env, holdTimeoutMs: 2_000 });
+    const again = new HTCondorBackend({ stateDir: fb.stateDir, env: fb.env, holdTimeoutMs: 30_000 });
     expect((await again.status([to])).get(to.id)?.state).toBe('failed');
 
-    // The fresh hold times out too.
-    await new Promise((r) => setTimeout(r, 2_300));
-    const later = await backend.status([tf]);
+    // The fresh hold times out too, once the clock has moved past the limit.
+    const later = await new HTCondorBackend({
+      stateDir: fb.stateDir,
+      env: fb.env,
+      holdTimeoutMs: 30_000,
+      now: () => Date.now() + 31_000,
+    }).status([tf]);
     expect(later.get(tf.id)?.state).toBe('failed');
     expect(later.get(tf.id)?.reason).toContain('via condor_hold');
     expect(fb.calls('condor_rm')).toHaveLength(2);

@@ -5,7 +5,8 @@
 //   counters.json     next ids
 //   calls.jsonl       one line per command invocation {cmd, args, at} (tests assert on it)
 //   behavior.json     optional knobs, see README.md (startDelayMs, holdOnSubmit, inject, …)
-// Jobs really run: a detached runner (runner.mjs) executes the job script with /bin/sh and records the exit.
+// Jobs really run: a detached shell runner (runner.sh) executes the job script and records start/pid/exit in
+//   run/<key>/ — merged into the records by hydrate().
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -126,8 +127,48 @@ export function jobFile(dir, key) {
   return path.join(dir, 'jobs', `${encodeURIComponent(key)}.json`);
 }
 
+export function runDir(dir, key) {
+  return path.join(dir, 'run', encodeURIComponent(key));
+}
+
+function marker(d, name) {
+  try {
+    return fs.readFileSync(path.join(d, name), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Merges what the runner recorded (start, pid, end, exit) into a job record. */
+export function hydrate(dir, job) {
+  if (!job) return job;
+  const d = runDir(dir, job.key);
+  const start = marker(d, 'start');
+  const pid = marker(d, 'pid');
+  const end = marker(d, 'end');
+  const exit = marker(d, 'exit');
+  if (start !== undefined) {
+    job.startTime = Number(start);
+    if (job.state === 'queued') {
+      job.state = 'running';
+      job.stateTime = job.startTime;
+    }
+  }
+  if (pid !== undefined) job.pid = Number(pid);
+  if (exit !== undefined) {
+    job.exitCode = Number(exit);
+    job.endTime = Number(end ?? Date.now());
+    job.pid = undefined;
+    if (job.state === 'queued' || job.state === 'running') {
+      job.state = 'exited';
+      job.stateTime = job.endTime;
+    }
+  }
+  return job;
+}
+
 export function loadJob(dir, key) {
-  return readJson(jobFile(dir, key), undefined);
+  return hydrate(dir, readJson(jobFile(dir, key), undefined));
 }
 
 export function saveJob(dir, job) {
@@ -138,7 +179,7 @@ export function listJobs(dir, system) {
   const out = [];
   for (const f of fs.readdirSync(path.join(dir, 'jobs'))) {
     if (!f.endsWith('.json')) continue;
-    const j = readJson(path.join(dir, 'jobs', f), undefined);
+    const j = hydrate(dir, readJson(path.join(dir, 'jobs', f), undefined));
     if (j && (!system || j.system === system)) out.push(j);
   }
   return out.sort((a, b) => a.seq - b.seq);
@@ -173,13 +214,27 @@ export function newJob(dir, fields) {
   };
 }
 
-/** Starts the detached runner of a queued job. */
-export function startRunner(dir, key) {
-  const child = spawn(process.execPath, [path.join(here, 'runner.mjs'), dir, key], {
-    detached: true,
-    stdio: 'ignore',
-    env: process.env,
-  });
+/** Starts the detached shell runner of a queued job (runner.sh). */
+export function startRunner(dir, job) {
+  const b = behavior(dir);
+  const d = runDir(dir, job.key);
+  fs.mkdirSync(d, { recursive: true });
+  const child = spawn(
+    '/bin/sh',
+    [
+      path.join(here, 'runner.sh'),
+      d,
+      job.script,
+      String((b.startDelayMs ?? 0) / 1000),
+      String(Math.ceil((b.maxRuntimeMs ?? 180_000) / 1000)),
+    ],
+    {
+      detached: true,
+      stdio: 'ignore',
+      cwd: job.cwd || dir,
+      env: { ...process.env, ...job.env },
+    },
+  );
   child.unref();
 }
 
@@ -208,6 +263,9 @@ export function removeJob(dir, key, how) {
       job.state = 'removed';
       job.stateTime = Date.now();
     }
+    const d = runDir(dir, key);
+    fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(path.join(d, 'removed'), `${Date.now()}\n`);
     if (wasRunning) signalJob(job, 'SIGTERM');
   });
 }

@@ -396,7 +396,7 @@ export async function condorSubmit(argv) {
     });
     return { cluster, jobs };
   });
-  for (const j of created.jobs) if (j.state === 'queued') startRunner(dir, j.key);
+  for (const j of created.jobs) if (j.state === 'queued') startRunner(dir, j);
   const n = created.jobs.length;
   if (flags['-terse']) {
     process.stdout.write(`${created.cluster}.0 - ${created.cluster}.${n - 1}\n`);

@@ -65,7 +65,7 @@ export async function bsub(argv) {
     });
     return { id, jobs };
   });
-  for (const j of created.jobs) startRunner(dir, j.key);
+  for (const j of created.jobs) startRunner(dir, j);
   process.stdout.write(
     queue === undefined
       ? `Job <${created.id}> is submitted to default queue <normal>.\n`

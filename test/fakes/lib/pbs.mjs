@@ -88,7 +88,7 @@ export async function qsub(argv) {
     });
     return { parentId, jobs };
   });
-  for (const j of created.jobs) startRunner(dir, j.key);
+  for (const j of created.jobs) startRunner(dir, j);
   process.stdout.write(`${created.parentId}\n`);
 }
 
