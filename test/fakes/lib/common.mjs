@@ -80,7 +80,10 @@ export function behavior(dir) {
 
 /** Appends one invocation to calls.jsonl. */
 export function logCall(dir, cmd, args, extra = {}) {
-  fs.appendFileSync(path.join(dir, 'calls.jsonl'), `${JSON.stringify({ cmd, args, at: Date.now(), ...extra })}\n`);
+  fs.appendFileSync(
+    path.join(dir, 'calls.jsonl'),
+    `${JSON.stringify({ cmd, args, at: Date.now(), ...extra })}\n`,
+  );
 }
 
 /** Next id of a counter (under the lock). */

@@ -202,7 +202,9 @@ function adOf(job) {
     ClusterId: job.cluster,
     ProcId: job.proc,
     JobStatus: status,
-    EnteredCurrentStatus: Math.floor((job.state === 'held' ? (job.heldSince ?? job.stateTime) : job.stateTime) / 1000),
+    EnteredCurrentStatus: Math.floor(
+      (job.state === 'held' ? (job.heldSince ?? job.stateTime) : job.stateTime) / 1000,
+    ),
     QDate: Math.floor(job.submitTime / 1000),
     Owner: job.owner,
     GlobalJobId: `${job.schedd}#${job.cluster}.${job.proc}#${Math.floor(job.submitTime / 1000)}`,
@@ -264,7 +266,8 @@ async function query(cmd, argv, history) {
   );
   if ((!history && b.condorQEmpty) || (history && b.condorHistoryEmpty)) return;
   const attributes = typeof flags['-attributes'] === 'string' ? flags['-attributes'].split(',') : undefined;
-  const constraint = typeof flags['-constraint'] === 'string' ? compileConstraint(flags['-constraint']) : () => true;
+  const constraint =
+    typeof flags['-constraint'] === 'string' ? compileConstraint(flags['-constraint']) : () => true;
   const restrict = restrictionMatcher(positional);
   let jobs = listJobs(dir, SYSTEM).filter((j) => (history ? !inQueue(j, b) : inQueue(j, b)));
   if (history) jobs = jobs.reverse(); // most recent first
@@ -273,7 +276,9 @@ async function query(cmd, argv, history) {
   if (history && limit !== undefined) ads = ads.slice(0, Number(limit));
   if (!flags['-json']) {
     // Only -json is used by the backend; keep a minimal -af for humans.
-    process.stdout.write(ads.map((ad) => `${ad.ClusterId}.${ad.ProcId} ${ad.JobStatus}`).join('\n') + (ads.length ? '\n' : ''));
+    process.stdout.write(
+      ads.map((ad) => `${ad.ClusterId}.${ad.ProcId} ${ad.JobStatus}`).join('\n') + (ads.length ? '\n' : ''),
+    );
     return;
   }
   process.stdout.write(condorJson(ads.map((ad) => project(ad, attributes))));
@@ -301,7 +306,8 @@ function parseSubmitFile(text) {
       continue;
     }
     m = /^(\+|MY\.)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*)$/.exec(line);
-    if (!m) return { error: `\nERROR: on Line ${n + 1} of submit file: \nSubmit:0:Parse error in submit file\n` };
+    if (!m)
+      return { error: `\nERROR: on Line ${n + 1} of submit file: \nSubmit:0:Parse error in submit file\n` };
     if (m[1]) plus[m[2]] = m[3];
     else vars[m[2].toLowerCase()] = m[3];
   }
@@ -388,7 +394,11 @@ export async function condorSubmit(argv) {
       });
       if (b.holdOnSubmit) {
         job.state = 'held';
-        job.hold = { reason: b.holdOnSubmit.reason, code: b.holdOnSubmit.code ?? 1, subCode: b.holdOnSubmit.subCode ?? 0 };
+        job.hold = {
+          reason: b.holdOnSubmit.reason,
+          code: b.holdOnSubmit.code ?? 1,
+          subCode: b.holdOnSubmit.subCode ?? 0,
+        };
         job.heldSince = Date.now() - (b.holdOnSubmit.agoMs ?? 0);
       }
       saveJob(dir, job);
@@ -401,7 +411,9 @@ export async function condorSubmit(argv) {
   if (flags['-terse']) {
     process.stdout.write(`${created.cluster}.0 - ${created.cluster}.${n - 1}\n`);
   } else {
-    process.stdout.write(`Submitting job(s)${'.'.repeat(n)}\n${n} job(s) submitted to cluster ${created.cluster}.\n`);
+    process.stdout.write(
+      `Submitting job(s)${'.'.repeat(n)}\n${n} job(s) submitted to cluster ${created.cluster}.\n`,
+    );
   }
 }
 

@@ -90,7 +90,8 @@ function statOf(job, b) {
     case 'removed':
       return job.endTime || !job.removed?.wasRunning ? 'EXIT' : 'RUN';
     default:
-      if (job.endTime && b.lsfForgetMs !== undefined && Date.now() - job.endTime > b.lsfForgetMs) return 'FORGOTTEN';
+      if (job.endTime && b.lsfForgetMs !== undefined && Date.now() - job.endTime > b.lsfForgetMs)
+        return 'FORGOTTEN';
       return job.exitCode === 0 && !job.signal ? 'DONE' : 'EXIT';
   }
 }
@@ -133,9 +134,10 @@ function lsfString(s) {
 
 function bjobsJson(records) {
   const recs = records.map(
-    (r) => `    {\n${Object.entries(r)
-      .map(([k, v]) => `      "${k}":${lsfString(v)}`)
-      .join(',\n')}\n    }`,
+    (r) =>
+      `    {\n${Object.entries(r)
+        .map(([k, v]) => `      "${k}":${lsfString(v)}`)
+        .join(',\n')}\n    }`,
   );
   return `{\n  "COMMAND":"bjobs",\n  "JOBS":${records.length},\n  "RECORDS":[\n${recs.join(',\n')}${recs.length ? '\n' : ''}  ]\n}\n`;
 }
@@ -188,7 +190,9 @@ export async function bjobs(argv) {
   const rows = records.filter((r) => !r.ERROR);
   if (rows.length) {
     const head = fields.map((f) => f.toUpperCase());
-    process.stdout.write(`${head.join(' ')}\n${rows.map((r) => head.map((h) => r[h] || '-').join(' ')).join('\n')}\n`);
+    process.stdout.write(
+      `${head.join(' ')}\n${rows.map((r) => head.map((h) => r[h] || '-').join(' ')).join('\n')}\n`,
+    );
   }
 }
 
@@ -211,7 +215,9 @@ export async function bkill(argv) {
     const hits = m
       ? listJobs(dir, SYSTEM).filter(
           (j) =>
-            statOf(j, b) !== 'FORGOTTEN' && j.jobId === Number(m[1]) && (m[2] === undefined || j.index === Number(m[2])),
+            statOf(j, b) !== 'FORGOTTEN' &&
+            j.jobId === Number(m[1]) &&
+            (m[2] === undefined || j.index === Number(m[2])),
         )
       : [];
     if (hits.length === 0) {

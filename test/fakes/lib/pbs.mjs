@@ -141,7 +141,9 @@ function ctime(ms) {
   // PBS style: "Tue Oct  4 21:23:20 2022"
   const d = new Date(ms);
   const day = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getDay()];
-  const mon = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getMonth()];
+  const mon = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][
+    d.getMonth()
+  ];
   const two = (n) => String(n).padStart(2, '0');
   return `${day} ${mon} ${String(d.getDate()).padStart(2, ' ')} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${d.getFullYear()}`;
 }
@@ -152,7 +154,10 @@ function proJson(obj, indent = 0) {
   const entries = Object.entries(obj).filter(([, v]) => v !== undefined);
   if (entries.length === 0) return '{}';
   const body = entries
-    .map(([k, v]) => `${pad}${JSON.stringify(k)}:${typeof v === 'object' ? proJson(v, indent + 4) : JSON.stringify(v)}`)
+    .map(
+      ([k, v]) =>
+        `${pad}${JSON.stringify(k)}:${typeof v === 'object' ? proJson(v, indent + 4) : JSON.stringify(v)}`,
+    )
     .join(',\n');
   return `{\n${body}\n${' '.repeat(indent)}}`;
 }
@@ -172,9 +177,11 @@ function proJobObject(job, v, b, all) {
     Rerunable: 'True',
   };
   if (job.startTime) o.stime = ctime(job.startTime);
-  if (v.state === 'R' || v.state === 'E') o.comment = `Job run at ${ctime(job.startTime ?? job.submitTime)} on (${host}:ncpus=1)`;
+  if (v.state === 'R' || v.state === 'E')
+    o.comment = `Job run at ${ctime(job.startTime ?? job.submitTime)} on (${host}:ncpus=1)`;
   else if (v.state === 'Q') o.comment = 'Not Running: Insufficient amount of resource: ncpus';
-  else if (v.finished) o.comment = `Job run at ${ctime(job.startTime ?? job.submitTime)} on (${host}:ncpus=1) and finished`;
+  else if (v.finished)
+    o.comment = `Job run at ${ctime(job.startTime ?? job.submitTime)} on (${host}:ncpus=1) and finished`;
   if (v.exit !== undefined) o.Exit_status = v.exit;
   if (job.index) o.array_index = job.index;
   if (job.isParent) {
@@ -254,7 +261,13 @@ function allJobs(dir) {
   }
   for (const p of parents.values()) {
     const states = p.members.map((m) => m.state);
-    p.state = states.includes('running') ? 'running' : states.every((s) => s === 'queued') ? 'queued' : states.some((s) => s === 'queued') ? 'running' : 'exited';
+    p.state = states.includes('running')
+      ? 'running'
+      : states.every((s) => s === 'queued')
+        ? 'queued'
+        : states.some((s) => s === 'queued')
+          ? 'running'
+          : 'exited';
     p.exitCode = 0;
     p.endTime = Math.max(...p.members.map((m) => m.endTime ?? 0)) || undefined;
   }
@@ -269,7 +282,11 @@ export async function qstat(argv) {
   const b = behavior(dir);
   const flavour = flavourOf(b);
   if (argv.includes('--version')) {
-    process.stdout.write(flavour === 'torque' ? 'Version: 6.1.3\nCommit: 1c5a7b1e7ebb5f5b4b0c5c0d8e4cd6b5ddb2a0b1\n' : 'pbs_version = 19.1.3\n');
+    process.stdout.write(
+      flavour === 'torque'
+        ? 'Version: 6.1.3\nCommit: 1c5a7b1e7ebb5f5b4b0c5c0d8e4cd6b5ddb2a0b1\n'
+        : 'pbs_version = 19.1.3\n',
+    );
     return;
   }
   const { flags, positional } = parseArgs(argv, new Set(['-F', '-u', '-W']));
@@ -289,7 +306,9 @@ export async function qstat(argv) {
       const job = lookup(id);
       const v = job && view(job, b, flavour);
       if (!job || v.forgotten) {
-        errors.push(flavour === 'torque' ? `qstat: Unknown Job Id Error ${id}` : `qstat: Unknown Job Id ${id}`);
+        errors.push(
+          flavour === 'torque' ? `qstat: Unknown Job Id Error ${id}` : `qstat: Unknown Job Id ${id}`,
+        );
         code = 153;
       } else if (flavour === 'pbspro' && v.finished && !history) {
         errors.push(`qstat: ${id} Job has finished, use -x or -H to obtain historical job information`);
@@ -298,7 +317,10 @@ export async function qstat(argv) {
     }
   } else {
     const user = typeof flags['-u'] === 'string' ? flags['-u'] : undefined;
-    const visible = [...jobs.filter((j) => !j.parentId || flavour === 'torque'), ...(flavour === 'pbspro' ? parents.values() : [])];
+    const visible = [
+      ...jobs.filter((j) => !j.parentId || flavour === 'torque'),
+      ...(flavour === 'pbspro' ? parents.values() : []),
+    ];
     for (const j of visible) {
       const v = view(j, b, flavour);
       if (v.forgotten) continue;
@@ -317,10 +339,14 @@ export async function qstat(argv) {
     process.stdout.write(`${proJson(doc)}\n`);
   } else if (flavour === 'torque' && flags['-x']) {
     if (selected.length > 0) {
-      process.stdout.write(`<Data>${selected.map((j) => torqueXmlJob(j, view(j, b, flavour), serverOf(b))).join('')}</Data>\n`);
+      process.stdout.write(
+        `<Data>${selected.map((j) => torqueXmlJob(j, view(j, b, flavour), serverOf(b))).join('')}</Data>\n`,
+      );
     }
   } else if (selected.length > 0) {
-    process.stdout.write(TABLE_HEAD[flavour] + selected.map((j) => tableRow(flavour, j, view(j, b, flavour))).join('\n') + '\n');
+    process.stdout.write(
+      TABLE_HEAD[flavour] + selected.map((j) => tableRow(flavour, j, view(j, b, flavour))).join('\n') + '\n',
+    );
   }
   if (errors.length) process.stderr.write(`${errors.join('\n')}\n`);
   process.exitCode = code;
@@ -341,14 +367,18 @@ export async function qdel(argv) {
     const targets = parent ? parent.members : jobs.filter((j) => j.id === id);
     const known = targets.filter((j) => !view(j, b, flavour).forgotten);
     if (known.length === 0) {
-      process.stderr.write(flavour === 'torque' ? `qdel: Unknown Job Id Error ${id}\n` : `qdel: Unknown Job Id ${id}\n`);
+      process.stderr.write(
+        flavour === 'torque' ? `qdel: Unknown Job Id Error ${id}\n` : `qdel: Unknown Job Id ${id}\n`,
+      );
       code = 153;
       continue;
     }
     const live = known.filter((j) => ['queued', 'held', 'running'].includes(j.state));
     if (live.length === 0) {
       if (flavour === 'torque') {
-        process.stderr.write(`qdel: Request invalid for state of job MSG=invalid state for job - COMPLETE ${id}\n`);
+        process.stderr.write(
+          `qdel: Request invalid for state of job MSG=invalid state for job - COMPLETE ${id}\n`,
+        );
         code = code || 168;
       } else {
         process.stderr.write(`qdel: Job has finished ${id}\n`);
@@ -360,4 +390,3 @@ export async function qdel(argv) {
   }
   process.exitCode = code;
 }
-
