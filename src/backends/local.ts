@@ -229,6 +229,12 @@ export class LocalBackend implements Backend {
       }
       const code = await readExitCodeFile(job.exitCodeFile);
       if (code === undefined) {
+        // SIGTERM before the wrapper set its trap (just started) leaves no exit-code file.
+        const rec = p?.host === this.host ? await this.recordOf(job.name) : undefined;
+        if (rec?.id === job.id && rec.cancelledAt !== undefined) {
+          out.set(job.id, { state: 'cancelled', reason: 'cancelled by runctrl (no exit-code file)' });
+          continue;
+        }
         out.set(job.id, {
           state: 'unknown',
           reason:

@@ -54,6 +54,10 @@ describe('local backend specifics', () => {
     const t: TrackedJob = { id, name: job.name, exitCodeFile: job.exitCodeFile, submittedAt: Date.now() };
     expect((await second.status([t])).get(id)?.state).toBe('running');
     expect(await second.inFlight()).toBe(1);
+    // Once the command runs, the wrapper's TERM trap is set: cancel then leaves exit code 143.
+    for (let i = 0; i < 100 && !readFileSync(job.stdout, 'utf8').includes('up'); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await second.cancel([id]);
     const st = await waitFor(second, [t], (s) => TERMINAL.has(s.state), 10_000, 100);
     expect(st.get(id)).toMatchObject({ state: 'cancelled', exitCode: 143 });
@@ -84,6 +88,17 @@ describe('local backend specifics', () => {
     } finally {
       stranger.kill('SIGKILL');
     }
+  });
+
+  it('a job cancelled before its wrapper set the trap is cancelled, not unknown', async () => {
+    const b = new LocalBackend({ stateDir: path.join(base, 'state-early') });
+    const job = makeJob(work, 'rc.lo.early.1.a1', 'sleep 30');
+    const res = await b.submit([job]);
+    const id = res.submitted[0]?.id as string;
+    await b.cancel([id]); // at once: the shell may not have read its script yet
+    const t: TrackedJob = { id, name: job.name, exitCodeFile: job.exitCodeFile, submittedAt: Date.now() };
+    const st = await waitFor(b, [t], (s) => TERMINAL.has(s.state), 10_000, 50);
+    expect(st.get(id)?.state).toBe('cancelled');
   });
 
   it('parses /proc/<pid>/stat with odd command names', () => {
