@@ -3,8 +3,12 @@
  * B after A, C failing its first attempt, D aggregating an era — receives 20 runs; `automation --once` is
  * repeated until nothing is left; a lock holds D back until released; a deactivated campaign gets no jobs.
  */
-import { readFileSync } from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/ctx.js';
 import { freshDb } from '../helpers/influx.js';
 import {
   cli,
@@ -27,20 +31,53 @@ interface JobJson {
   outputs: string[];
 }
 
-describe('automation loop, end to end on the local backend', () => {
-  const db = freshDb('auto');
+const slurmScript = path.join(ROOT, 'scripts', 'slurm.sh');
+
+/** A private Slurm for the scenario on the slurm backend (root only; scripts/slurm.sh). */
+function startSlurm(): { conf: string; stop: () => void } {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'runctrl-e2e-slurm-'));
+  chmodSync(base, 0o755);
+  const dir = path.join(base, 'slurm');
+  const out = execFileSync('bash', [slurmScript, 'up', dir], {
+    encoding: 'utf8',
+    env: { ...process.env, SLURM_CPUS: '8', SLURM_MIN_JOB_AGE: '30' },
+  });
+  const conf = /export SLURM_CONF=(\S+)/.exec(out)?.[1];
+  if (!conf) throw new Error(`scripts/slurm.sh up printed no SLURM_CONF: ${out}`);
+  return {
+    conf,
+    stop: () => {
+      execFileSync('bash', [slurmScript, 'down', dir], { stdio: 'ignore' });
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+const BACKENDS = process.getuid?.() === 0 ? ['local', 'slurm'] : ['local'];
+
+describe.each(BACKENDS)('automation loop, end to end on the %s backend', (backend) => {
+  const db = freshDb(`auto_${backend}`);
   let e: LoopEnv;
+  let stopSlurm: (() => void) | undefined;
+  const passes = backend === 'slurm' ? { maxPasses: 80, pauseMs: 700 } : {};
+
+  afterAll(() => stopSlurm?.(), 60_000);
 
   beforeAll(async () => {
     e = loopEnv(db.db);
+    if (backend === 'slurm') {
+      const s = startSlurm();
+      stopSlurm = s.stop;
+      e.env.SLURM_CONF = s.conf;
+    }
     const main = writeCampaign(e, {
       campaign: 'rereco',
       rtypes: { all: { filter: { global: true }, workflows: ['A', 'B', 'C', 'D'] } },
       workflows: {
-        A: { command: loggingCommand('a') },
-        B: { command: loggingCommand('b', 'test -n {inputs} || exit 9; '), depends_on: ['A'] },
-        C: { command: loggingCommand('c', 'test {attempt} -ge 2 || exit 3; '), max_retries: 2 },
-        D: { command: loggingCommand('d'), depends_on: ['A', 'B'], granularity: 'era' },
+        A: { command: loggingCommand('a'), backend },
+        B: { command: loggingCommand('b', 'test -n {inputs} || exit 9; '), depends_on: ['A'], backend },
+        C: { command: loggingCommand('c', 'test {attempt} -ge 2 || exit 3; '), max_retries: 2, backend },
+        D: { command: loggingCommand('d'), depends_on: ['A', 'B'], granularity: 'era', backend },
       },
     });
     const other = writeCampaign(
@@ -70,8 +107,9 @@ describe('automation loop, end to end on the local backend', () => {
     ]);
   }, 60_000);
 
-  it('processes everything but the locked workflow, then D once unlocked', async () => {
+  it('processes everything but the locked workflow, then D once unlocked', { timeout: 240_000 }, async () => {
     const held = await untilSettled(e, 'rereco', {
+      ...passes,
       settled: (s) => ['A', 'B', 'C'].every((w) => s.totals[w]?.done === 20),
     });
     expect(held.totals.D).toMatchObject({ new: 20, processing: 0, done: 0 });
@@ -79,7 +117,7 @@ describe('automation loop, end to end on the local backend', () => {
     expect(locks.map((l) => l.workflow)).toEqual(['D']);
 
     await ok(e, ['unlock', '--campaign', 'rereco', '--workflow', 'D']);
-    const s = await untilSettled(e, 'rereco');
+    const s = await untilSettled(e, 'rereco', passes);
     for (const w of ['A', 'B', 'C', 'D'])
       expect(s.totals[w]).toMatchObject({ done: 20, failed: 0, new: 0, processing: 0 });
     expect(s.rows).toHaveLength(20);
@@ -93,9 +131,9 @@ describe('automation loop, end to end on the local backend', () => {
     for (const w of ['A', 'B']) {
       const js = jobs.filter((j) => j.workflow === w);
       expect(js).toHaveLength(20);
-      expect(js.every((j) => j.status === 'done' && j.attempt === 1 && j.nativeId.startsWith('local:'))).toBe(
-        true,
-      );
+      expect(js.every((j) => j.status === 'done' && j.attempt === 1)).toBe(true);
+      const idShape = backend === 'local' ? /^local:/ : /^\d+(_\d+)?(@[\w.-]+)?$/;
+      expect(js.map((j) => j.nativeId).filter((id) => !idShape.test(id))).toEqual([]);
     }
     const d = jobs.filter((j) => j.workflow === 'D');
     expect(d.map((j) => j.runs.length).sort()).toEqual([12, 8].sort());
@@ -142,7 +180,10 @@ describe('automation loop, end to end on the local backend', () => {
   it('a second pass with nothing to do changes nothing and a dry run submits nothing', async () => {
     const r = await cli(e, ['automation', '--once', '--dry-run', '--json']);
     expect(r.code).toBe(0);
-    const rep = JSON.parse(r.stdout) as { campaigns: { submitted: number; wouldSubmit: unknown[] }[]; queries: number };
+    const rep = JSON.parse(r.stdout) as {
+      campaigns: { submitted: number; wouldSubmit: unknown[] }[];
+      queries: number;
+    };
     expect(rep.campaigns.every((c) => c.submitted === 0 && c.wouldSubmit.length === 0)).toBe(true);
     // a constant number of queries: 3 for the campaigns, 1 for the locks, 3 per campaign (2 campaigns here)
     expect(rep.queries).toBe(3 + 1 + 3 * 2);

@@ -80,7 +80,7 @@ export async function statusOf(e: LoopEnv, campaign: string): Promise<StatusJson
 export async function untilSettled(
   e: LoopEnv,
   campaign: string,
-  opts: { maxPasses?: number; args?: string[]; settled?: (s: StatusJson) => boolean } = {},
+  opts: { maxPasses?: number; pauseMs?: number; args?: string[]; settled?: (s: StatusJson) => boolean } = {},
 ): Promise<StatusJson> {
   const settled =
     opts.settled ??
@@ -91,7 +91,7 @@ export async function untilSettled(
     expect(r.code, r.stderr).toBe(0);
     const s = await statusOf(e, campaign);
     if (settled(s)) return s;
-    await new Promise((res) => setTimeout(res, 100));
+    await new Promise((res) => setTimeout(res, opts.pauseMs ?? 100));
   }
   throw new Error(
     `campaign ${campaign} did not settle: ${JSON.stringify((await statusOf(e, campaign)).totals)}`,
