@@ -199,6 +199,16 @@ export class ArrayRegistry {
   }
 }
 
+/**
+ * The JSON document in a command's stdout, from the first line that starts with `open` (`{` or `[`): LSF and
+ * others may print "Cannot connect to LSF. Please wait ..." lines before it. Undefined when there is none.
+ */
+export function jsonFrom(stdout: string, open: '{' | '['): string | undefined {
+  const re = open === '{' ? /^\s*\{/m : /^\s*\[/m;
+  const m = re.exec(stdout);
+  return m ? stdout.slice(m.index).trim() : undefined;
+}
+
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

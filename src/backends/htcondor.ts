@@ -20,6 +20,7 @@ import {
   chunk,
   groupByResources,
   isRecord,
+  jsonFrom,
   oneLine,
   outputText,
   redirectedScript,
@@ -118,7 +119,7 @@ export function parseCondorSubmit(stdout: string): CondorProcRange[] {
 export function parseCondorJson(stdout: string): CondorAd[] {
   const text = stdout.trim();
   if (text === '') return [];
-  const parsed: unknown = JSON.parse(text);
+  const parsed: unknown = JSON.parse(jsonFrom(text, '[') ?? text);
   if (!Array.isArray(parsed)) throw new Error('condor JSON output is not an array');
   return parsed.filter(isRecord);
 }

@@ -19,6 +19,7 @@ import {
   dispatcherScript,
   groupByResources,
   isRecord,
+  jsonFrom,
   oneLine,
   outputText,
   readExitCode,
@@ -80,9 +81,9 @@ export function isLsfSubmitTransient(text: string): boolean {
   );
 }
 
-/** Parses `bjobs -o … -json`. Throws when the output is not the JSON document. */
+/** Parses `bjobs -o … -json` (lines before the document are skipped). Throws when there is no document. */
 export function parseBjobsJson(stdout: string): BjobsAnswer {
-  const parsed: unknown = JSON.parse(stdout);
+  const parsed: unknown = JSON.parse(jsonFrom(stdout, '{') ?? stdout);
   if (!isRecord(parsed) || !Array.isArray(parsed.RECORDS)) throw new Error('bjobs JSON has no RECORDS');
   const out: BjobsAnswer = { records: [], notFound: [], errors: [] };
   for (const rec of parsed.RECORDS) {
@@ -275,12 +276,12 @@ export class LsfBackend implements Backend {
   private async bjobs(args: string[]): Promise<BjobsAnswer> {
     const r = await runBatch('bjobs', args, { env: this.env, timeoutMs: this.commandTimeoutMs });
     if (r.timedOut) throw new TransientError(`bjobs timed out after ${this.commandTimeoutMs} ms`);
-    const out = r.stdout.trim();
-    if (out.startsWith('{')) {
+    const doc = jsonFrom(r.stdout, '{');
+    if (doc !== undefined) {
       try {
-        return parseBjobsJson(out);
+        return parseBjobsJson(doc);
       } catch (err) {
-        throw new TransientError(`bjobs printed unparsable output: ${oneLine(out, 200)}`, { cause: err });
+        throw new TransientError(`bjobs printed unparsable output: ${oneLine(doc, 200)}`, { cause: err });
       }
     }
     const text = outputText(r);

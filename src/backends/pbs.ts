@@ -22,6 +22,7 @@ import {
   groupByResources,
   hhmmss,
   isRecord,
+  jsonFrom,
   oneLine,
   outputText,
   redirectedScript,
@@ -101,8 +102,9 @@ function remainingOf(arrayStateCount: string | undefined): number | undefined {
 
 /** Parses `qstat -f -F json [-x]` (PBS Pro). A document without "Jobs" has no jobs. */
 export function parsePbsProJson(stdout: string): PbsJobInfo[] {
-  const text = stdout.trim();
-  if (text === '') return [];
+  const raw = stdout.trim();
+  if (raw === '') return [];
+  const text = jsonFrom(raw, '{') ?? raw;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -462,7 +464,7 @@ export class PbsBackend implements Backend {
     const out = r.stdout.trim();
     try {
       if (flavour === 'pbspro') {
-        if (out !== '' && !out.startsWith('{')) throw new Error('not JSON');
+        if (out !== '' && jsonFrom(out, '{') === undefined) throw new Error('not JSON');
         return { jobs: parsePbsProJson(out), unknown };
       }
       if (out === '' || out.includes('<Data>') || out.startsWith('<?xml'))

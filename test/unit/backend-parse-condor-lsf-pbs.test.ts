@@ -173,6 +173,15 @@ describe('LSF parsers', () => {
     expect(() => parseBjobsJson('No unfinished job found')).toThrow();
   });
 
+  it('bjobs JSON after "Please wait" lines still parses', () => {
+    const a = parseBjobsJson(fx('lsf/bjobs-please-wait.stdout.txt'));
+    expect(a.records).toHaveLength(1);
+    expect(lsfRecordState(a.records[0] as Record<string, string>)).toEqual({
+      state: 'cancelled',
+      reason: 'TERM_OWNER: job killed by owner',
+    });
+  });
+
   it('plain-text not-found lines and bkill results', () => {
     expect(parseBjobsNotFound(fx('lsf/bjobs-not-found.stderr.txt'))).toEqual(['1']);
     expect(isBkillBenign(fx('lsf/bkill.stdout.txt').trim())).toBe(true);
