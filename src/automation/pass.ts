@@ -18,7 +18,7 @@ import { planInject } from '../domain/inject-plan.js';
 import type { JobRecord, LockRecord } from '../domain/jobs.js';
 import { planPass, type UnitPlan } from '../domain/planner.js';
 import { stateKey, type RegisteredRun, type RunState, type RunStateChange } from '../domain/state.js';
-import { InternalError } from '../errors.js';
+import { InternalError, UserError } from '../errors.js';
 import type { RunSource } from '../sources/source.js';
 import type { PointSpec } from '../store/lineproto.js';
 import { jobPoint, runInfoPoint, runStatePoint } from '../store/schema.js';
@@ -32,7 +32,7 @@ export interface PassOptions {
   dryRun?: boolean;
   ignoreLocks?: boolean;
   /** Prompt mode: sense new runs from the source; `block` limits them to a run range (SNO+ style). */
-  prompt?: { block?: { min: number; max: number } };
+  prompt?: { block?: { min: number; max: number }; startRun?: number };
   /** A job the backend cannot account for is failed as lost after this long (ms). */
   lostAfterMs: number;
   /** A held job is removed and failed after this long (ms). */
@@ -255,10 +255,22 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
   if (o.prompt && deps.source) {
     const source = deps.source();
     const last = await deps.store.lastRegisteredRun();
-    const fetched = o.prompt.block
-      ? await source.fetch({ range: o.prompt.block })
-      : await source.fetch(last === undefined ? { after: 0 } : { after: last });
-    const fresh = fetched.filter((r) => last === undefined || r.run > last || o.prompt?.block !== undefined);
+    // runs after the last registered one (or after --start-run on a fresh database), never past the block's end
+    const floor = Math.max(last ?? o.prompt.startRun ?? 0, (o.prompt.block?.min ?? 0) - 1);
+    if (last === undefined && o.prompt.startRun === undefined && o.prompt.block === undefined) {
+      throw new UserError(
+        'prompt mode on a database without runs: say where to start with --start-run RUN or --block START,END',
+      );
+    }
+    const ceiling = o.prompt.block?.max ?? Number.MAX_SAFE_INTEGER;
+    const fetched =
+      floor >= ceiling
+        ? []
+        : o.prompt.block
+          ? await source.fetch({ range: { min: floor + 1, max: ceiling } })
+          : await source.fetch({ after: floor });
+    // a run still being taken is registered once it has ended
+    const fresh = fetched.filter((r) => r.run > floor && r.run <= ceiling && r.endTime !== null);
     report.sensed = fresh.length;
     fault('after-sense');
     if (fresh.length > 0) {

@@ -115,7 +115,14 @@ export const automationCommand = defineCommand({
         default: false,
         describe: 'sense new runs from the run source and register them',
       })
-      .option('block', { type: 'string', describe: 'with --prompt: only runs in this range start,end' })
+      .option('block', {
+        type: 'string',
+        describe: 'with --prompt: only runs in this range start,end (SNO+ style)',
+      })
+      .option('start-run', {
+        type: 'number',
+        describe: 'with --prompt on a database without runs: sense runs after this one',
+      })
       .option('ignore-locks', {
         type: 'boolean',
         default: false,
@@ -182,7 +189,14 @@ export const automationCommand = defineCommand({
           ...(a.campaign ? { campaigns: a.campaign } : {}),
           dryRun: a.dryRun,
           ignoreLocks: a.ignoreLocks,
-          ...(a.prompt ? { prompt: a.block ? { block: parseRange(a.block) } : {} } : {}),
+          ...(a.prompt
+            ? {
+                prompt: {
+                  ...(a.block ? { block: parseRange(a.block) } : {}),
+                  ...(a.startRun !== undefined ? { startRun: a.startRun } : {}),
+                },
+              }
+            : {}),
           lostAfterMs: parseDuration(a.lostAfter, '--lost-after'),
           holdTimeoutMs: parseDuration(a.holdTimeout, '--hold-timeout'),
           ...(a.maxInFlight !== undefined ? { maxInFlight: a.maxInFlight } : {}),
