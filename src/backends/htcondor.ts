@@ -300,13 +300,14 @@ export class HTCondorBackend implements Backend {
   }
 
   /** The submit description of one cluster. */
-  private submitDescription(dir: string, jobs: JobSpec[], literal: boolean): string {
+  private submitDescription(jobs: JobSpec[], literal: boolean): string {
     const first = jobs[0] as JobSpec;
     const r = first.resources;
     const lines = [
       `# runctrl: ${jobs.length} job(s)`,
       'universe = vanilla',
-      literal ? `executable = ${dir}/job_0.sh` : `executable = ${dir}/job_$(runctrl_idx).sh`,
+      // Relative to the submit directory (condor_submit runs there), so no path with spaces is needed here.
+      literal ? 'executable = job_0.sh' : 'executable = job_$(runctrl_idx).sh',
       'output = /dev/null',
       'error = /dev/null',
       'getenv = False',
@@ -321,7 +322,7 @@ export class HTCondorBackend implements Backend {
     const group = r.account ?? r.queue;
     if (group !== undefined) lines.push(`accounting_group = ${group}`);
     for (const e of r.extra ?? []) lines.push(e);
-    lines.push(literal ? 'queue 1' : `queue runctrl_idx,runctrl_name from ${dir}/items.txt`);
+    lines.push(literal ? 'queue 1' : 'queue runctrl_idx,runctrl_name from items.txt');
     return `${lines.join('\n')}\n`;
   }
 
@@ -333,7 +334,7 @@ export class HTCondorBackend implements Backend {
     if (!literal)
       await writeAtomic(path.join(dir, 'items.txt'), jobs.map((j, i) => `${i} ${j.name}\n`).join(''));
     const subFile = path.join(dir, 'submit.sub');
-    await writeAtomic(subFile, this.submitDescription(dir, jobs, literal));
+    await writeAtomic(subFile, this.submitDescription(jobs, literal));
 
     const r = await runBatch('condor_submit', ['-terse', ...this.scheddArgs(this.schedd), subFile], {
       env: this.env,

@@ -78,7 +78,8 @@ describe('HTCondor backend specifics', () => {
     expect(sub).toContain('+MaxRuntime = 5400\n');
     expect(sub).toContain('accounting_group = group_reco\n');
     expect(sub).toContain('+AccountingGroupUser = "alice"\n');
-    expect(sub).toMatch(/queue runctrl_idx,runctrl_name from .*items\.txt\n$/);
+    expect(sub).toContain('executable = job_$(runctrl_idx).sh\n');
+    expect(sub).toMatch(/queue runctrl_idx,runctrl_name from items\.txt\n$/);
 
     const t = tracked([...same, other], r.submitted);
     const st = await waitFor(backend, t, (s) => s.state === 'done', 15_000, 200);
