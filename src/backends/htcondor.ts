@@ -390,6 +390,9 @@ export class HTCondorBackend implements Backend {
   }
 
   private async saveHeldRemoved(map: Map<string, HeldRemoval>): Promise<void> {
+    // Forget removals older than 30 days (their jobs are long finished in runctrl's own state).
+    const horizon = this.now() - 30 * 24 * 3600_000;
+    for (const [id, v] of map) if (v.at < horizon) map.delete(id);
     await writeAtomic(this.heldFile(), JSON.stringify(Object.fromEntries(map), null, 1));
   }
 
