@@ -53,22 +53,49 @@ function startSlurm(): { conf: string; stop: () => void } {
   };
 }
 
-const BACKENDS = process.getuid?.() === 0 ? ['local', 'slurm'] : ['local'];
+const sgeScript = path.join(ROOT, 'scripts', 'sge.sh');
+
+/** A private Grid Engine in its network namespace (root only; scripts/sge.sh); returns the PATH with its clients. */
+function startSge(): { bin: string; stop: () => void } {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'runctrl-e2e-sge-'));
+  const dir = path.join(base, 'sge');
+  const out = execFileSync('bash', [sgeScript, 'up', dir], {
+    encoding: 'utf8',
+    env: { ...process.env, SGE_SLOTS: '8' },
+  });
+  const bin = /export PATH=(\S+?):\$PATH/.exec(out)?.[1];
+  if (!bin) throw new Error(`scripts/sge.sh up printed no PATH: ${out}`);
+  return {
+    bin,
+    stop: () => {
+      execFileSync('bash', [sgeScript, 'down', dir], { stdio: 'ignore' });
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+// Slurm and Grid Engine are started privately by the test (they need root, as in CI)
+const BACKENDS = process.getuid?.() === 0 ? ['local', 'slurm', 'sge'] : ['local'];
 
 describe.each(BACKENDS)('automation loop, end to end on the %s backend', (backend) => {
   const db = freshDb(`auto_${backend}`);
   let e: LoopEnv;
-  let stopSlurm: (() => void) | undefined;
-  const passes = backend === 'slurm' ? { maxPasses: 80, pauseMs: 700 } : {};
+  let stopServer: (() => void) | undefined;
+  const passes = backend === 'local' ? {} : { maxPasses: 80, pauseMs: 700 };
 
-  afterAll(() => stopSlurm?.(), 60_000);
+  afterAll(() => stopServer?.(), 60_000);
 
   beforeAll(async () => {
     e = loopEnv(db.db);
     if (backend === 'slurm') {
       const s = startSlurm();
-      stopSlurm = s.stop;
+      stopServer = s.stop;
       e.env.SLURM_CONF = s.conf;
+    }
+    if (backend === 'sge') {
+      const s = startSge();
+      stopServer = s.stop;
+      e.env.PATH = `${s.bin}:${process.env.PATH ?? ''}`;
     }
     const main = writeCampaign(e, {
       campaign: 'rereco',
@@ -132,7 +159,8 @@ describe.each(BACKENDS)('automation loop, end to end on the %s backend', (backen
       const js = jobs.filter((j) => j.workflow === w);
       expect(js).toHaveLength(20);
       expect(js.every((j) => j.status === 'done' && j.attempt === 1)).toBe(true);
-      const idShape = backend === 'local' ? /^local:/ : /^\d+(_\d+)?(@[\w.-]+)?$/;
+      const idShape =
+        { local: /^local:/, slurm: /^\d+(_\d+)?(@[\w.-]+)?$/, sge: /^\d+(\.\d+)?$/ }[backend] ?? /^$/;
       expect(js.map((j) => j.nativeId).filter((id) => !idShape.test(id))).toEqual([]);
     }
     const d = jobs.filter((j) => j.workflow === 'D');

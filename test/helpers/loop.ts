@@ -39,6 +39,7 @@ export function loopEnv(db: string, runs: RunInfo[] = twentyRuns(), url: string 
       RUNCTRL_RUN_SOURCE: registry,
       RUNCTRL_LOCAL_MAX_RUNNING: '32',
       RUNCTRL_EXEC_LOG: execLog,
+      RUNCTRL_JOB_ENV: 'RUNCTRL_EXEC_LOG,RUNCTRL_BIN',
     },
   };
 }

@@ -36,6 +36,18 @@ export function backendPool(
   };
 }
 
+/** The named variables of the environment (secrets of runctrl's own are never forwarded). */
+function forwardedEnv(env: NodeJS.ProcessEnv, names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of names.flatMap((n) => n.split(','))) {
+    const n = raw.trim();
+    if (!n || /PASSWORD|PWD$|TOKEN/.test(n)) continue;
+    const v = env[n];
+    if (v !== undefined) out[n] = v;
+  }
+  return out;
+}
+
 function printReport(io: Io, r: PassReport): void {
   io.out(
     table(
@@ -148,6 +160,12 @@ export const automationCommand = defineCommand({
         describe: 'job scripts, logs and exit codes (default STATE_DIR/jobs)',
       })
       .option('output-root', { type: 'string', describe: '{outdir} of the jobs (default STATE_DIR/outputs)' })
+      .option('job-env', {
+        type: 'array',
+        string: true,
+        describe:
+          'environment variables handed to every job (also RUNCTRL_JOB_ENV, comma-separated); batch systems such as Grid Engine pass none by themselves',
+      })
       .option('lease-ttl', {
         type: 'string',
         describe: 'lease lifetime (default: 3 intervals, at least 10m)',
@@ -203,7 +221,11 @@ export const automationCommand = defineCommand({
           ...(a.maxSubmit !== undefined ? { maxSubmitPerWorkflow: a.maxSubmit } : {}),
           jobRoot: path.resolve(io.cwd, a.jobRoot ?? path.join(config.stateDir, 'jobs')),
           outputRoot: path.resolve(io.cwd, a.outputRoot ?? path.join(config.stateDir, 'outputs')),
-          jobEnv: { RUNCTRL_DB: ctx.store.db, RUNCTRL_INFLUXDB_URL: config.influxUrl },
+          jobEnv: {
+            ...forwardedEnv(io.env, [...(a.jobEnv ?? []), ...(io.env.RUNCTRL_JOB_ENV ?? '').split(',')]),
+            RUNCTRL_DB: ctx.store.db,
+            RUNCTRL_INFLUXDB_URL: config.influxUrl,
+          },
         },
         ac.signal,
       );
