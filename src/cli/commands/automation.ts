@@ -21,12 +21,7 @@ export function backendPool(
     get: (name: string): Backend => {
       const have = pool.get(name);
       if (have) return have;
-      const maxRunning = Number(env.RUNCTRL_LOCAL_MAX_RUNNING ?? '');
-      const b = createBackend(name, {
-        stateDir: config.stateDir,
-        env,
-        ...(Number.isInteger(maxRunning) && maxRunning > 0 ? { local: { maxRunning } } : {}),
-      });
+      const b = createBackend(name, { stateDir: config.stateDir, env });
       pool.set(name, b);
       return b;
     },
