@@ -34,19 +34,24 @@ export function planInject(
   const keep = (why: string): void => {
     plan.kept[why] = (plan.kept[why] ?? 0) + 1;
   };
+  // the active workflows of each combination of matching run types, computed once per combination
+  const byCombination = new Map<string, string[]>();
   for (const r of runs) {
     const rtypes = matchingRtypes(c, r);
+    const combination = rtypes.join(',');
     const prev = registered.get(r.run);
-    if (!prev || prev.rtypes.join(',') !== rtypes.join(',')) plan.register.push({ info: r, rtypes });
-    const workflows = [
-      ...new Set(c.rtypes.filter((t) => rtypes.includes(t.name)).flatMap((t) => t.workflows)),
-    ];
+    if (!prev || prev.rtypes.join(',') !== combination) plan.register.push({ info: r, rtypes });
+    let workflows = byCombination.get(combination);
+    if (!workflows) {
+      workflows = [...new Set(c.rtypes.filter((t) => rtypes.includes(t.name)).flatMap((t) => t.workflows))];
+      byCombination.set(combination, workflows);
+    }
     if (workflows.length === 0) {
       plan.unmatched.push(r.run);
       continue;
     }
     for (const w of workflows) {
-      const s = current.get(stateKey(r.run, w));
+      const s = current.size === 0 ? undefined : current.get(stateKey(r.run, w));
       if (!s) {
         plan.changes.push({ run: r.run, workflow: w, status: 'new' });
         continue;

@@ -11,6 +11,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { InternalError, TransientError, UserError } from '../errors.js';
 import { withRetry, type BackoffOptions } from '../util/retry.js';
+import { LineEncoder, type PointSpec } from './lineproto.js';
 
 export interface InfluxOptions {
   url: string;
@@ -130,6 +131,39 @@ export class InfluxClient {
       this.stats.lines += chunk.length;
       onBatch?.(Math.min(lines.length, i + chunk.length));
     }
+  }
+
+  /**
+   * Encodes and writes points in batches, encoding the next batch while the previous one is on the wire
+   * (one request in flight at a time, as with {@link write}). Points may come from a generator, so a large
+   * injection never holds all its points or lines in memory. Returns the millisecond of the first point.
+   */
+  async writePoints(points: Iterable<PointSpec>, onBatch?: (written: number) => void): Promise<number> {
+    const enc = new LineEncoder();
+    let batch: string[] = [];
+    let written = 0;
+    let inFlight: Promise<void> | undefined;
+    const send = async (lines: string[]): Promise<void> => {
+      if (inFlight) await inFlight;
+      inFlight = this.write(lines).then(() => {
+        written += lines.length;
+        onBatch?.(written);
+      });
+      // handled when awaited (next batch or the end); keeps a failure from counting as unhandled meanwhile
+      inFlight.catch(() => undefined);
+    };
+    for (const p of points) {
+      batch.push(enc.line(p));
+      // let the request in flight send its body while this batch is encoded
+      if (inFlight && batch.length % 500 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (batch.length >= this.batchSize) {
+        await send(batch);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) await send(batch);
+    if (inFlight) await inFlight;
+    return enc.firstMs;
   }
 
   async ping(): Promise<string> {

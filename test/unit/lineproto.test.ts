@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { encodePoints, int, KEY_SPACE, nextMs, type PointSpec } from '../../src/store/lineproto.js';
+import {
+  encodePoints,
+  int,
+  KEY_SPACE,
+  LineEncoder,
+  nextMs,
+  type PointSpec,
+} from '../../src/store/lineproto.js';
 
 const ts = (line: string): bigint => BigInt(line.slice(line.lastIndexOf(' ') + 1));
 const seriesOf = (line: string): string => line.slice(0, line.indexOf(' '));
@@ -90,5 +97,33 @@ describe('encodePoints', () => {
     expect(() => encodePoints([{ measurement: 'm', tags: {}, fields: { v: Number.NaN }, key: 1 }])).toThrow(
       /non-finite/,
     );
+  });
+
+  it('LineEncoder keeps timestamps unique across calls and treats tag order as the same series', () => {
+    const enc = new LineEncoder();
+    const a = enc.line({
+      measurement: 'run',
+      tags: { campaign: 'c', workflow: 'w' },
+      fields: { v: int(1) },
+      key: 5,
+    });
+    const b = enc.line({
+      measurement: 'run',
+      tags: { workflow: 'w', campaign: 'c' },
+      fields: { v: int(2) },
+      key: 5,
+    });
+    const c = enc.line({
+      measurement: 'run',
+      tags: { campaign: 'c', workflow: 'x' },
+      fields: { v: int(3) },
+      key: 5,
+    });
+    expect(seriesOf(a)).toBe('run,campaign=c,workflow=w');
+    expect(seriesOf(b)).toBe('run,campaign=c,workflow=w');
+    expect(ts(b)).toBeGreaterThan(ts(a));
+    expect(ts(b) % 1_000_000n).toBe(5n);
+    expect(ts(c)).toBe(ts(b));
+    expect(ts(a) / 1_000_000n).toBe(BigInt(enc.firstMs));
   });
 });
