@@ -40,8 +40,23 @@ if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.e
 fi
 
 # --- node_modules -----------------------------------------------------------------------------------
-stamp=node_modules/.package-lock.json
-if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+# `npm ci` (which wipes node_modules) only when node_modules does not match package-lock.json: a package
+# missing (optional, platform-specific ones excepted) or at another version than the lock file says.
+modules_match_lock() {
+  node -e '
+    const fs = require("node:fs");
+    const read = (f) => JSON.parse(fs.readFileSync(f, "utf8")).packages || {};
+    let lock, have;
+    try { lock = read("package-lock.json"); have = read("node_modules/.package-lock.json"); } catch { process.exit(1); }
+    for (const [k, v] of Object.entries(lock)) {
+      if (k === "" || !k.startsWith("node_modules/") || v.link) continue;
+      const h = have[k];
+      if (!h) { if (v.optional || v.devOptional) continue; process.exit(1); }
+      if (h.version !== v.version) process.exit(1);
+    }
+  '
+}
+if ! modules_match_lock; then
   log "installing node modules (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
