@@ -11,7 +11,7 @@
  * | timeoutMs    | --influx-timeout  | RUNCTRL_INFLUXDB_TIMEOUT (ms)                      | 30000                     |
  * | runSource    | --run-source      | RUNCTRL_RUN_SOURCE                                 | bundled sample registry   |
  * | stateDir     | --state-dir       | RUNCTRL_STATE_DIR                                  | ./.runctrl                |
- * | webhooks     | --webhook         | RUNCTRL_WEBHOOKS (comma-separated)                 | (none)                    |
+ * | webhooks     | (no flag yet)     | RUNCTRL_WEBHOOKS (comma-separated)                 | (none)                    |
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
