@@ -73,6 +73,8 @@ class RecordingClient extends InfluxClient {
   }
 }
 
+const cpuSeconds = (u) => (u.user + u.system) / 1e6;
+
 async function plainPost(url, db, lines) {
   const target = `${url}/write?db=${encodeURIComponent(db)}&precision=ns`;
   for (let i = 0; i < lines.length; i += BATCH) {
@@ -131,6 +133,7 @@ try {
     });
     client.recorded = [];
 
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const r = await inject(ctx, {
       campaign: 'bench',
@@ -138,24 +141,28 @@ try {
       mode: 'missing',
     });
     const tRunctrl = (performance.now() - t0) / 1000;
+    const cpuRunctrl = cpuSeconds(process.cpuUsage(cpu0));
     const lines = client.recorded;
     if (lines.length !== r.points)
       throw new Error(`recorded ${lines.length} lines, inject reports ${r.points}`);
 
+    const cpu1 = process.cpuUsage();
     const t1 = performance.now();
     await plainPost(url, dbB, lines);
     const tPlain = (performance.now() - t1) / 1000;
+    const cpuPlain = cpuSeconds(process.cpuUsage(cpu1));
 
     const ratio = tRunctrl / tPlain;
     results.push({ runs: n, lines: lines.length, runctrl: tRunctrl, plain: tPlain, ratio });
     console.log(
-      `${String(n).padStart(7)} runs: ${lines.length} lines; runctrl inject ${tRunctrl.toFixed(2)} s, plain HTTP ${tPlain.toFixed(2)} s, ratio ${ratio.toFixed(2)}`,
+      `${String(n).padStart(7)} runs: ${lines.length} lines; runctrl inject ${tRunctrl.toFixed(2)} s, plain HTTP ${tPlain.toFixed(2)} s, ratio ${ratio.toFixed(2)} (client CPU ${cpuRunctrl.toFixed(2)} s vs ${cpuPlain.toFixed(2)} s)`,
     );
     await new InfluxClient({ url, db: dbA }).dropDatabase();
     await new InfluxClient({ url, db: dbB }).dropDatabase();
   }
   const last = results[results.length - 1];
   if (last) console.log(`ratio at ${last.runs} runs: ${last.ratio.toFixed(2)} (target ≤ 1.3)`);
+  console.log(`load average during the run: ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
   if (started) {
