@@ -11,7 +11,14 @@ import { backoffDelay, sleep } from '../util/retry.js';
 import { junitXml } from './junit.js';
 import { Lease, LockFile } from './lease.js';
 import { notify } from './notify.js';
-import { runPass, StateCache, type PassDeps, type PassOptions, type PassReport } from './pass.js';
+import {
+  emptyPassReport,
+  runPass,
+  StateCache,
+  type PassDeps,
+  type PassOptions,
+  type PassReport,
+} from './pass.js';
 
 export interface LoopOptions extends PassOptions {
   daemon: boolean;
@@ -90,17 +97,7 @@ export async function runLoop(deps: PassDeps, o: LoopOptions, signal: AbortSigna
         if (!o.daemon && failures >= (o.onceAttempts ?? 3)) {
           result.error = msg;
           if (o.junit) {
-            const empty: PassReport = {
-              startedAt: Date.now(),
-              durationMs: 0,
-              dryRun: o.dryRun ?? false,
-              sensed: 0,
-              campaigns: [],
-              failures: [],
-              problems: [],
-              queries: 0,
-            };
-            await writeFile(o.junit, junitXml(empty, msg));
+            await writeFile(o.junit, junitXml(emptyPassReport(Date.now(), o.dryRun ?? false), msg));
           }
           return result;
         }

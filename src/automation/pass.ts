@@ -111,6 +111,19 @@ export interface PassReport {
   queries: number;
 }
 
+export function emptyPassReport(startedAt: number, dryRun: boolean): PassReport {
+  return {
+    startedAt,
+    durationMs: 0,
+    dryRun,
+    sensed: 0,
+    campaigns: [],
+    failures: [],
+    problems: [],
+    queries: 0,
+  };
+}
+
 interface Loaded {
   campaign: Campaign;
   states: Map<string, RunState>;
@@ -232,16 +245,7 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
   const log = deps.log ?? (() => undefined);
   const t0 = now();
   const q0 = deps.store.influx.stats.queries;
-  const report: PassReport = {
-    startedAt: t0,
-    durationMs: 0,
-    dryRun: o.dryRun ?? false,
-    sensed: 0,
-    campaigns: [],
-    failures: [],
-    problems: [],
-    queries: 0,
-  };
+  const report = emptyPassReport(t0, o.dryRun ?? false);
   const write = async (points: PointSpec[]): Promise<void> => {
     if (!o.dryRun && points.length > 0) await deps.store.write(points);
   };

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { diffSpec, parseSpec, type SpecChange } from '../domain/spec.js';
 import { UserError } from '../errors.js';
 import type { PointSpec } from '../store/lineproto.js';
 import { campaignPoint, rtypePoint, workflowPoint } from '../store/schema.js';
 import type { Ctx } from './context.js';
+import { readUserFile } from './runs.js';
 
 export interface ApplyResult {
   campaign: string;
@@ -14,15 +14,7 @@ export interface ApplyResult {
 }
 
 async function readSpec(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(
-      `cannot read campaign file '${file}' (${code ?? String(err)}): give the path of a campaigns/NAME.json file`,
-    );
-  }
+  const text = await readUserFile(file, 'campaign file', 'give the path of a campaigns/NAME.json file');
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {

@@ -2,16 +2,13 @@
 import os from 'node:os';
 import { checkName } from '../domain/names.js';
 import type { JobRecord, LockRecord } from '../domain/jobs.js';
-import { parseRunList } from '../domain/selectors.js';
 import type { RunState, RunStateChange } from '../domain/state.js';
 import { isJobStatus, type JobStatus, type RunStatus } from '../domain/status.js';
 import { UserError } from '../errors.js';
 import { jobPoint, lockPoint, runStatePoint } from '../store/schema.js';
 import type { Backend } from '../backends/types.js';
 import type { Ctx } from './context.js';
-import type { RunSelector } from './runs.js';
-import { selectorKind } from './runs.js';
-import { readFile } from 'node:fs/promises';
+import { readRunList, selectorKind, type RunSelector } from './runs.js';
 
 /** Run × workflow states selected by workflow and runs/range/era/run list (era from registered runs). */
 export async function selectStates(
@@ -22,13 +19,7 @@ export async function selectStates(
 ): Promise<RunState[]> {
   const kind = selectorKind(sel);
   let runs = sel.runs;
-  if (kind === 'runlist') {
-    const file = sel.runlist ?? '';
-    const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new UserError(`cannot read run-list file '${file}' (${err.code ?? String(err)})`);
-    });
-    runs = parseRunList(text, file);
-  }
+  if (kind === 'runlist') runs = await readRunList(sel.runlist ?? '');
   const q = {
     ...(runs ? { runs } : {}),
     ...(sel.range ? { range: sel.range } : {}),
@@ -78,13 +69,18 @@ async function checkWorkflow(ctx: Ctx, campaign: string, workflow: string): Prom
 }
 
 /** Marks selected pairs `reprocess` (mode failed: only failed ones; all: everything not in flight). */
-export async function reprocess(
+/**
+ * Sets the selected pairs to `to` (attempts kept, tries reset) unless `skip` says why not; writes nothing on a
+ * dry run. Shared by reprocess and reset.
+ */
+async function editStates(
   ctx: Ctx,
-  o: { campaign: string; workflow: string; selector: RunSelector; mode: 'failed' | 'all'; dryRun?: boolean },
+  o: { campaign: string; workflow: string; dryRun?: boolean | undefined },
+  states: RunState[],
+  to: RunStatus,
+  reason: string,
+  skip: (s: RunState) => string | undefined,
 ): Promise<StateEditResult> {
-  requireSelection(o.selector);
-  await checkWorkflow(ctx, o.campaign, o.workflow);
-  const states = await selectStates(ctx, o.campaign, o.workflow, o.selector);
   const res: StateEditResult = {
     campaign: o.campaign,
     workflow: o.workflow,
@@ -94,26 +90,32 @@ export async function reprocess(
   };
   const changes: RunStateChange[] = [];
   for (const s of states) {
-    if (s.status === 'processing')
-      res.skipped.push({ run: s.run, status: s.status, why: 'jobs in flight (use reset to cancel them)' });
-    else if (o.mode === 'failed' && s.status !== 'failed')
-      res.skipped.push({ run: s.run, status: s.status, why: 'not failed (use --mode all)' });
-    else if (s.status === 'new' || s.status === 'reprocess')
-      res.skipped.push({ run: s.run, status: s.status, why: 'already waiting' });
-    else {
-      changes.push({
-        run: s.run,
-        workflow: s.workflow,
-        status: 'reprocess',
-        attempt: s.attempt,
-        tries: 0,
-        reason: 'reprocess requested',
-      });
-      res.changed.push({ run: s.run, from: s.status, to: 'reprocess' });
+    const why = skip(s);
+    if (why !== undefined) {
+      res.skipped.push({ run: s.run, status: s.status, why });
+      continue;
     }
+    changes.push({ run: s.run, workflow: s.workflow, status: to, attempt: s.attempt, tries: 0, reason });
+    res.changed.push({ run: s.run, from: s.status, to });
   }
   if (!o.dryRun) await ctx.store.write(changes.map((ch) => runStatePoint(o.campaign, ch)));
   return res;
+}
+
+/** Marks selected pairs `reprocess` (mode failed: only failed ones; all: everything not in flight). */
+export async function reprocess(
+  ctx: Ctx,
+  o: { campaign: string; workflow: string; selector: RunSelector; mode: 'failed' | 'all'; dryRun?: boolean },
+): Promise<StateEditResult> {
+  requireSelection(o.selector);
+  await checkWorkflow(ctx, o.campaign, o.workflow);
+  const states = await selectStates(ctx, o.campaign, o.workflow, o.selector);
+  return editStates(ctx, o, states, 'reprocess', 'reprocess requested', (s) => {
+    if (s.status === 'processing') return 'jobs in flight (use reset to cancel them)';
+    if (o.mode === 'failed' && s.status !== 'failed') return 'not failed (use --mode all)';
+    if (s.status === 'new' || s.status === 'reprocess') return 'already waiting';
+    return undefined;
+  });
 }
 
 /** Puts selected pairs back to `new` whatever their status; jobs in flight are cancelled first. */
@@ -130,40 +132,17 @@ export async function reset(
   requireSelection(o.selector);
   await checkWorkflow(ctx, o.campaign, o.workflow);
   const states = await selectStates(ctx, o.campaign, o.workflow, o.selector);
-  const res = {
-    campaign: o.campaign,
-    workflow: o.workflow,
-    changed: [],
-    skipped: [],
-    dryRun: o.dryRun ?? false,
-    cancelled: [],
-  } as StateEditResult & {
-    cancelled: string[];
-  };
   const runs = new Set(states.map((s) => s.run));
   const jobs = [...(await ctx.store.jobs(o.campaign, { workflow: o.workflow })).values()].filter(
     (j) => (j.status === 'idle' || j.status === 'running') && j.runs.some((r) => runs.has(r)),
   );
-  if (!o.dryRun) res.cancelled = await cancelJobs(ctx, jobs, o.backend, 'cancelled by reset');
-  else res.cancelled = jobs.map((j) => j.name);
-  const changes: RunStateChange[] = [];
-  for (const s of states) {
-    if (s.status === 'new') {
-      res.skipped.push({ run: s.run, status: s.status, why: 'already new' });
-      continue;
-    }
-    changes.push({
-      run: s.run,
-      workflow: s.workflow,
-      status: 'new',
-      attempt: s.attempt,
-      tries: 0,
-      reason: 'reset',
-    });
-    res.changed.push({ run: s.run, from: s.status, to: 'new' });
-  }
-  if (!o.dryRun) await ctx.store.write(changes.map((ch) => runStatePoint(o.campaign, ch)));
-  return res;
+  const cancelled = o.dryRun
+    ? jobs.map((j) => j.name)
+    : await cancelJobs(ctx, jobs, o.backend, 'cancelled by reset');
+  const res = await editStates(ctx, o, states, 'new', 'reset', (s) =>
+    s.status === 'new' ? 'already new' : undefined,
+  );
+  return { ...res, cancelled };
 }
 
 /** Cancels jobs through their backends (one call per backend) and records them failed. */

@@ -22,17 +22,21 @@ export function selectorKind(sel: RunSelector): 'runs' | 'range' | 'era' | 'runl
   return given[0];
 }
 
-async function readRunList(file: string): Promise<number[]> {
-  let text: string;
+/** Reads a file named by the operator; a missing or unreadable one is a user error that says what to give. */
+export async function readUserFile(file: string, what: string, hint: string): Promise<string> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(
-      `cannot read run-list file '${file}' (${code ?? String(err)}): give an existing file with one run per line`,
-    );
+    throw new UserError(`cannot read ${what} '${file}' (${code ?? String(err)}): ${hint}`);
   }
-  return parseRunList(text, file);
+}
+
+export async function readRunList(file: string): Promise<number[]> {
+  return parseRunList(
+    await readUserFile(file, 'run-list file', 'give an existing file with one run per line'),
+    file,
+  );
 }
 
 function missingError(missing: number[], describe: string): UserError {

@@ -2,9 +2,7 @@ import { loadCampaign } from './campaigns.js';
 import { activeWorkflows } from '../domain/campaign.js';
 import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
 import type { Ctx } from './context.js';
-import { selectorKind, type RunSelector } from './runs.js';
-import { readFile } from 'node:fs/promises';
-import { parseRunList } from '../domain/selectors.js';
+import { readRunList, selectorKind, type RunSelector } from './runs.js';
 import { UserError } from '../errors.js';
 
 export interface StatusOptions {
@@ -34,13 +32,7 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
   const sel = o.selector ?? {};
   const kind = selectorKind(sel);
   let runs = sel.runs;
-  if (kind === 'runlist') {
-    const file = sel.runlist ?? '';
-    const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new UserError(`cannot read run-list file '${file}' (${err.code ?? String(err)})`);
-    });
-    runs = parseRunList(text, file);
-  }
+  if (kind === 'runlist') runs = await readRunList(sel.runlist ?? '');
   const q = { ...(runs ? { runs } : {}), ...(sel.range ? { range: sel.range } : {}) };
   const [states, registered] = await Promise.all([
     ctx.store.runStates(c.name, { ...q, ...(o.workflow ? { workflow: o.workflow } : {}) }),
