@@ -17,6 +17,7 @@ import { activityOf, type Campaign } from '../domain/campaign.js';
 import { planInject } from '../domain/inject-plan.js';
 import type { JobRecord, LockRecord } from '../domain/jobs.js';
 import { planPass, type UnitPlan } from '../domain/planner.js';
+import type { WorkflowSpec } from '../domain/workflow.js';
 import { stateKey, type RegisteredRun, type RunState, type RunStateChange } from '../domain/state.js';
 import { InternalError, UserError } from '../errors.js';
 import type { RunSource } from '../sources/source.js';
@@ -390,11 +391,21 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
       const { next, cancel: c } = applyNativeState(j, st, now(), o);
       if (c) cancel.push(j.nativeId);
       if (!next) continue;
+      const l = loaded.find((x) => x.campaign.name === j.campaign);
       if (next.status === 'done') {
         const fromFile = await readOutputFile(next.outputFile);
         next.outputs = [...new Set([...j.outputs, ...fromFile])];
+        const spec = l?.campaign.workflows.find((w) => w.name === j.workflow);
+        if (l && spec?.handler) {
+          try {
+            next.outputs = await handlerOutputs(o, l, spec, next);
+          } catch (err) {
+            report.problems.push(
+              `handler of ${j.workflow}: outputs of ${j.name}: ${String(err instanceof Error ? err.message : err)}`,
+            );
+          }
+        }
       }
-      const l = loaded.find((x) => x.campaign.name === j.campaign);
       l?.jobs.set(next.name, next);
       if (l && next.status !== j.status) l.report.transitions++;
       transitions.push(jobPoint(next));
@@ -699,6 +710,34 @@ async function submitUnits(
     await deps.store.write(points);
     fault('after-record');
   }
+}
+
+/** The outputs a handler module decides for a finished job (default: what the job reported). */
+async function handlerOutputs(
+  o: PassOptions,
+  l: Loaded,
+  spec: WorkflowSpec,
+  j: JobRecord,
+): Promise<string[]> {
+  const handler = await handlerFor(spec);
+  if (!handler.outputs) return j.outputs;
+  const first = l.registered.get(j.runs[0] ?? 0);
+  const inputs: Record<string, string[]> = {};
+  for (const d of spec.dependsOn)
+    inputs[d] = j.runs.flatMap((r) => l.states.get(stateKey(r, d))?.outputs ?? []);
+  const outs = await handler.outputs({
+    campaign: j.campaign,
+    workflow: j.workflow,
+    unit: j.unit,
+    runs: j.runs,
+    attempt: j.attempt,
+    era: first?.era ?? '',
+    fill: first?.fill ?? 0,
+    inputs,
+    outdir: unitDirs(o, j.campaign, j.workflow, j.unit, j.attempt).out,
+    reported: j.outputs,
+  });
+  return [...new Set(outs)];
 }
 
 /** The JobSpec of an intent found without a native id (after a crash or a deferral), from loaded state. */
