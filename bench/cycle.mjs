@@ -1,0 +1,656 @@
+#!/usr/bin/env node
+/**
+ * Benchmark of the automation loop's state reads (issue 3, "Performance").
+ *
+ *   npm run build && npm run bench:cycle
+ *   node --expose-gc bench/cycle.mjs [--campaigns 5] [--runs 10000] [--workflows 10] [--jobs 50]
+ *                                    [--history 3] [--reps 5] [--db NAME]
+ *
+ * Builds, through the store's point builders (dist/store/schema.js) and Store.write, the state of C campaigns
+ * × R runs with W workflows each: campaign definitions, R registered runs, and per run × workflow a short
+ * history (--history 3: new → processing → done; 2: processing → done; 1: done only) for most runs,
+ * new → processing with a job in flight for a few, new for the last ones; and a few jobs per campaign
+ * (intent, native id, running). Then it measures, with the real code:
+ *
+ *  (a) the first full load of one campaign's state as the pass does it (Store.runStates + registeredRuns +
+ *      jobs, in parallel) against plain HTTP (node's fetch + JSON.parse) `SELECT *` of the same points:
+ *      ratio, target ≤ 1.5; and where the time of the run-state read goes (HTTP + JSON, row objects,
+ *      decoding);
+ *  (b) an incremental pass over all campaigns in which little changed: the reads with `since` (the last pass
+ *      minus an overlap window): Store.runStates(c, {since}), registeredRuns(c, {since}), jobs(c, {since}):
+ *      total InfluxDB time across the campaigns (target ≤ 200 ms), queries per campaign, the floor of one
+ *      request (the same query reading nothing), what InfluxDB did (EXPLAIN ANALYZE), and a check that the
+ *      first load merged with the incremental reads equals a fresh full load;
+ *  (c) the RSS of a fresh process after a full load of every campaign, holding the state like the pass
+ *      does (target ≤ 150 MB).
+ *
+ * Uses RUNCTRL_INFLUXDB_URL when set (in a fresh database, dropped at the end), otherwise starts a private
+ * influxd (scripts/influxdb.sh up, temp dir) and stops it afterwards. --db NAME uses and keeps that database
+ * (the state is built only if it has no campaign yet), to measure again without rebuilding. Timings are
+ * wall-clock: the load average is printed, as other processes on the machine inflate them. BENCH_EXPLAIN=1
+ * prints the EXPLAIN ANALYZE trees. Imports the built dist/.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+if (!existsSync(path.join(root, 'dist', 'store', 'store.js'))) {
+  console.error('bench/cycle: dist/ is missing: run `npm run build` first');
+  process.exit(2);
+}
+const dist = (p) => import(pathToFileURL(path.join(root, 'dist', p)).href);
+const { Store } = await dist('store/store.js');
+const schema = await dist('store/schema.js');
+
+const TARGET = { loadRatio: 1.5, incrementalMs: 200, rssMb: 150 };
+/** The overlap window of incremental reads: points written up to this long before the last pass are re-read. */
+const OVERLAP_MS = 3_000;
+const FIRST_RUN = 400_000;
+const RUN_FIELDS = `"run", "status", "attempt", "tries", "outputs", "reason"`;
+
+function parseArgs(argv) {
+  const o = { campaigns: 5, runs: 10_000, workflows: 10, jobs: 50, history: 3, reps: 5 };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i] ?? '';
+    const v = argv[i + 1];
+    if (k === '--db' && v) {
+      o.db = v;
+      i++;
+    } else if (k === '--child-load') {
+      o.child = { url: v, db: argv[i + 2], campaigns: (argv[i + 3] ?? '').split(','), how: argv[i + 4] };
+      i += 4;
+    } else if (k.startsWith('--') && k.slice(2) in o && Number.isInteger(Number(v)) && Number(v) > 0) {
+      o[k.slice(2)] = Number(v);
+      i++;
+    } else {
+      console.error(`bench/cycle: bad argument ${k} ${v ?? ''} (see the header of bench/cycle.mjs)`);
+      process.exit(2);
+    }
+  }
+  o.history = Math.min(3, o.history);
+  return o;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (x) => `${x.toFixed(1)} ms`;
+const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+const verdict = (ok) => (ok ? 'OK' : 'MISSED');
+const load = () => os.loadavg()[0].toFixed(1);
+
+async function timed(fn) {
+  const t = performance.now();
+  const value = await fn();
+  return { value, ms: performance.now() - t };
+}
+
+/** The full load of one campaign, as pass.ts step 2 does it. */
+async function fullLoad(store, c) {
+  const [states, registered, jobs] = await Promise.all([
+    store.runStates(c),
+    store.registeredRuns(c),
+    store.jobs(c),
+  ]);
+  return { states, registered, jobs };
+}
+
+/**
+ * What-if: the same three queries and the store's own decoders, with rows built without `{ ...tags }`
+ * (InfluxClient.rows spreads the series tags into every row object, which V8 makes slow and large).
+ */
+function plainRows(series) {
+  const out = [];
+  for (const s of series) {
+    const tagKeys = Object.keys(s.tags);
+    const cols = s.columns;
+    for (const v of s.values) {
+      const row = {};
+      for (const k of tagKeys) row[k] = s.tags[k];
+      for (let i = 0; i < cols.length; i++) row[cols[i]] = v[i] ?? null;
+      out.push(row);
+    }
+  }
+  return out;
+}
+
+async function fullLoadPlainRows(store, c) {
+  const rows = (q) => store.influx.query(q, { c }).then(plainRows);
+  const [sr, gr, jr] = await Promise.all([
+    rows(`SELECT ${RUN_FIELDS} FROM "run" WHERE "campaign" = $c GROUP BY "workflow"`),
+    rows(`SELECT * FROM "runinfo" WHERE "campaign" = $c`),
+    rows(`SELECT * FROM "job" WHERE "campaign" = $c GROUP BY "workflow"`),
+  ]);
+  const states = new Map();
+  for (const r of sr) {
+    const x = schema.decodeRunState(r);
+    states.set(schema.stateKey(x.run, x.workflow), x);
+  }
+  const registered = new Map();
+  for (const r of gr) {
+    const x = schema.decodeRunInfo(r);
+    registered.set(x.run, x);
+  }
+  const jobs = new Map();
+  for (const r of jr) {
+    const x = schema.decodeJob(r);
+    jobs.set(x.name, x);
+  }
+  return { states, registered, jobs };
+}
+
+const o = parseArgs(process.argv.slice(2));
+
+// (c) runs in a fresh child process, so that building the state does not weigh on the figure -----------
+if (o.child) {
+  const store = Store.open({ url: o.child.url, db: o.child.db, timeoutMs: 600_000 });
+  const gc = globalThis.gc ?? (() => undefined);
+  await store.influx.ping();
+  gc();
+  const before = process.memoryUsage();
+  const t = performance.now();
+  const held = [];
+  const loader = o.child.how === 'plain-rows' ? fullLoadPlainRows : fullLoad;
+  for (const c of o.child.campaigns) held.push(await loader(store, c));
+  const loadMs = performance.now() - t;
+  const loaded = process.memoryUsage();
+  gc();
+  const settled = process.memoryUsage();
+  process.stdout.write(
+    JSON.stringify({
+      before: before.rss,
+      heapBefore: before.heapUsed,
+      rss: loaded.rss,
+      rssAfterGc: settled.rss,
+      heapUsed: settled.heapUsed,
+      maxRss: process.resourceUsage().maxRSS * 1024,
+      pairs: held.reduce((n, h) => n + h.states.size, 0),
+      loadMs,
+      gc: globalThis.gc !== undefined,
+    }),
+  );
+  process.exit(0);
+}
+
+// the state ------------------------------------------------------------------------------------------
+const campaigns = Array.from({ length: o.campaigns }, (_, i) => `bench${i}`);
+const workflows = Array.from({ length: o.workflows }, (_, i) => `wf${i}`);
+/** Runs 0 … DONE-1 done, DONE … FLIGHT-1 processing with a job in flight, the rest new. */
+const FLIGHT = o.runs - Math.min(o.runs, Math.max(1, Math.floor(o.runs / 200)));
+const DONE = Math.max(0, FLIGHT - Math.max(1, Math.ceil(o.jobs / o.workflows)));
+const runNo = (i) => FIRST_RUN + i;
+
+function runInfo(i) {
+  const beam = i % 5 !== 0;
+  return {
+    run: runNo(i),
+    fill: 9000 + Math.floor(i / 25),
+    era: `Run2031${String.fromCharCode(65 + Math.min(25, Math.floor(i / 1000)))}`,
+    startTime: 1_800_000_000 + i * 1200,
+    endTime: 1_800_000_900 + i * 1200,
+    global: true,
+    stableBeams: beam,
+    runClass: beam ? 'Collisions31' : 'Cosmics31',
+    deliveredLumi: beam ? 50 + (i % 17) : 0,
+    recordedLumi: beam ? 48 + (i % 17) : 0,
+    beamEnergy: beam ? 6800 : 0,
+    magnetCurrent: 18164,
+    quality: { ecal: i % 13 !== 0, tracker: true },
+  };
+}
+
+function job(c, w, i, status, nativeId, t) {
+  const run = runNo(i);
+  const dir = `/scratch/runctrl/${c}/${w}/r${run}/a1`;
+  return {
+    campaign: c,
+    workflow: w,
+    name: `rc.${c}.${w}.r${run}.a1`,
+    unit: `r${run}`,
+    runs: [run],
+    attempt: 1,
+    status,
+    backend: 'slurm',
+    nativeId,
+    stdout: `${dir}/stdout`,
+    stderr: `${dir}/stderr`,
+    exitCodeFile: `${dir}/exit_code`,
+    outputFile: `${dir}/outputs`,
+    exitCode: status === 'done' ? 0 : null,
+    outputs: status === 'done' ? [`/eos/${c}/${w}/${run}.root`] : [],
+    reason: '',
+    submittedAt: t,
+    unknownSince: 0,
+    heldSince: 0,
+    time: t,
+  };
+}
+
+/** The pairs with a job in flight (at most --jobs of them). */
+function jobPairs() {
+  const out = [];
+  for (let i = DONE; i < FLIGHT && out.length < o.jobs; i++)
+    for (const w of workflows) if (out.length < o.jobs) out.push({ i, w });
+  return out;
+}
+
+/** Writes the state of one campaign in the order it would have happened; returns the number of points. */
+async function buildCampaign(store, c) {
+  let n = 0;
+  const put = async (points) => {
+    n += points.length;
+    await store.write(points);
+  };
+  await put([
+    schema.campaignPoint(c, 'bench campaign', Date.now()),
+    schema.rtypePoint(c, 'all', {}, workflows, []),
+    ...workflows.map((w) =>
+      schema.workflowPoint(c, {
+        name: w,
+        command: 'process --run {run} --out {outdir}',
+        backend: 'slurm',
+        resources: { cpus: 1, memoryMb: 2000 },
+        dependsOn: [],
+        maxRetries: 2,
+        granularity: { kind: 'run' },
+      }),
+    ),
+  ]);
+  const SLICE = 2_000;
+  for (let lo = 0; lo < o.runs; lo += SLICE) {
+    const hi = Math.min(o.runs, lo + SLICE);
+    const pts = [];
+    for (let i = lo; i < hi; i++) pts.push(schema.runInfoPoint(c, runInfo(i), ['all']));
+    await put(pts);
+    // one write per step of the life cycle, so each pair's points are in time order
+    const phase = (status, from, upTo, extra) => {
+      const out = [];
+      for (let i = Math.max(lo, from); i < Math.min(hi, upTo); i++)
+        for (const w of workflows)
+          out.push(schema.runStatePoint(c, { run: runNo(i), workflow: w, status, ...extra(i, w) }));
+      return out;
+    };
+    const fresh = () => ({ attempt: 0, tries: 0 });
+    const submitted = () => ({ attempt: 1, tries: 1 });
+    const done = (i, w) => ({ attempt: 1, tries: 1, outputs: [`/eos/${c}/${w}/${runNo(i)}.root`] });
+    await put(phase('new', o.history >= 3 ? 0 : DONE, hi, fresh));
+    await put(phase('processing', o.history >= 2 ? 0 : DONE, FLIGHT, submitted));
+    await put(phase('done', 0, DONE, done));
+  }
+  const t = Date.now();
+  const js = jobPairs();
+  await put(js.map(({ i, w }) => schema.jobPoint(job(c, w, i, 'idle', '', t))));
+  await put(js.map(({ i, w }, k) => schema.jobPoint(job(c, w, i, 'idle', String(1_000_000 + k), t))));
+  await put(js.map(({ i, w }, k) => schema.jobPoint(job(c, w, i, 'running', String(1_000_000 + k), t))));
+  return n;
+}
+
+/** What changes between two passes: a few jobs finish, a few runs are registered. */
+async function littleChange(store, c) {
+  const js = jobPairs().slice(0, 5);
+  const t = Date.now();
+  const newRuns = [0, 1, 2, 3, 4].map((k) => o.runs + k);
+  await store.write([
+    ...js.map(({ i, w }, k) => schema.jobPoint(job(c, w, i, 'done', String(1_000_000 + k), t))),
+    ...js.map(({ i, w }) =>
+      schema.runStatePoint(c, {
+        run: runNo(i),
+        workflow: w,
+        status: 'done',
+        attempt: 1,
+        tries: 1,
+        outputs: [`/eos/${c}/${w}/${runNo(i)}.root`],
+      }),
+    ),
+    ...newRuns.map((i) => schema.runInfoPoint(c, runInfo(i), ['all'])),
+    ...newRuns.flatMap((i) =>
+      workflows.map((w) =>
+        schema.runStatePoint(c, { run: runNo(i), workflow: w, status: 'new', attempt: 0, tries: 0 }),
+      ),
+    ),
+  ]);
+  return {
+    states: js.length + newRuns.length * workflows.length,
+    registered: newRuns.length,
+    jobs: js.length,
+  };
+}
+
+// plain HTTP -----------------------------------------------------------------------------------------
+
+async function rawQuery(url, db, q, chunked) {
+  const params = new URLSearchParams({ db, q, epoch: 'ms' });
+  if (chunked) {
+    params.set('chunked', 'true');
+    params.set('chunk_size', '10000');
+  }
+  const res = await fetch(`${url}/query?${params}`);
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`raw query: ${res.status} ${body.slice(0, 200)}`);
+  let rows = 0;
+  for (const line of chunked ? body.split('\n') : [body]) {
+    if (line.trim() === '') continue;
+    for (const r of JSON.parse(line).results ?? []) for (const s of r.series ?? []) rows += s.values.length;
+  }
+  return rows;
+}
+
+/** What the storage engine touched, from EXPLAIN ANALYZE (InfluxDB ≥ 1.4). */
+async function explain(url, db, q) {
+  const res = await fetch(`${url}/query?${new URLSearchParams({ db, q: `EXPLAIN ANALYZE ${q}` })}`);
+  const j = await res.json();
+  const text = (j.results?.[0]?.series?.[0]?.values ?? []).map((v) => String(v[0])).join('\n');
+  const sum = (re) => [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+  return {
+    total: /total_time: (\S+)/.exec(text)?.[1] ?? '?',
+    cursors: sum(/cursors_(?:ref|aux|cond): (\d+)/g),
+    blocks: sum(/_blocks_decoded: (\d+)/g),
+    blockBytes: sum(/_blocks_size_bytes: (\d+)/g),
+    text,
+  };
+}
+
+// main -----------------------------------------------------------------------------------------------
+
+async function main(url, db, store) {
+  const version = await store.influx.ping();
+  console.log(
+    `bench/cycle: InfluxDB ${version} at ${url}, database ${db}; ${os.cpus().length} CPUs, load average ${load()}`,
+  );
+  const perPair = { 1: 'done', 2: 'processing → done', 3: 'new → processing → done' }[o.history];
+  console.log(
+    `state: ${o.campaigns} campaigns × ${o.runs} runs × ${o.workflows} workflows; per campaign ${DONE} runs ${perPair}, ${FLIGHT - DONE} processing with ${jobPairs().length} jobs in flight, ${o.runs - FLIGHT} new`,
+  );
+  await store.ensureDatabase();
+
+  if (o.db !== undefined && (await store.campaigns()).length > 0) {
+    console.log(`reusing the state already in database ${db}`);
+  } else {
+    const b = await timed(async () => {
+      let n = 0;
+      for (let k = 0; k < campaigns.length; k += 2) {
+        const built = await Promise.all(campaigns.slice(k, k + 2).map((c) => buildCampaign(store, c)));
+        n += built.reduce((x, y) => x + y, 0);
+      }
+      return n;
+    });
+    const rate = Math.round(b.value / (b.ms / 1000));
+    console.log(`built: ${b.value} points in ${(b.ms / 1000).toFixed(1)} s (${rate} points/s)`);
+  }
+
+  // the first pass loads everything; a little changes after it
+  await sleep(OVERLAP_MS + 500);
+  const lastPass = Date.now();
+  const since = lastPass - OVERLAP_MS;
+  const c0 = campaigns[0];
+  const first = await fullLoad(store, c0);
+  const changed = [];
+  for (const c of campaigns) changed.push(await littleChange(store, c));
+
+  // (a) ----------------------------------------------------------------------------------------------
+  const m = {
+    store: [],
+    plainRows: [],
+    rawPlain: [],
+    rawChunked: [],
+    rawRun: [],
+    query: [],
+    rows: [],
+    states: [],
+    plainRowsCpu: [],
+  };
+  let rawPoints = 0;
+  let runPoints = 0;
+  const runQ = `SELECT ${RUN_FIELDS} FROM "run" WHERE "campaign" = $c GROUP BY "workflow"`;
+  const same = ['run', 'runinfo', 'job'].map((x) => `SELECT * FROM "${x}" WHERE "campaign" = '${c0}'`);
+  for (let r = 0; r < o.reps; r++) {
+    m.store.push((await timed(() => fullLoad(store, c0))).ms);
+    m.plainRows.push((await timed(() => fullLoadPlainRows(store, c0))).ms);
+    const plain = await timed(() => Promise.all(same.map((q) => rawQuery(url, db, q, false))));
+    m.rawPlain.push(plain.ms);
+    rawPoints = plain.value.reduce((x, y) => x + y, 0);
+    m.rawChunked.push((await timed(() => Promise.all(same.map((q) => rawQuery(url, db, q, true))))).ms);
+    const run = await timed(() => rawQuery(url, db, same[0], true));
+    m.rawRun.push(run.ms);
+    runPoints = run.value;
+    // where the run-state read goes, on one answer: HTTP + JSON (InfluxClient.query), then the real rows()
+    // and runStates() fed that answer without the network
+    const answer = await timed(() => store.influx.query(runQ, { c: c0 }));
+    m.query.push(answer.ms);
+    store.influx.query = async () => answer.value;
+    try {
+      m.rows.push((await timed(() => store.influx.rows(runQ, { c: c0 }))).ms);
+      m.states.push((await timed(() => store.runStates(c0))).ms);
+      m.plainRowsCpu.push(
+        (
+          await timed(async () => {
+            const out = new Map();
+            for (const r of plainRows(answer.value)) {
+              const x = schema.decodeRunState(r);
+              out.set(schema.stateKey(x.run, x.workflow), x);
+            }
+            return out;
+          })
+        ).ms,
+      );
+    } finally {
+      delete store.influx.query;
+    }
+  }
+  const a = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, median(v)]));
+  const raw = Math.min(a.rawPlain, a.rawChunked);
+
+  // (b) ----------------------------------------------------------------------------------------------
+  const inc = {
+    total: [],
+    wall: [],
+    runStates: [],
+    registeredRuns: [],
+    jobs: [],
+    floor: [],
+    fixed: [],
+    allCampaigns: [],
+  };
+  // what-if: the same since-reads for every campaign at once (3 queries a pass, whatever the campaigns)
+  const allSince = [
+    `SELECT ${RUN_FIELDS} FROM "run" WHERE time > ${Math.trunc(since)}ms GROUP BY "campaign", "workflow"`,
+    `SELECT * FROM "runinfo" WHERE time > ${Math.trunc(since)}ms GROUP BY "campaign"`,
+    `SELECT * FROM "job" WHERE time > ${Math.trunc(since)}ms GROUP BY "campaign", "workflow"`,
+  ];
+  let allRows = 0;
+  let queriesPerCampaign = 0;
+  let sizes = [];
+  const later = Date.now() + 3_600_000;
+  for (let r = 0; r < o.reps; r++) {
+    let total = 0;
+    const q0 = store.influx.stats.queries;
+    sizes = [];
+    for (const c of campaigns) {
+      const s = await timed(() => store.runStates(c, { since }));
+      const g = await timed(() => store.registeredRuns(c, { since }));
+      const j = await timed(() => store.jobs(c, { since }));
+      inc.runStates.push(s.ms);
+      inc.registeredRuns.push(g.ms);
+      inc.jobs.push(j.ms);
+      total += s.ms + g.ms + j.ms;
+      sizes.push({ states: s.value.size, registered: g.value.size, jobs: j.value.size });
+    }
+    queriesPerCampaign = (store.influx.stats.queries - q0) / campaigns.length;
+    inc.total.push(total);
+    const wall = await timed(async () => {
+      for (const c of campaigns)
+        await Promise.all([
+          store.runStates(c, { since }),
+          store.registeredRuns(c, { since }),
+          store.jobs(c, { since }),
+        ]);
+    });
+    inc.wall.push(wall.ms);
+    inc.floor.push((await timed(() => store.runStates(c0, { since: later }))).ms);
+    inc.fixed.push((await timed(() => Promise.all([store.campaigns(), store.locks()]))).ms);
+    let sum = 0;
+    allRows = 0;
+    for (const q of allSince) {
+      const x = await timed(() => store.influx.rows(q));
+      sum += x.ms;
+      allRows += x.value.length;
+    }
+    inc.allCampaigns.push(sum);
+  }
+  const b = Object.fromEntries(Object.entries(inc).map(([k, v]) => [k, median(v)]));
+  const exact = sizes.every(
+    (s, k) =>
+      s.states === changed[k]?.states &&
+      s.registered === changed[k]?.registered &&
+      s.jobs === changed[k]?.jobs,
+  );
+
+  // the first load merged with the incremental reads is the current state
+  const [s1, g1, j1] = await Promise.all([
+    store.runStates(c0, { since }),
+    store.registeredRuns(c0, { since }),
+    store.jobs(c0, { since }),
+  ]);
+  const fresh = await fullLoad(store, c0);
+  const sameMap = (x, y, view) =>
+    x.size === y.size && [...x].every(([k, v]) => y.has(k) && view(v) === view(y.get(k)));
+  const consistent =
+    sameMap(
+      new Map([...first.states, ...s1]),
+      fresh.states,
+      (s) => `${s.status}/${s.attempt}/${s.tries}/${s.outputs.join(',')}`,
+    ) &&
+    sameMap(new Map([...first.registered, ...g1]), fresh.registered, (x) => `${x.era}/${x.fill}`) &&
+    sameMap(new Map([...first.jobs, ...j1]), fresh.jobs, (x) => `${x.status}/${x.nativeId}`);
+
+  const planQ = (extra) =>
+    `SELECT ${RUN_FIELDS} FROM "run" WHERE "campaign" = '${c0}'${extra} GROUP BY "workflow"`;
+  const exInc = await explain(url, db, planQ(` AND time > ${Math.trunc(since)}ms`));
+  const exFull = await explain(url, db, planQ(''));
+
+  // (c) ----------------------------------------------------------------------------------------------
+  const loadInChild = (how) =>
+    new Promise((resolve, reject) => {
+      const p = spawn(
+        process.execPath,
+        ['--expose-gc', fileURLToPath(import.meta.url), '--child-load', url, db, campaigns.join(','), how],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.on('error', reject);
+      p.on('close', (code) =>
+        code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`the load process exited with ${code}`)),
+      );
+    });
+  const child = await loadInChild('store');
+  const childPlain = await loadInChild('plain-rows');
+
+  // report -------------------------------------------------------------------------------------------
+  const ratio = a.store / raw;
+  const entities = first.states.size + first.registered.size + first.jobs.size;
+  const rssOk = child.rss <= TARGET.rssMb * 1024 * 1024;
+  const ok = ratio <= TARGET.loadRatio && b.total <= TARGET.incrementalMs && rssOk;
+  const line = (s = '') => console.log(s);
+  line();
+  line(`(a) first full load of campaign ${c0}, median of ${o.reps}:`);
+  line(
+    `    runctrl, as the pass does it:    ${fmt(a.store)}  (${entities} entities from ${rawPoints} points)`,
+  );
+  line(
+    `    raw SELECT * of the same points: ${fmt(raw)}  (fetch + JSON.parse; plain ${fmt(a.rawPlain)}, chunked ${fmt(a.rawChunked)})`,
+  );
+  line(`    raw SELECT * FROM run only:      ${fmt(a.rawRun)}  (${runPoints} points)`);
+  line(
+    `    ratio ${ratio.toFixed(2)} (target ≤ ${TARGET.loadRatio}: ${verdict(ratio <= TARGET.loadRatio)}); ${(a.store / a.rawRun).toFixed(2)} against the run points only`,
+  );
+  line(
+    `    what-if, rows built without { ...tags } (same queries and decoders): ${fmt(a.plainRows)}, ratio ${(a.plainRows / raw).toFixed(2)}`,
+  );
+  line(
+    `    run-state read of ${c0}: HTTP + JSON ${fmt(a.query)}; then, on that answer: rows() ${fmt(a.rows)}, runStates() (rows + decoding into the map) ${fmt(a.states)}; without { ...tags }: ${fmt(a.plainRowsCpu)}`,
+  );
+  line();
+  line(
+    `(b) incremental pass over ${o.campaigns} campaigns, since = last pass − ${OVERLAP_MS} ms, median of ${o.reps}:`,
+  );
+  line(
+    `    InfluxDB time of the since-reads, summed: ${fmt(b.total)} (target ≤ ${TARGET.incrementalMs} ms: ${verdict(b.total <= TARGET.incrementalMs)})`,
+  );
+  line(
+    `    per query: runStates ${fmt(b.runStates)}, registeredRuns ${fmt(b.registeredRuns)}, jobs ${fmt(b.jobs)}; a request that reads nothing: ${fmt(b.floor)}`,
+  );
+  line(
+    `    queries per campaign: ${queriesPerCampaign}; as the pass issues them (3 at once): ${fmt(b.wall)} wall`,
+  );
+  line(`    per pass also campaigns() + locks() (4 queries for all campaigns): ${fmt(b.fixed)}`);
+  line(
+    `    what-if, the 3 since-reads for all campaigns at once (GROUP BY "campaign", ...): ${fmt(b.allCampaigns)} (${allRows} rows)`,
+  );
+  line(
+    `    read per campaign: ${sizes[0]?.states} pairs, ${sizes[0]?.registered} runs, ${sizes[0]?.jobs} jobs: ${exact ? 'exactly what changed' : 'NOT what changed'}; first load + incremental = fresh full load: ${consistent ? 'yes' : 'NO'}`,
+  );
+  line(
+    `    EXPLAIN ANALYZE runStates: incremental ${exInc.total}, ${exInc.cursors} cursors, ${exInc.blocks} blocks decoded (${exInc.blockBytes} B); full ${exFull.total}, ${exFull.cursors} cursors, ${exFull.blocks} blocks (${exFull.blockBytes} B)`,
+  );
+  line();
+  line(
+    `(c) a fresh process after the full load of all ${o.campaigns} campaigns (${child.pairs} pairs held, ${fmt(child.loadMs)}):`,
+  );
+  line(
+    `    RSS ${mb(child.rss)} (target ≤ ${TARGET.rssMb} MB: ${verdict(rssOk)}); after gc ${mb(child.rssAfterGc)}; peak ${mb(child.maxRss)}; heap used ${mb(child.heapUsed)} (${mb(child.heapBefore)} before loading)${child.gc ? '' : ' (no --expose-gc)'}`,
+  );
+  line(
+    `    RSS before loading ${mb(child.before)}; the state held: ${Math.round((child.heapUsed - child.heapBefore) / child.pairs)} B of heap per pair`,
+  );
+  line(
+    `    what-if, rows built without { ...tags }: RSS ${mb(childPlain.rss)}, peak ${mb(childPlain.maxRss)}, heap used ${mb(childPlain.heapUsed)}, ${fmt(childPlain.loadMs)}`,
+  );
+  if (process.env.BENCH_EXPLAIN) line(`\n${exInc.text}\n\n${exFull.text}`);
+  line();
+  line(`load average at the end ${load()}`);
+  return ok;
+}
+
+let url = process.env.RUNCTRL_INFLUXDB_URL;
+let influxDir;
+const script = path.join(root, 'scripts', 'influxdb.sh');
+function stopInflux() {
+  if (!influxDir) return;
+  const dir = influxDir;
+  influxDir = undefined;
+  try {
+    execFileSync('bash', [script, 'down', dir], { stdio: 'ignore' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+if (!url) {
+  influxDir = mkdtempSync(path.join(os.tmpdir(), 'runctrl-bench-cycle-'));
+  url = execFileSync('bash', [script, 'up', influxDir], { encoding: 'utf8' }).trim().split('\n').pop() ?? '';
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => {
+      stopInflux();
+      process.exit(130);
+    });
+  }
+}
+const db = o.db ?? `bench_cycle_${randomBytes(4).toString('hex')}`;
+const store = Store.open({ url, db, timeoutMs: 600_000 });
+let ok = false;
+try {
+  ok = await main(url, db, store);
+} finally {
+  if (o.db === undefined) await store.influx.dropDatabase().catch(() => undefined);
+  stopInflux();
+}
+console.log(`bench/cycle: ${ok ? 'all targets met' : 'some targets missed'}`);
+process.exitCode = ok ? 0 : 1;
