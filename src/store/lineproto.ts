@@ -35,17 +35,25 @@ export function int(n: number): { int: number } {
   return { int: n };
 }
 
-const NEEDS_QUOTING = /["\\]/;
+const QUOTED_SPECIAL = /["\\]/g;
 
 function fieldText(v: FieldValue): string {
-  if (typeof v === 'string') return NEEDS_QUOTING.test(v) ? escape.quoted(v) : `"${v}"`;
-  if (typeof v === 'boolean') return v ? 'T' : 'F';
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw new InternalError(`non-finite float field value ${v}`);
-    return String(v);
+  switch (typeof v) {
+    case 'string':
+      // the escaping of escape.quoted (@influxdata/influxdb-client): " and \ get a backslash; done natively,
+      // as string fields such as the quality JSON are full of quotes and the library escapes char by char
+      return v.indexOf('"') < 0 && v.indexOf('\\') < 0
+        ? '"' + v + '"'
+        : '"' + v.replace(QUOTED_SPECIAL, '\\$&') + '"';
+    case 'boolean':
+      return v ? 'T' : 'F';
+    case 'number':
+      if (!Number.isFinite(v)) throw new InternalError(`non-finite float field value ${v}`);
+      return '' + v;
+    default:
+      if (!Number.isSafeInteger(v.int)) throw new InternalError(`integer field value out of range: ${v.int}`);
+      return v.int + 'i';
   }
-  if (!Number.isSafeInteger(v.int)) throw new InternalError(`integer field value out of range: ${v.int}`);
-  return `${v.int}i`;
 }
 
 /** The series identity of a point: measurement and tags, keys sorted. */
@@ -68,10 +76,10 @@ function seriesPrefix(p: PointSpec): string {
   return line;
 }
 
-/** Per series: its escaped line prefix and the sub-millisecond keys used in the current millisecond. */
+/** Per series: its escaped line prefix and the sub-millisecond keys used in the current millisecond (bits). */
 interface SeriesState {
   prefix: string;
-  used: Set<number>;
+  used: Uint8Array;
 }
 
 /** A path measurement → tag key → tag value → … in the order the point lists its tags. */
@@ -87,7 +95,7 @@ const newNode = (): TrieNode => ({ next: new Map() });
  * large write can be encoded batch by batch (while the previous batch is on the wire).
  * Hot path of large injections (10⁵–10⁶ points): the series is found through a trie of the strings the
  * point already holds (no key building), its escaped prefix and the field keys are escaped once, the
- * uniqueness check keeps small numeric sets per series, and the nanosecond timestamp is built as text
+ * uniqueness check keeps a bitmap of the keys per series, and the nanosecond timestamp is built as text
  * (`ms` followed by the 6-digit key, which equals ms × 10⁶ + key).
  */
 export class LineEncoder {
@@ -121,7 +129,7 @@ export class LineEncoder {
     if (node.state) return node.state;
     const id = seriesKey(p);
     let st = this.series.get(id);
-    if (!st) this.series.set(id, (st = { prefix: seriesPrefix(p), used: new Set<number>() }));
+    if (!st) this.series.set(id, (st = { prefix: seriesPrefix(p), used: new Uint8Array(KEY_SPACE / 8) }));
     node.state = st;
     return st;
   }
@@ -129,26 +137,30 @@ export class LineEncoder {
   line(p: PointSpec): string {
     const sub = ((Math.trunc(p.key) % KEY_SPACE) + KEY_SPACE) % KEY_SPACE;
     const st = this.seriesOf(p);
-    if (st.used.has(sub)) {
+    const byte = sub >>> 3;
+    const bit = 1 << (sub & 7);
+    if ((st.used[byte] ?? 0) & bit) {
       // a second point of this entity: move on to the next millisecond (for every series)
       this.ms = nextMs();
       this.msText = String(this.ms);
-      for (const x of this.series.values()) x.used.clear();
+      for (const x of this.series.values()) x.used.fill(0);
     }
-    st.used.add(sub);
-    let line = st.prefix;
+    st.used[byte] = (st.used[byte] ?? 0) | bit;
+    // parts joined once give a flat string: no rope to flatten again when the batch is joined
+    const parts: string[] = [st.prefix];
     let sep = ' ';
     for (const k in p.fields) {
       const v = p.fields[k];
       if (v === undefined) continue;
       let ek = this.fieldKeys.get(k);
-      if (ek === undefined) this.fieldKeys.set(k, (ek = escape.tag(k)));
-      line += `${sep}${ek}=${fieldText(v)}`;
+      if (ek === undefined) this.fieldKeys.set(k, (ek = escape.tag(k) + '='));
+      parts.push(sep, ek, fieldText(v));
       sep = ',';
     }
     if (sep === ' ') throw new InternalError(`point without fields on ${p.measurement}`);
     const subText = String(sub);
-    return `${line} ${this.msText}${'000000'.slice(subText.length)}${subText}`;
+    parts.push(' ', this.msText, '000000'.slice(subText.length), subText);
+    return parts.join('');
   }
 }
 
