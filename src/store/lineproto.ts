@@ -76,10 +76,43 @@ function seriesPrefix(p: PointSpec): string {
   return line;
 }
 
-/** Per series: its escaped line prefix and the sub-millisecond keys used in the current millisecond (bits). */
+/**
+ * Per series: its escaped line prefix and the sub-millisecond keys used in the current millisecond — a
+ * small set at first, a bitmap over the whole key space once the series has many points in this write.
+ */
 interface SeriesState {
   prefix: string;
-  used: Uint8Array;
+  few: Set<number>;
+  bits?: Uint8Array;
+}
+
+const BITMAP_FROM = 2048;
+
+/** Marks a key as used; false when it already was. */
+function claim(st: SeriesState, sub: number): boolean {
+  const bits = st.bits;
+  if (bits) {
+    const byte = sub >>> 3;
+    const bit = 1 << (sub & 7);
+    const b = bits[byte] ?? 0;
+    if (b & bit) return false;
+    bits[byte] = b | bit;
+    return true;
+  }
+  if (st.few.has(sub)) return false;
+  st.few.add(sub);
+  if (st.few.size >= BITMAP_FROM) {
+    const b = new Uint8Array(KEY_SPACE / 8);
+    for (const k of st.few) b[k >>> 3] = (b[k >>> 3] ?? 0) | (1 << (k & 7));
+    st.bits = b;
+    st.few.clear();
+  }
+  return true;
+}
+
+function release(st: SeriesState): void {
+  st.few.clear();
+  st.bits?.fill(0);
 }
 
 /** A path measurement → tag key → tag value → … in the order the point lists its tags. */
@@ -95,7 +128,7 @@ const newNode = (): TrieNode => ({ next: new Map() });
  * large write can be encoded batch by batch (while the previous batch is on the wire).
  * Hot path of large injections (10⁵–10⁶ points): the series is found through a trie of the strings the
  * point already holds (no key building), its escaped prefix and the field keys are escaped once, the
- * uniqueness check keeps a bitmap of the keys per series, and the nanosecond timestamp is built as text
+ * uniqueness check keeps a bitmap of the keys of each busy series, and the nanosecond timestamp is built as text
  * (`ms` followed by the 6-digit key, which equals ms × 10⁶ + key).
  */
 export class LineEncoder {
@@ -129,7 +162,7 @@ export class LineEncoder {
     if (node.state) return node.state;
     const id = seriesKey(p);
     let st = this.series.get(id);
-    if (!st) this.series.set(id, (st = { prefix: seriesPrefix(p), used: new Uint8Array(KEY_SPACE / 8) }));
+    if (!st) this.series.set(id, (st = { prefix: seriesPrefix(p), few: new Set<number>() }));
     node.state = st;
     return st;
   }
@@ -137,15 +170,13 @@ export class LineEncoder {
   line(p: PointSpec): string {
     const sub = ((Math.trunc(p.key) % KEY_SPACE) + KEY_SPACE) % KEY_SPACE;
     const st = this.seriesOf(p);
-    const byte = sub >>> 3;
-    const bit = 1 << (sub & 7);
-    if ((st.used[byte] ?? 0) & bit) {
+    if (!claim(st, sub)) {
       // a second point of this entity: move on to the next millisecond (for every series)
       this.ms = nextMs();
       this.msText = String(this.ms);
-      for (const x of this.series.values()) x.used.fill(0);
+      for (const x of this.series.values()) release(x);
+      claim(st, sub);
     }
-    st.used[byte] = (st.used[byte] ?? 0) | bit;
     // parts joined once give a flat string: no rope to flatten again when the batch is joined
     const parts: string[] = [st.prefix];
     let sep = ' ';

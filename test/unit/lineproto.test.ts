@@ -126,4 +126,34 @@ describe('encodePoints', () => {
     expect(ts(c)).toBe(ts(b));
     expect(ts(a) / 1_000_000n).toBe(BigInt(enc.firstMs));
   });
+
+  it('detects a repeated key among thousands of points of one series (bitmap path)', () => {
+    const points: PointSpec[] = [];
+    for (let run = 1; run <= 5000; run++)
+      points.push({
+        measurement: 'run',
+        tags: { campaign: 'c', workflow: 'w' },
+        fields: { v: int(run) },
+        key: run,
+      });
+    points.push({
+      measurement: 'run',
+      tags: { campaign: 'c', workflow: 'w' },
+      fields: { v: int(0) },
+      key: 4999,
+    });
+    points.push({
+      measurement: 'run',
+      tags: { campaign: 'c', workflow: 'w' },
+      fields: { v: int(0) },
+      key: 4999,
+    });
+    const { lines, ms } = encodePoints(points);
+    expect(new Set(lines.map(ts)).size).toBe(lines.length);
+    expect(ts(lines[4999] ?? '') / 1_000_000n).toBe(BigInt(ms));
+    // each repeat moves on to a later millisecond, with the same key below it
+    expect(ts(lines[5000] ?? '') / 1_000_000n).toBeGreaterThan(BigInt(ms));
+    expect(ts(lines[5001] ?? '')).toBeGreaterThan(ts(lines[5000] ?? ''));
+    expect(ts(lines[5001] ?? '') % 1_000_000n).toBe(4999n);
+  });
 });
