@@ -399,7 +399,12 @@ try {
       out = execFileSync('bash', [slurmSh, 'up', slurmDir], {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, SLURM_CPUS: String(opts.cpus), SLURM_MIN_JOB_AGE: String(opts.minJobAge) },
+        env: {
+          ...process.env,
+          SLURM_CPUS: String(opts.cpus),
+          SLURM_MIN_JOB_AGE: String(opts.minJobAge),
+          SLURM_MAX_JOB_COUNT: String(Math.max(10_000, 5 * opts.jobs)),
+        },
       });
       break;
     } catch (e) {

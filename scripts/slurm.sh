@@ -11,7 +11,8 @@
 #   scripts/slurm.sh status DIR  exit 0 when the controller answers
 #   scripts/slurm.sh purge DIR   down, then delete DIR
 #
-# Environment for `up`: SLURM_MIN_JOB_AGE (seconds a finished job stays in squeue, default 300),
+# Environment for `up`: SLURM_MIN_JOB_AGE (seconds a finished job stays in squeue, default 300), SLURM_MAX_JOB_COUNT
+# (jobs the controller holds at once, pending array tasks included; default 10000),
 # SLURM_CPUS (CPUs of the node, default 4; may exceed the real core count), SLURM_REAL_MEMORY (MB, default 1000).
 # Needs root (the daemons run as root, apt-get). Nothing binds outside 127.0.0.1.
 set -euo pipefail
@@ -144,6 +145,7 @@ MpiDefault=none
 MailProg=/bin/true
 ReturnToService=2
 MinJobAge=${SLURM_MIN_JOB_AGE:-300}
+MaxJobCount=${SLURM_MAX_JOB_COUNT:-10000}
 NodeName=localhost NodeHostname=$(hostname -s) NodeAddr=127.0.0.1 CPUs=${SLURM_CPUS:-4} RealMemory=${SLURM_REAL_MEMORY:-1000} State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF

@@ -199,10 +199,11 @@ export function applyNativeState(
           cancel: true,
         };
       }
-      if (j.heldSince !== 0) return {};
+      if (j.heldSince !== 0 && j.unknownSince === 0) return {};
       return {
         next: {
           ...base,
+          unknownSince: 0,
           status: j.status === 'running' ? 'running' : 'idle',
           heldSince: since,
           reason: `held: ${st.reason ?? ''}`,
@@ -385,8 +386,25 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
       continue;
     }
     fault('after-status');
+    // a job may have reported itself (`runctrl job done --output …`) since the state was loaded: re-read
+    // the jobs of the campaigns where a job ended, so its report is neither overwritten nor lost
+    const ending = js.filter((j) =>
+      ['done', 'failed', 'cancelled'].includes(states.get(j.nativeId)?.state ?? ''),
+    );
+    const reported = new Map<string, JobRecord>();
+    for (const c of new Set(ending.map((j) => j.campaign))) {
+      for (const [name, fresh] of await deps.store.jobs(c, { since: t0 - 5_000 })) reported.set(name, fresh);
+    }
     const cancel: string[] = [];
-    for (const j of js) {
+    for (const j0 of js) {
+      const fresh = reported.get(j0.name);
+      const l0 = loaded.find((x) => x.campaign.name === j0.campaign);
+      if (fresh && fresh.time > j0.time && (fresh.status === 'done' || fresh.status === 'failed')) {
+        l0?.jobs.set(fresh.name, fresh); // the job's own final word stands
+        if (l0) l0.report.transitions++;
+        continue;
+      }
+      const j = fresh && fresh.time > j0.time ? fresh : j0;
       const st = states.get(j.nativeId) ?? { state: 'unknown' as const };
       const { next, cancel: c } = applyNativeState(j, st, now(), o);
       if (c) cancel.push(j.nativeId);
@@ -437,7 +455,15 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
     for (const ch of fin) {
       const k = stateKey(ch.run, ch.workflow);
       const prev = l.states.get(k);
-      if (prev) l.states.set(k, { ...prev, status: ch.status, outputs: [...(ch.outputs ?? prev.outputs)] });
+      if (prev) {
+        l.states.set(k, {
+          ...prev,
+          status: ch.status,
+          attempt: ch.attempt ?? prev.attempt,
+          tries: ch.tries ?? prev.tries,
+          outputs: [...(ch.outputs ?? prev.outputs)],
+        });
+      }
     }
     for (const u of plan.submit) {
       if (u.retryOf) l.report.retried++;

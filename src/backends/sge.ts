@@ -535,7 +535,7 @@ export class SgeBackend implements Backend {
     const out = new Map<string, QacctRecord>();
     const wanted = new Set(jobs.filter((j) => splitSgeId(j.id)).map((j) => j.id));
     if (wanted.size === 0) return out;
-    const since = Math.min(...jobs.map((j) => j.submittedAt)) - 10 * 60_000;
+    const since = jobs.reduce((m, j) => Math.min(m, j.submittedAt), Infinity) - 10 * 60_000;
     const r = await this.run('qacct', ['-o', this.user, '-b', qacctTime(since), '-j']);
     if (r.code !== 0 || r.timedOut) return out; // e.g. no accounting file yet: the exit-code file decides
     for (const rec of parseQacct(r.stdout)) {

@@ -662,10 +662,14 @@ export class SlurmBackend implements Backend {
         m.set(q, [...(m.get(q) ?? []), job.id]);
         byCluster.set(c, m);
       }
-      const since = Math.min(...jobs.map((j) => j.job.submittedAt)) - 10 * 60_000;
+      const since = jobs.reduce((m, j) => Math.min(m, j.job.submittedAt), Infinity) - 10 * 60_000;
       let switched = false;
       for (const [cluster, ids] of byCluster) {
-        for (const part of chunks([...ids.keys()], 200)) {
+        // `sacct -c` reads the whole jobcomp file on every call and checks each line against every -j id:
+        // beyond one chunk, one call without -j (bounded by -S) filtered here is far cheaper than N/200 calls.
+        const parts: (string[] | undefined)[] =
+          jobcomp && ids.size > 200 ? [undefined] : chunks([...ids.keys()], 200);
+        for (const part of parts) {
           const args = [
             ...(jobcomp ? ['-c'] : ['-X']),
             '-n',
@@ -674,8 +678,7 @@ export class SlurmBackend implements Backend {
             'JobID,State,ExitCode',
             '-S',
             localIsoSeconds(Math.min(since, Date.now() - 1000)),
-            '-j',
-            part.join(','),
+            ...(part ? ['-j', part.join(',')] : []),
             ...(cluster ? [`--clusters=${cluster}`] : []),
           ];
           const r = await this.run('sacct', args);

@@ -133,13 +133,18 @@ export async function reset(
   await checkWorkflow(ctx, o.campaign, o.workflow);
   const states = await selectStates(ctx, o.campaign, o.workflow, o.selector);
   const runs = new Set(states.map((s) => s.run));
-  const jobs = [...(await ctx.store.jobs(o.campaign, { workflow: o.workflow })).values()].filter(
+  const all = [...(await ctx.store.jobs(o.campaign, { workflow: o.workflow })).values()];
+  const jobs = all.filter(
     (j) => (j.status === 'idle' || j.status === 'running') && j.runs.some((r) => runs.has(r)),
   );
   const cancelled = o.dryRun
     ? jobs.map((j) => j.name)
     : await cancelJobs(ctx, jobs, o.backend, 'cancelled by reset');
-  const res = await editStates(ctx, o, states, 'new', 'reset', (s) =>
+  // keep the attempt counter above every job ever recorded for the run, so that no job name is reused
+  const latest = new Map<number, number>();
+  for (const j of all) for (const r of j.runs) latest.set(r, Math.max(latest.get(r) ?? 0, j.attempt));
+  const raised = states.map((s) => ({ ...s, attempt: Math.max(s.attempt, latest.get(s.run) ?? 0) }));
+  const res = await editStates(ctx, o, raised, 'new', 'reset', (s) =>
     s.status === 'new' ? 'already new' : undefined,
   );
   return { ...res, cancelled };

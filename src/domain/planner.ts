@@ -176,12 +176,16 @@ export function planPass(
       const nums = runs.map((r) => r.run);
       const first = nums[0] ?? 0;
       const last = nums[nums.length - 1] ?? first;
-      const attempt = Math.max(...runs.map((r) => r.attempt)) + 1;
-      const tries = Math.max(...runs.map((r) => (r.status === 'processing' ? r.tries : 0))) + 1;
+      const attempt = runs.reduce((m, r) => Math.max(m, r.attempt), 0) + 1;
+      const tries = runs.reduce((m, r) => Math.max(m, r.status === 'processing' ? r.tries : 0), 0) + 1;
       const info = registered.get(first);
       return {
         workflow: spec,
-        unit: spec.granularity.kind === 'run' ? `r${first}` : `g${label}-${first}-${last}`,
+        // the label (an era) becomes part of job names and paths: keep it to safe characters
+        unit:
+          spec.granularity.kind === 'run'
+            ? `r${first}`
+            : `g${label.replace(/[^A-Za-z0-9_.]/g, '_')}-${first}-${last}`,
         runs: nums,
         attempt,
         tries,

@@ -105,11 +105,13 @@ export class InfluxClient {
   ): Promise<Record<string, Scalar>[]> {
     const out: Record<string, Scalar>[] = [];
     for (const s of await this.query(q, params)) {
+      // plain loops into a fresh object: spreading the tags into every row is several times slower in V8
+      const tagKeys = Object.keys(s.tags);
+      const cols = s.columns;
       for (const v of s.values) {
-        const row: Record<string, Scalar> = { ...s.tags };
-        s.columns.forEach((c, i) => {
-          row[c] = v[i] ?? null;
-        });
+        const row: Record<string, Scalar> = {};
+        for (const k of tagKeys) row[k] = s.tags[k] ?? null;
+        for (let i = 0; i < cols.length; i++) row[cols[i] ?? ''] = v[i] ?? null;
         out.push(row);
       }
     }

@@ -6,7 +6,7 @@ import type { PassReport } from '../../automation/pass.js';
 import type { Config } from '../../config.js';
 import { parseDuration } from '../../domain/duration.js';
 import { parseRange } from '../../domain/selectors.js';
-import { TransientError } from '../../errors.js';
+import { TransientError, UsageError } from '../../errors.js';
 import { contextFrom } from '../context.js';
 import { defineCommand, jsonOption } from '../define.js';
 import { json, table, type Io } from '../io.js';
@@ -170,6 +170,7 @@ export const automationCommand = defineCommand({
   handler: async (a, io) => {
     const { ctx, config } = contextFrom(a, io);
     const intervalMs = parseDuration(a.interval, '--interval');
+    if (intervalMs > 86_400_000) throw new UsageError('--interval: at most 1d between passes');
     const pool = backendPool(config, io.env);
     const ac = new AbortController();
     let signals = 0;
