@@ -11,6 +11,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Add services the tests need here (e.g. "bash scripts/slurm.sh install").
 INSTALL_STEPS=(
   "bash scripts/setup.sh"
+  "bash scripts/slurm.sh install"
+  "bash scripts/sge.sh install"
 )
 
 # Checks before the tests, in order.

@@ -120,5 +120,7 @@ export function redactedConfig(c: Config): Record<string, unknown> {
     ...c,
     password: c.password === undefined ? undefined : '***',
     token: c.token === undefined ? undefined : '***',
+    // incoming-webhook URLs carry their secret in the path
+    webhooks: c.webhooks.map(() => '***'),
   };
 }

@@ -1,5 +1,5 @@
 /** Builds the use-case context from the global options (flags > environment > .env > defaults). */
-import { resolveConfig, type Config } from '../config.js';
+import { redactedConfig, resolveConfig, type Config } from '../config.js';
 import type { Ctx } from '../core/context.js';
 import { UserError } from '../errors.js';
 import { openRunSource } from '../sources/index.js';
@@ -53,6 +53,7 @@ export function storeFrom(config: Config): Store {
 
 export function contextFrom(argv: GlobalArgs, io: Io): { ctx: Ctx; config: Config } {
   const config = configFrom(argv, io);
+  if (config.verbose) io.err(`runctrl: settings ${JSON.stringify(redactedConfig(config))}`);
   const store = storeFrom(config);
   let source: RunSource | undefined;
   return {
