@@ -12,8 +12,18 @@ describe('InfluxClient against a real influxd', () => {
     expect(await client.databaseExists()).toBe(true);
     const nasty = `we"ird, na=me\\'x`;
     const { lines } = encodePoints([
-      { measurement: 'run', tags: { campaign: nasty, workflow: 'w 1' }, fields: { run: int(7), status: 'say "hi"' }, key: 7 },
-      { measurement: 'run', tags: { campaign: nasty, workflow: 'w 1' }, fields: { run: int(8), status: 'new' }, key: 8 },
+      {
+        measurement: 'run',
+        tags: { campaign: nasty, workflow: 'w 1' },
+        fields: { run: int(7), status: 'say "hi"' },
+        key: 7,
+      },
+      {
+        measurement: 'run',
+        tags: { campaign: nasty, workflow: 'w 1' },
+        fields: { run: int(8), status: 'new' },
+        key: 8,
+      },
     ]);
     await client.write(lines);
     const rows = await client.rows('SELECT * FROM "run" WHERE "campaign" = $c ORDER BY time', { c: nasty });
@@ -32,7 +42,11 @@ describe('InfluxClient against a real influxd', () => {
   });
 
   it('maps an unreachable server to a transient error that names the URL', async () => {
-    const dead = new InfluxClient({ url: 'http://127.0.0.1:9', db: 'x', backoff: { attempts: 2, baseMs: 1, maxMs: 2 } });
+    const dead = new InfluxClient({
+      url: 'http://127.0.0.1:9',
+      db: 'x',
+      backoff: { attempts: 2, baseMs: 1, maxMs: 2 },
+    });
     const err = await dead.ping().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientError);
     expect(String((err as Error).message)).toMatch(/cannot reach InfluxDB at http:\/\/127\.0\.0\.1:9/);
