@@ -136,8 +136,10 @@ describe('InfluxDB with authentication', () => {
       '378009',
       '--verbose',
     ]);
+    // --verbose shows the settings, with the password hidden, before the error line
+    expect(r.stderr).toMatch(/^runctrl: settings \{.*"user":"reader".*"password":"\*\*\*"/);
     expectCleanError(
-      r,
+      { ...r, stderr: r.stderr.replace(/^runctrl: settings .*\n/, '') },
       1,
       /InfluxDB user 'reader' may not do this on database 'ecal_rerecos_v1' \(403 .*not authorized to write.*\): use a user with WRITE privilege/,
     );
