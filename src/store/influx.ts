@@ -104,18 +104,46 @@ export class InfluxClient {
     params: Record<string, string | number | boolean> = {},
   ): Promise<Record<string, Scalar>[]> {
     const out: Record<string, Scalar>[] = [];
-    for (const s of await this.query(q, params)) {
-      // plain loops into a fresh object: spreading the tags into every row is several times slower in V8
-      const tagKeys = Object.keys(s.tags);
-      const cols = s.columns;
-      for (const v of s.values) {
-        const row: Record<string, Scalar> = {};
-        for (const k of tagKeys) row[k] = s.tags[k] ?? null;
-        for (let i = 0; i < cols.length; i++) row[cols[i] ?? ''] = v[i] ?? null;
-        out.push(row);
-      }
-    }
+    await this.eachRow(q, params, (row) => out.push(row));
     return out;
+  }
+
+  /**
+   * Streams the rows of a SELECT (chunked answer, 10 000 rows a chunk) to fn as they arrive, so a large read
+   * never holds the whole answer in memory. If the request fails midway and is retried, the rows are given
+   * again from the first one: fn must be a fold where a later row of an entity replaces an earlier one.
+   */
+  async eachRow(
+    q: string,
+    params: Record<string, string | number | boolean>,
+    fn: (row: Record<string, Scalar>) => void,
+  ): Promise<void> {
+    const searchParams: Record<string, string> = {
+      q,
+      epoch: 'ms',
+      db: this.db,
+      chunked: 'true',
+      chunk_size: '10000',
+    };
+    if (Object.keys(params).length > 0) searchParams.params = JSON.stringify(params);
+    await this.request('query', async () => {
+      this.stats.queries++;
+      const stream = this.http.stream('query', { searchParams });
+      stream.setEncoding('utf8');
+      let buf = '';
+      for await (const data of stream as AsyncIterable<string>) {
+        buf += data;
+        let nl = buf.indexOf('\n');
+        while (nl >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.trim() !== '') for (const s of chunkSeries(line, q)) forEachRow(s, fn);
+          nl = buf.indexOf('\n');
+        }
+      }
+      if (buf.trim() !== '') for (const s of chunkSeries(buf, q)) forEachRow(s, fn);
+      return undefined;
+    });
   }
 
   /** Writes lines in batches of ~5000 (idempotent: the timestamps are fixed, so a retried batch merges). */
@@ -214,7 +242,9 @@ export class InfluxClient {
   private mapError(what: string, err: unknown): Error {
     if (err instanceof HTTPError) {
       const status = err.response.statusCode;
-      const msg = serverMessage(String(err.response.body ?? ''));
+      // a streamed answer has no body here: InfluxDB repeats the message in the X-Influxdb-Error header
+      const header = err.response.headers['x-influxdb-error'];
+      const msg = serverMessage(String(err.response.body ?? (typeof header === 'string' ? header : '')));
       if (status === 401) {
         return new UserError(
           `InfluxDB at ${this.url} refused the credentials of '${this.who}' (401 ${msg}): check RUNCTRL_INFLUXDB_USER/RUNCTRL_INFLUXDB_PASSWORD (or ECAL_INFLUXDB_USER/ECAL_INFLUXDB_PWD, or RUNCTRL_INFLUXDB_TOKEN)`,
@@ -254,46 +284,61 @@ function serverMessage(body: string): string {
   return body.trim().slice(0, 300);
 }
 
+/** The series of one line of a (chunked) /query answer; runtime errors of the statement are thrown. */
+export function chunkSeries(line: string, q: string): Series[] {
+  const obj = JSON.parse(line) as { results?: QueryResult[]; error?: string };
+  if (obj.error) throw new InternalError(`InfluxDB query failed: ${obj.error} (query: ${q})`);
+  const out: Series[] = [];
+  for (const r of obj.results ?? []) {
+    if (r.error) {
+      if (/database not found/.test(r.error)) {
+        const db = /database not found: "?([^"]*)"?/.exec(r.error)?.[1] ?? '';
+        throw new UserError(
+          `database '${db}' does not exist: create a campaign in it with 'runctrl --db ${db} create --campaign NAME'`,
+        );
+      }
+      throw new InternalError(`InfluxDB query failed: ${r.error} (query: ${q})`);
+    }
+    for (const s of r.series ?? []) {
+      out.push({ name: s.name, tags: s.tags ?? {}, columns: s.columns, values: s.values ?? [] });
+    }
+  }
+  return out;
+}
+
 /** Merges a (possibly chunked, newline-delimited) /query body into whole series. */
 export function mergeChunks(body: string, q: string): Series[] {
   const out: Series[] = [];
   let last: Series | undefined;
   for (const line of body.split('\n')) {
     if (line.trim() === '') continue;
-    const obj = JSON.parse(line) as { results?: QueryResult[]; error?: string };
-    if (obj.error) throw new InternalError(`InfluxDB query failed: ${obj.error} (query: ${q})`);
-    for (const r of obj.results ?? []) {
-      if (r.error) {
-        if (/database not found/.test(r.error)) {
-          const db = /database not found: "?([^"]*)"?/.exec(r.error)?.[1] ?? '';
-          throw new UserError(
-            `database '${db}' does not exist: create a campaign in it with 'runctrl --db ${db} create --campaign NAME'`,
-          );
-        }
-        throw new InternalError(`InfluxDB query failed: ${r.error} (query: ${q})`);
-      }
-      for (const s of r.series ?? []) {
-        const series: Series = {
-          name: s.name,
-          tags: s.tags ?? {},
-          columns: s.columns,
-          values: s.values ?? [],
-        };
-        if (
-          last &&
-          last.name === series.name &&
-          sameTags(last.tags, series.tags) &&
-          sameCols(last.columns, series.columns)
-        ) {
-          last.values.push(...series.values);
-        } else {
-          out.push(series);
-          last = series;
-        }
+    for (const series of chunkSeries(line, q)) {
+      if (
+        last &&
+        last.name === series.name &&
+        sameTags(last.tags, series.tags) &&
+        sameCols(last.columns, series.columns)
+      ) {
+        for (const v of series.values) last.values.push(v);
+      } else {
+        out.push(series);
+        last = series;
       }
     }
   }
   return out;
+}
+
+/** Calls fn for every row of one series chunk (tags merged in), built with plain loops (fast in V8). */
+function forEachRow(s: Series, fn: (row: Record<string, Scalar>) => void): void {
+  const tagKeys = Object.keys(s.tags);
+  const cols = s.columns;
+  for (const v of s.values) {
+    const row: Record<string, Scalar> = {};
+    for (const k of tagKeys) row[k] = s.tags[k] ?? null;
+    for (let i = 0; i < cols.length; i++) row[cols[i] ?? ''] = v[i] ?? null;
+    fn(row);
+  }
 }
 
 function sameTags(a: Record<string, string>, b: Record<string, string>): boolean {

@@ -24,7 +24,7 @@ import type { RunFilter } from '../domain/filter.js';
 import type { RunInfo } from '../domain/run.js';
 import type { JobRecord, LeasePoint, LockRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
-import { isJobStatus, isRunStatus, JOB_STATUSES } from '../domain/status.js';
+import { isJobStatus, isRunStatus, JOB_STATUSES, RUN_STATUSES } from '../domain/status.js';
 import type { WorkflowSpec } from '../domain/workflow.js';
 import { InternalError } from '../errors.js';
 import type { Scalar } from './influx.js';
@@ -228,7 +228,8 @@ export function decodeRunState(r: Row): RunState {
   return {
     run: numOr(r, 'run', 0),
     workflow: str(r, 'workflow'),
-    status,
+    // the shared literal, not the parsed copy: 10⁵–10⁶ states are held in memory
+    status: RUN_STATUSES[RUN_STATUSES.indexOf(status)] ?? status,
     attempt: numOr(r, 'attempt', 0),
     tries: numOr(r, 'tries', 0),
     outputs: list(str(r, 'outputs')),

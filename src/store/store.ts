@@ -132,47 +132,46 @@ export class Store {
   /** Current status of run × workflow pairs of a campaign: one query. */
   async runStates(campaign: string, sel: RunSelection = {}): Promise<Map<string, RunState>> {
     const { where, params } = this.runWhere(campaign, sel);
-    const rows = await this.influx.rows(
-      `SELECT "run", "status", "attempt", "tries", "outputs", "reason" FROM ${ident(M.run)} WHERE ${where} GROUP BY "workflow"`,
-      params,
-    );
     const only = sel.runs ? new Set(sel.runs) : undefined;
     const out = new Map<string, RunState>();
-    for (const r of rows) {
-      const s = decodeRunState(r);
-      if (only && !only.has(s.run)) continue;
-      out.set(stateKey(s.run, s.workflow), s);
-    }
+    // folded as the rows stream in: the answer is never held whole
+    await this.influx.eachRow(
+      `SELECT "run", "status", "attempt", "tries", "outputs", "reason" FROM ${ident(M.run)} WHERE ${where} GROUP BY "workflow"`,
+      params,
+      (r) => {
+        const s = decodeRunState(r);
+        if (!only || only.has(s.run)) out.set(stateKey(s.run, s.workflow), s);
+      },
+    );
     return out;
   }
 
   /** Current run × workflow states of every campaign, by campaign: one query. */
   async allRunStates(): Promise<Map<string, RunState[]>> {
-    const rows = await this.influx.rows(
-      `SELECT "run", "status", "attempt", "tries", "outputs", "reason" FROM ${ident(M.run)} GROUP BY "campaign", "workflow"`,
-    );
     const last = new Map<string, Map<string, RunState>>();
-    for (const r of rows) {
-      const c = String(r.campaign);
-      let m = last.get(c);
-      if (!m) last.set(c, (m = new Map()));
-      const s = decodeRunState(r);
-      m.set(stateKey(s.run, s.workflow), s);
-    }
+    await this.influx.eachRow(
+      `SELECT "run", "status", "attempt", "tries", "outputs", "reason" FROM ${ident(M.run)} GROUP BY "campaign", "workflow"`,
+      {},
+      (r) => {
+        const c = String(r.campaign);
+        let m = last.get(c);
+        if (!m) last.set(c, (m = new Map()));
+        const s = decodeRunState(r);
+        m.set(stateKey(s.run, s.workflow), s);
+      },
+    );
     return new Map([...last].map(([c, m]) => [c, [...m.values()]]));
   }
 
   /** Registered runs of a campaign (latest metadata per run): one query. */
   async registeredRuns(campaign: string, sel: RunSelection = {}): Promise<Map<number, RegisteredRun>> {
     const { where, params } = this.runWhere(campaign, { ...sel, workflow: undefined });
-    const rows = await this.influx.rows(`SELECT * FROM ${ident(M.runinfo)} WHERE ${where}`, params);
     const only = sel.runs ? new Set(sel.runs) : undefined;
     const out = new Map<number, RegisteredRun>();
-    for (const r of rows) {
+    await this.influx.eachRow(`SELECT * FROM ${ident(M.runinfo)} WHERE ${where}`, params, (r) => {
       const info = decodeRunInfo(r);
-      if (only && !only.has(info.run)) continue;
-      out.set(info.run, info);
-    }
+      if (!only || only.has(info.run)) out.set(info.run, info);
+    });
     return out;
   }
 
@@ -199,15 +198,15 @@ export class Store {
       params.w = sel.workflow;
     }
     if (sel.since !== undefined) conds.push(`time > ${Math.trunc(sel.since)}ms`);
-    const rows = await this.influx.rows(
+    const out = new Map<string, JobRecord>();
+    await this.influx.eachRow(
       `SELECT * FROM ${ident(M.job)} WHERE ${conds.join(' AND ')} GROUP BY "workflow"`,
       params,
+      (r) => {
+        const j = decodeJob(r);
+        out.set(j.name, j);
+      },
     );
-    const out = new Map<string, JobRecord>();
-    for (const r of rows) {
-      const j = decodeJob(r);
-      out.set(j.name, j);
-    }
     return out;
   }
 
