@@ -738,20 +738,13 @@ async function submitUnits(
   }
 }
 
-/** The outputs a handler module decides for a finished job (default: what the job reported). */
-async function handlerOutputs(
-  o: PassOptions,
-  l: Loaded,
-  spec: WorkflowSpec,
-  j: JobRecord,
-): Promise<string[]> {
-  const handler = await handlerFor(spec);
-  if (!handler.outputs) return j.outputs;
-  const first = l.registered.get(j.runs[0] ?? 0);
+/** The unit a recorded job processes, rebuilt from the loaded state (its inputs are its dependencies' outputs). */
+function unitOfJob(o: PassOptions, l: Loaded, spec: WorkflowSpec, j: JobRecord): UnitInfo {
   const inputs: Record<string, string[]> = {};
   for (const d of spec.dependsOn)
     inputs[d] = j.runs.flatMap((r) => l.states.get(stateKey(r, d))?.outputs ?? []);
-  const outs = await handler.outputs({
+  const first = l.registered.get(j.runs[0] ?? 0);
+  return {
     campaign: j.campaign,
     workflow: j.workflow,
     unit: j.unit,
@@ -761,31 +754,27 @@ async function handlerOutputs(
     fill: first?.fill ?? 0,
     inputs,
     outdir: unitDirs(o, j.campaign, j.workflow, j.unit, j.attempt).out,
-    reported: j.outputs,
-  });
-  return [...new Set(outs)];
+  };
+}
+
+/** The outputs a handler module decides for a finished job (default: what the job reported). */
+async function handlerOutputs(
+  o: PassOptions,
+  l: Loaded,
+  spec: WorkflowSpec,
+  j: JobRecord,
+): Promise<string[]> {
+  const handler = await handlerFor(spec);
+  if (!handler.outputs) return j.outputs;
+  return [...new Set(await handler.outputs({ ...unitOfJob(o, l, spec, j), reported: j.outputs }))];
 }
 
 /** The JobSpec of an intent found without a native id (after a crash or a deferral), from loaded state. */
 async function rebuildSpec(o: PassOptions, j: JobRecord, l: Loaded): Promise<JobSpec | undefined> {
   const spec = l.campaign.workflows.find((w) => w.name === j.workflow);
   if (!spec) return undefined;
-  const inputs: Record<string, string[]> = {};
-  for (const d of spec.dependsOn)
-    inputs[d] = j.runs.flatMap((r) => l.states.get(stateKey(r, d))?.outputs ?? []);
   const dirs = unitDirs(o, j.campaign, j.workflow, j.unit, j.attempt);
-  const first = l.registered.get(j.runs[0] ?? 0);
-  const info: UnitInfo = {
-    campaign: j.campaign,
-    workflow: j.workflow,
-    unit: j.unit,
-    runs: j.runs,
-    attempt: j.attempt,
-    era: first?.era ?? '',
-    fill: first?.fill ?? 0,
-    inputs,
-    outdir: dirs.out,
-  };
+  const info = unitOfJob(o, l, spec, j);
   const handler = await handlerFor(spec);
   await mkdir(dirs.work, { recursive: true });
   await mkdir(dirs.out, { recursive: true });

@@ -1,5 +1,5 @@
 /** Builds the use-case context from the global options (flags > environment > .env > defaults). */
-import { redactedConfig, resolveConfig, type Config } from '../config.js';
+import { redactedConfig, resolveConfig, type Config, type ConfigFlags } from '../config.js';
 import type { Ctx } from '../core/context.js';
 import { UserError } from '../errors.js';
 import { openRunSource } from '../sources/index.js';
@@ -7,32 +7,11 @@ import type { RunSource } from '../sources/source.js';
 import { Store } from '../store/store.js';
 import type { Io } from './io.js';
 
-export interface GlobalArgs {
-  db?: string | undefined;
-  influxUrl?: string | undefined;
-  influxUser?: string | undefined;
-  influxTimeout?: number | undefined;
-  runSource?: string | undefined;
-  stateDir?: string | undefined;
-  webhook?: string[] | undefined;
-  verbose?: boolean | undefined;
-}
+/** The global flags are exactly the settings that have a flag (src/config.ts). */
+export type GlobalArgs = ConfigFlags;
 
 export function configFrom(argv: GlobalArgs, io: Io): Config {
-  return resolveConfig(
-    {
-      db: argv.db,
-      influxUrl: argv.influxUrl,
-      influxUser: argv.influxUser,
-      influxTimeout: argv.influxTimeout,
-      runSource: argv.runSource,
-      stateDir: argv.stateDir,
-      webhook: argv.webhook,
-      verbose: argv.verbose,
-    },
-    io.env,
-    io.cwd,
-  );
+  return resolveConfig(argv, io.env, io.cwd);
 }
 
 export function storeFrom(config: Config): Store {
