@@ -1,9 +1,16 @@
-/** Helpers shared by the backends: exit-code files, grouping, command errors. */
-import { readFile } from 'node:fs/promises';
+/**
+ * Helpers shared by the backends: exit-code files, grouping by resources, running batch commands and their
+ * errors, job scripts that redirect their own output, array-name registries in the state directory, and
+ * lenient JSON/XML value readers.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { TransientError, UserError } from '../errors.js';
-import type { ExecResult } from './exec.js';
-import type { JobSpec, JobState, Resources } from './types.js';
+import { exec, type ExecResult } from './exec.js';
+import type { JobSpec, JobState, Resources, TrackedJob } from './types.js';
+import { shq, wrapperBody } from './wrapper.js';
 
 /** Exit code written by the wrapper, or undefined when the file is missing, empty or not a number. */
 export async function readExitCodeFile(file: string): Promise<number | undefined> {
@@ -17,11 +24,30 @@ export async function readExitCodeFile(file: string): Promise<number | undefined
   return m ? Number(m[1]) : undefined;
 }
 
+/** How a non-zero exit code reads in a reason: the signal for 130/143, else `<exitWord> <code>`. */
+function exitWhy(code: number, exitWord: string): string {
+  return code === 143
+    ? 'terminated (SIGTERM)'
+    : code === 130
+      ? 'interrupted (SIGINT)'
+      : `${exitWord} ${code}`;
+}
+
 /** The state an exit code alone tells: 0 → done, anything else → failed with that code. */
 export function stateFromExitCode(code: number, source = 'exit-code file'): JobState {
   if (code === 0) return { state: 'done', exitCode: 0 };
-  const why = code === 143 ? 'terminated (SIGTERM)' : code === 130 ? 'interrupted (SIGINT)' : `exit ${code}`;
-  return { state: 'failed', exitCode: code, reason: `${why} (${source})` };
+  return { state: 'failed', exitCode: code, reason: `${exitWhy(code, 'exit')} (${source})` };
+}
+
+/**
+ * The same with the reason in front (HTCondor, LSF, PBS wording): 0 done, anything else failed with
+ * `<reason>; exit code N` (just `exit code N` without a reason).
+ */
+export function stateOfExitCode(code: number, reason?: string): JobState {
+  if (code === 0)
+    return reason === undefined ? { state: 'done', exitCode: 0 } : { state: 'done', exitCode: 0, reason };
+  const why = exitWhy(code, 'exit code');
+  return { state: 'failed', exitCode: code, reason: reason === undefined ? why : `${reason}; ${why}` };
 }
 
 /** Last job resort for a job the system does not list: its exit-code file, else `unknown`. */
@@ -29,6 +55,29 @@ export async function fromExitCodeFile(exitCodeFile: string, why: string): Promi
   const code = await readExitCodeFile(exitCodeFile);
   if (code !== undefined) return stateFromExitCode(code);
   return { state: 'unknown', reason: why };
+}
+
+/**
+ * Adds the states of `missing` jobs (not reported by the batch system) from their exit-code files; without
+ * one a job is `unknown` (never failed: the caller waits a grace period before calling it lost).
+ */
+export async function resolveMissing(
+  out: Map<string, JobState>,
+  missing: readonly TrackedJob[],
+  why: (job: TrackedJob) => string,
+): Promise<void> {
+  await Promise.all(
+    missing.map(async (j) => {
+      const reason = why(j);
+      const code = await readExitCodeFile(j.exitCodeFile);
+      out.set(
+        j.id,
+        code === undefined
+          ? { state: 'unknown', reason: `${reason}; no exit-code file` }
+          : stateOfExitCode(code, `${reason}; exit-code file`),
+      );
+    }),
+  );
 }
 
 /** Key of the resources that must be equal for jobs to share one array submission. */
@@ -86,8 +135,10 @@ export function queryFailed(cmd: string, r: ExecResult, timeoutMs?: number): nev
   throw new TransientError(describeFailure(cmd, r, timeoutMs));
 }
 
-export function currentUser(env: NodeJS.ProcessEnv): string {
-  const u = env.USER ?? env.LOGNAME;
+/** The user's login name: $USER, $LOGNAME (of `env`, default the process environment), else the passwd entry. */
+export function currentUser(env?: NodeJS.ProcessEnv): string {
+  const e = env ?? process.env;
+  const u = e.USER ?? e.LOGNAME;
   if (u) return u;
   try {
     return os.userInfo().username;
@@ -117,4 +168,150 @@ export function expandIndexList(list: string, limit = 1_000_000): number[] | und
     for (let i = a; i <= b; i += step) out.push(i);
   }
   return out;
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  input?: string;
+  timeoutMs?: number;
+  cwd?: string;
+}
+
+/** Runs a batch command (no shell). A command that cannot be started is a UserError (not installed / PATH). */
+export async function runBatch(
+  cmd: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<ExecResult> {
+  const r = await exec(cmd, args, opts);
+  if (r.spawnError !== undefined) {
+    if (r.spawnError.startsWith('ENOENT')) {
+      throw new UserError(
+        `${cmd} not found on PATH: is the batch system's client installed? (${r.spawnError})`,
+      );
+    }
+    throw new TransientError(`${cmd} could not be started: ${r.spawnError}`);
+  }
+  return r;
+}
+
+/** stdout and stderr of a command, for error messages and pattern matching. */
+export function outputText(r: ExecResult): string {
+  return [r.stdout.trim(), r.stderr.trim()].filter((s) => s !== '').join('\n');
+}
+
+/** The first `max` characters of a text on one line (for reasons and error messages). */
+export function oneLine(text: string, max = 500): string {
+  const s = text.replace(/\s+/g, ' ').trim();
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+/** A POSIX sh job script: directives, then stdout/stderr redirected to the JobSpec paths, then the wrapper. */
+export function redirectedScript(job: JobSpec, directives: string[] = []): string {
+  return [
+    '#!/bin/sh',
+    ...directives,
+    `exec >${shq(job.stdout)} 2>${shq(job.stderr)} </dev/null`,
+    wrapperBody(job),
+  ].join('\n');
+}
+
+/** A script that runs the per-index script `<dir>/<index>.sh` of an array element (index from `indexVar`). */
+export function dispatcherScript(dir: string, indexVar: string, directives: string[] = []): string {
+  return ['#!/bin/sh', ...directives, `exec /bin/sh ${shq(`${dir}/`)}"$${indexVar}"'.sh'`, ''].join('\n');
+}
+
+export async function writeScript(file: string, content: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, content, { mode: 0o755 });
+}
+
+/** Writes a file atomically (temp + rename). */
+export async function writeAtomic(file: string, content: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp.${process.pid}.${Date.now()}`;
+  await writeFile(tmp, content);
+  await rename(tmp, file);
+}
+
+/** Minutes as `HH:MM:SS` (PBS walltime). */
+export function hhmmss(minutes: number): string {
+  const total = Math.max(0, Math.round(minutes * 60));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`;
+}
+
+/** A file-name-safe form of a job name. */
+export function safeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120);
+}
+
+/** A deterministic name for an array of jobs (from its members' names). */
+export function arrayNameFor(prefix: string, names: readonly string[]): string {
+  const h = createHash('sha256').update(names.join('\n')).digest('hex').slice(0, 12);
+  return `${prefix}${h}`;
+}
+
+/**
+ * Remembers which job names make up an array (`<dir>/<arrayName>.json`), written before the array is
+ * submitted, so that find(names) can map array elements back to job names after a crash.
+ */
+export class ArrayRegistry {
+  private readonly cache = new Map<string, string[]>();
+  constructor(private readonly dir: string) {}
+
+  async record(arrayName: string, names: readonly string[]): Promise<void> {
+    await writeAtomic(path.join(this.dir, `${arrayName}.json`), JSON.stringify({ names }, null, 1));
+    this.cache.set(arrayName, [...names]);
+  }
+
+  async lookup(arrayName: string): Promise<string[] | undefined> {
+    const hit = this.cache.get(arrayName);
+    if (hit) return hit;
+    if (!/^[A-Za-z0-9._-]+$/.test(arrayName)) return undefined;
+    try {
+      const parsed: unknown = JSON.parse(await readFile(path.join(this.dir, `${arrayName}.json`), 'utf8'));
+      if (
+        isRecord(parsed) &&
+        Array.isArray(parsed.names) &&
+        parsed.names.every((n) => typeof n === 'string')
+      ) {
+        const names = parsed.names as string[];
+        this.cache.set(arrayName, names);
+        return names;
+      }
+    } catch {
+      return undefined;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * The JSON document in a command's stdout, from the first line that starts with `open` (`{` or `[`): LSF and
+ * others may print "Cannot connect to LSF. Please wait ..." lines before it. Undefined when there is none.
+ */
+export function jsonFrom(stdout: string, open: '{' | '['): string | undefined {
+  const re = open === '{' ? /^\s*\{/m : /^\s*\[/m;
+  const m = re.exec(stdout);
+  return m ? stdout.slice(m.index).trim() : undefined;
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A number from a JSON/XML value that may be a number or a numeric string. */
+export function toInt(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isFinite(v)) return Math.trunc(v);
+  if (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v)) return Number(v.trim());
+  return undefined;
+}
+
+export function toStr(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return undefined;
 }

@@ -17,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TransientError } from '../errors.js';
 import {
-  chunk,
+  chunks,
   groupByResources,
   isRecord,
   jsonFrom,
@@ -30,7 +30,7 @@ import {
   toStr,
   writeAtomic,
   writeScript,
-} from './batch-common.js';
+} from './common.js';
 import type { Backend, JobSpec, JobState, SubmitResult, Submitted, TrackedJob } from './types.js';
 
 export interface HTCondorBackendOptions {
@@ -280,7 +280,7 @@ export class HTCondorBackend implements Backend {
     for (const group of groupByResources(jobs)) {
       const bulk = group.filter((j) => ITEM_SAFE.test(j.name));
       const single = group.filter((j) => !ITEM_SAFE.test(j.name));
-      const parts = [...chunk(bulk, this.maxClusterSize).map((p) => ({ jobs: p, literal: false }))];
+      const parts = [...chunks(bulk, this.maxClusterSize).map((p) => ({ jobs: p, literal: false }))];
       for (const j of single) parts.push({ jobs: [j], literal: true });
       for (const part of parts) {
         if (stop !== undefined) {
@@ -567,7 +567,7 @@ export class HTCondorBackend implements Backend {
     missing: TrackedJob[],
   ): Promise<void> {
     const byKey = new Map<string, CondorAd>();
-    for (const part of chunk(entries, 500)) {
+    for (const part of chunks(entries, 500)) {
       const constraint = part
         .map((e) => `(ClusterId == ${e.cid.cluster} && ProcId == ${e.cid.proc})`)
         .join(' || ');
@@ -596,7 +596,7 @@ export class HTCondorBackend implements Backend {
       else bySchedd.set(cid.schedd, [proc]);
     }
     for (const [schedd, procs] of bySchedd) {
-      for (const part of chunk(procs, 500)) {
+      for (const part of chunks(procs, 500)) {
         const r = await runBatch('condor_rm', [...this.scheddArgs(schedd), ...part], {
           env: this.env,
           timeoutMs: this.commandTimeoutMs,
@@ -629,7 +629,7 @@ export class HTCondorBackend implements Backend {
         (queued === cur.queued && (c > cur.cluster || (c === cur.cluster && p > cur.proc)));
       if (better) best.set(name, { id: formatCondorId(this.schedd, c, p), queued, cluster: c, proc: p });
     };
-    for (const part of chunk([...wanted], 200)) {
+    for (const part of chunks([...wanted], 200)) {
       const constraint = part.map((n) => `RunctrlName =?= ${classadString(n)}`).join(' || ');
       const queued = await this.condorQ([
         ...this.scheddArgs(this.schedd),

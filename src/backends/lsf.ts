@@ -14,7 +14,7 @@ import { TransientError } from '../errors.js';
 import {
   ArrayRegistry,
   arrayNameFor,
-  chunk,
+  chunks,
   currentUser,
   dispatcherScript,
   groupByResources,
@@ -22,7 +22,7 @@ import {
   jsonFrom,
   oneLine,
   outputText,
-  readExitCode,
+  readExitCodeFile,
   redirectedScript,
   resolveMissing,
   runBatch,
@@ -30,7 +30,7 @@ import {
   toInt,
   toStr,
   writeScript,
-} from './batch-common.js';
+} from './common.js';
 import type { Backend, JobSpec, JobState, Resources, SubmitResult, Submitted, TrackedJob } from './types.js';
 
 export interface LsfBackendOptions {
@@ -212,7 +212,7 @@ export class LsfBackend implements Backend {
     const res: SubmitResult = { submitted: [], deferred: [], rejected: [] };
     const units: JobSpec[][] = [];
     for (const group of groupByResources(jobs)) {
-      if (this.arrays && group.length > 1) units.push(...chunk(group, this.maxArraySize));
+      if (this.arrays && group.length > 1) units.push(...chunks(group, this.maxArraySize));
       else units.push(...group.map((j) => [j]));
     }
     let stop: string | undefined;
@@ -327,7 +327,7 @@ export class LsfBackend implements Backend {
         out.set(j.id, st);
         continue;
       }
-      const code = await readExitCode(j.exitCodeFile);
+      const code = await readExitCodeFile(j.exitCodeFile);
       const lsfState = rec.STAT ?? '';
       out.set(
         j.id,
@@ -341,7 +341,7 @@ export class LsfBackend implements Backend {
   }
 
   async cancel(ids: string[]): Promise<void> {
-    for (const part of chunk(ids, 500)) {
+    for (const part of chunks(ids, 500)) {
       if (part.length === 0) continue;
       const r = await runBatch('bkill', part, { env: this.env, timeoutMs: this.commandTimeoutMs });
       if (r.timedOut) throw new TransientError(`bkill timed out after ${this.commandTimeoutMs} ms`);

@@ -16,7 +16,7 @@ import { TransientError, UserError } from '../errors.js';
 import {
   ArrayRegistry,
   arrayNameFor,
-  chunk,
+  chunks,
   currentUser,
   dispatcherScript,
   groupByResources,
@@ -32,7 +32,7 @@ import {
   toInt,
   toStr,
   writeScript,
-} from './batch-common.js';
+} from './common.js';
 import type { Backend, JobSpec, JobState, Resources, SubmitResult, Submitted, TrackedJob } from './types.js';
 
 export type PbsFlavour = 'pbspro' | 'torque';
@@ -356,7 +356,7 @@ export class PbsBackend implements Backend {
     const units: JobSpec[][] = [];
     for (const group of groupByResources(jobs)) {
       if (this.arrays && group.length > 1) {
-        for (const part of chunk(group, this.maxArraySize)) {
+        for (const part of chunks(group, this.maxArraySize)) {
           if (part.length > 1) units.push(part);
           else units.push(...part.map((j) => [j]));
         }
@@ -481,7 +481,7 @@ export class PbsBackend implements Backend {
     const flavour = await this.getFlavour();
     const exact = new Map<string, PbsJobInfo>();
     const byShort = new Map<string, PbsJobInfo[]>();
-    for (const part of chunk([...new Set(jobs.map((j) => j.id))], 500)) {
+    for (const part of chunks([...new Set(jobs.map((j) => j.id))], 500)) {
       const answer = await this.qstat(flavour, part, true);
       for (const info of answer.jobs) {
         exact.set(info.id, info);
@@ -506,7 +506,7 @@ export class PbsBackend implements Backend {
   }
 
   async cancel(ids: string[]): Promise<void> {
-    for (const part of chunk(ids, 500)) {
+    for (const part of chunks(ids, 500)) {
       if (part.length === 0) continue;
       const r = await runBatch('qdel', part, { env: this.env, timeoutMs: this.commandTimeoutMs });
       if (r.timedOut) throw new TransientError(`qdel timed out after ${this.commandTimeoutMs} ms`);

@@ -41,7 +41,7 @@ import {
   pbsShortId,
   type PbsJobInfo,
 } from '../../src/backends/pbs.js';
-import { hhmmss, redirectedScript, stateOfExitCode } from '../../src/backends/batch-common.js';
+import { hhmmss, redirectedScript, stateOfExitCode } from '../../src/backends/common.js';
 
 const FIX = path.resolve(import.meta.dirname, '..', 'fixtures');
 const fx = (p: string): string => readFileSync(path.join(FIX, p), 'utf8');
