@@ -3,13 +3,13 @@
  * errors, job scripts that redirect their own output, array-name registries in the state directory, and
  * lenient JSON/XML value readers.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { TransientError, UserError } from '../errors.js';
 import { exec, type ExecResult } from './exec.js';
-import type { JobSpec, JobState, Resources, TrackedJob } from './types.js';
+import type { JobSpec, JobState, Resources, Submitted, SubmitResult, TrackedJob } from './types.js';
 import { shq, wrapperBody } from './wrapper.js';
 
 /** Exit code written by the wrapper, or undefined when the file is missing, empty or not a number. */
@@ -110,12 +110,23 @@ export function chunks<T>(xs: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** The last non-empty line of a text (batch commands put the answer last; warnings come first). */
-export function lastLine(text: string): string {
-  const lines = text
+/** The submission units of an array-capable backend: jobs grouped by resources, at most `maxArraySize` (≥ 2) a unit. */
+export function arrayUnits(jobs: JobSpec[], maxArraySize = 1000): JobSpec[][] {
+  const max = Math.max(2, maxArraySize);
+  return groupByResources(jobs).flatMap((group) => chunks(group, max));
+}
+
+/** The lines of a text, trimmed, without the empty ones. */
+export function nonEmptyLines(text: string): string[] {
+  return text
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '');
+}
+
+/** The last non-empty line of a text (batch commands put the answer last; warnings come first). */
+export function lastLine(text: string): string {
+  const lines = nonEmptyLines(text);
   return lines[lines.length - 1] ?? '';
 }
 
@@ -314,4 +325,116 @@ export function toStr(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Array directories (Slurm, Grid Engine): `<arraysDir>/<token>/` holds one wrapper script a task, the array
+// script and `manifest.json` (the names of the tasks, in task order) so a restarted process can find them.
+
+/**
+ * Creates a fresh array directory with `task-<firstTask + i>.sh` (the wrapper of job i) and `manifest.json`.
+ */
+export async function writeArrayDir(
+  arraysDir: string,
+  jobs: readonly JobSpec[],
+  firstTask: number,
+): Promise<{ token: string; dir: string; manifest: string; names: string[] }> {
+  const token = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+  const dir = path.join(arraysDir, token);
+  await mkdir(dir, { recursive: true });
+  await Promise.all(
+    jobs.map((j, i) => writeFile(path.join(dir, `task-${i + firstTask}.sh`), wrapperBody(j))),
+  );
+  const names = jobs.map((j) => j.name);
+  const manifest = path.join(dir, 'manifest.json');
+  await writeFile(manifest, JSON.stringify({ names, created: Date.now() }) + '\n');
+  return { token, dir, manifest, names };
+}
+
+/** The task names of an array manifest; undefined when it is missing or not ours. */
+export async function readManifestNames(file: string): Promise<string[] | undefined> {
+  try {
+    const data: unknown = JSON.parse(await readFile(file, 'utf8'));
+    if (typeof data === 'object' && data !== null && 'names' in data && Array.isArray(data.names)) {
+      return data.names.filter((n): n is string => typeof n === 'string');
+    }
+  } catch {
+    // missing or not ours
+  }
+  return undefined;
+}
+
+/** Deletes the entries of `dir` not modified for `keepMs`; never throws. */
+export async function pruneOldDirs(dir: string, keepMs: number): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  for (const e of entries) {
+    const p = path.join(dir, e);
+    try {
+      if (now - (await stat(p)).mtimeMs > keepMs) await rm(p, { recursive: true, force: true });
+    } catch {
+      // pruned by another process
+    }
+  }
+}
+
+/**
+ * The script of an array job: task `first + i` runs job i's wrapper (`<dir>/task-<first + i>.sh`) with job i's
+ * stdout/stderr; `prelude` lines run before.
+ */
+export function arrayCaseScript(
+  dir: string,
+  jobs: readonly JobSpec[],
+  taskVar: string,
+  first: number,
+  prelude: string[] = [],
+): string {
+  const cases = jobs.map((j, i) => {
+    const redir = j.stdout === j.stderr ? `>${shq(j.stdout)} 2>&1` : `>${shq(j.stdout)} 2>${shq(j.stderr)}`;
+    return `  ${i + first}) exec /bin/sh ${shq(path.join(dir, `task-${i + first}.sh`))} ${redir} ;;`;
+  });
+  return [
+    '#!/bin/sh',
+    `# runctrl array job: ${jobs.length} tasks`,
+    ...prelude,
+    `case "$${taskVar}" in`,
+    ...cases,
+    'esac',
+    `echo "runctrl: no task $${taskVar} in this array" >&2`,
+    'exit 1',
+    '',
+  ].join('\n');
+}
+
+/**
+ * A submission that timed out or answered without an id may still have queued the jobs: those `find` sees
+ * are submitted, the others deferred to a later pass.
+ */
+export async function takeUnanswered(
+  cmd: string,
+  r: ExecResult,
+  timeoutMs: number,
+  jobs: readonly JobSpec[],
+  find: (names: string[]) => Promise<Submitted[]>,
+  result: SubmitResult,
+): Promise<void> {
+  const found = await find(jobs.map((j) => j.name)).catch(() => [] as Submitted[]);
+  const byName = new Map(found.map((f) => [f.name, f]));
+  for (const j of jobs) {
+    const f = byName.get(j.name);
+    if (f) result.submitted.push(f);
+    else {
+      result.deferred.push({
+        name: j.name,
+        reason: r.timedOut
+          ? `${cmd} did not answer within ${timeoutMs} ms`
+          : `unexpected ${cmd} output: ${lastLine(r.stdout) || '(empty)'}`,
+      });
+    }
+  }
 }

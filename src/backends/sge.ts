@@ -14,23 +14,28 @@
  * qstat throws TransientError. qdel kills with SIGKILL by default (no exit-code file), so a job this process
  * cancelled is reported `cancelled`.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import {
+  arrayCaseScript,
+  arrayUnits,
   chunks,
   currentUser,
   expandIndexList,
   fromExitCodeFile,
-  groupByResources,
   lastLine,
+  nonEmptyLines,
+  pruneOldDirs,
   queryFailed,
+  readManifestNames,
   stateFromExitCode,
+  takeUnanswered,
+  writeArrayDir,
 } from './common.js';
 import { exec, type ExecResult } from './exec.js';
 import type { Backend, JobSpec, JobState, Resources, Submitted, SubmitResult, TrackedJob } from './types.js';
-import { jobScript, shq, wrapperBody } from './wrapper.js';
+import { jobScript } from './wrapper.js';
 
 export interface SgeOptions {
   /** runctrl's state directory; array scripts and manifests go to `<stateDir>/sge/`. */
@@ -261,20 +266,7 @@ export function sgeResourceArgs(r: Resources, pe = 'smp', memory = 'h_vmem'): st
 
 /** The script of an array job: runs task i's wrapper (SGE_TASK_ID = i + 1) with task i's stdout/stderr. */
 export function sgeArrayScript(dir: string, jobs: JobSpec[]): string {
-  const cases = jobs.map((j, i) => {
-    const redir = j.stdout === j.stderr ? `>${shq(j.stdout)} 2>&1` : `>${shq(j.stdout)} 2>${shq(j.stderr)}`;
-    return `  ${i + 1}) exec /bin/sh ${shq(path.join(dir, `task-${i + 1}.sh`))} ${redir} ;;`;
-  });
-  return [
-    '#!/bin/sh',
-    `# runctrl array job: ${jobs.length} tasks`,
-    'case "$SGE_TASK_ID" in',
-    ...cases,
-    'esac',
-    'echo "runctrl: no task $SGE_TASK_ID in this array" >&2',
-    'exit 1',
-    '',
-  ].join('\n');
+  return arrayCaseScript(dir, jobs, 'SGE_TASK_ID', 1);
 }
 
 const ARRAY_PREFIX = 'rcarr.';
@@ -315,12 +307,9 @@ export class SgeBackend implements Backend {
     const result: SubmitResult = { submitted: [], deferred: [], rejected: [] };
     if (jobs.length === 0) return result;
     await this.pruneArrayDirs();
-    const maxArray = Math.max(2, this.opts.maxArraySize ?? 1000);
-    for (const group of groupByResources(jobs)) {
-      for (const part of chunks(group, maxArray)) {
-        if (part.length >= 2) await this.submitArray(part, result);
-        else for (const j of part) await this.submitOne(j, result);
-      }
+    for (const part of arrayUnits(jobs, this.opts.maxArraySize)) {
+      if (part.length >= 2) await this.submitArray(part, result);
+      else for (const j of part) await this.submitOne(j, result);
     }
     return result;
   }
@@ -347,12 +336,7 @@ export class SgeBackend implements Backend {
 
   private async submitArray(jobs: JobSpec[], result: SubmitResult): Promise<void> {
     const first = jobs[0] as JobSpec;
-    const token = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-    const dir = path.join(this.arraysDir, token);
-    await mkdir(dir, { recursive: true });
-    await Promise.all(jobs.map((j, i) => writeFile(path.join(dir, `task-${i + 1}.sh`), wrapperBody(j))));
-    const names = jobs.map((j) => j.name);
-    await writeFile(path.join(dir, 'manifest.json'), JSON.stringify({ names, created: Date.now() }) + '\n');
+    const { token, dir, names } = await writeArrayDir(this.arraysDir, jobs, 1);
     this.manifests.set(token, names);
     const script = sgeArrayScript(dir, jobs);
     await writeFile(path.join(dir, 'array.sh'), script);
@@ -404,27 +388,13 @@ export class SgeBackend implements Backend {
     }
     if (r.timedOut || r.code === 0) {
       // Maybe queued although no id came back: look for it before deferring.
-      const found = await this.find(jobs.map((j) => j.name)).catch(() => [] as Submitted[]);
-      const byName = new Map(found.map((f) => [f.name, f]));
-      for (const j of jobs) {
-        const f = byName.get(j.name);
-        if (f) result.submitted.push(f);
-        else
-          result.deferred.push({
-            name: j.name,
-            reason: r.timedOut
-              ? `qsub did not answer within ${this.submitTimeoutMs} ms`
-              : `unexpected qsub output: ${lastLine(r.stdout) || '(empty)'}`,
-          });
-      }
+      await takeUnanswered('qsub', r, this.submitTimeoutMs, jobs, (n) => this.find(n), result);
       return;
     }
     const text = `${r.stderr}\n${r.stdout}`;
     const reason =
-      text
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l !== '' && l !== 'Exiting.')
+      nonEmptyLines(text)
+        .filter((l) => l !== 'Exiting.')
         .join('; ') || `qsub exited ${r.code}`;
     const kind = classifyQsubFailure(text);
     for (const j of jobs) result[kind].push({ name: j.name, reason });
@@ -433,41 +403,16 @@ export class SgeBackend implements Backend {
   private async pruneArrayDirs(): Promise<void> {
     if (this.pruned) return;
     this.pruned = true;
-    const keep = this.opts.keepArrayDirsMs ?? 14 * 24 * 3600_000;
-    let entries: string[];
-    try {
-      entries = await readdir(this.arraysDir);
-    } catch {
-      return;
-    }
-    const now = Date.now();
-    for (const e of entries) {
-      const p = path.join(this.arraysDir, e);
-      try {
-        if (now - (await stat(p)).mtimeMs > keep) await rm(p, { recursive: true, force: true });
-      } catch {
-        // pruned by another process
-      }
-    }
+    await pruneOldDirs(this.arraysDir, this.opts.keepArrayDirsMs ?? 14 * 24 * 3600_000);
   }
 
   private async manifestNames(token: string): Promise<string[] | undefined> {
     if (!/^[A-Za-z0-9-]+$/.test(token)) return undefined;
     const cached = this.manifests.get(token);
     if (cached) return cached;
-    try {
-      const data: unknown = JSON.parse(
-        await readFile(path.join(this.arraysDir, token, 'manifest.json'), 'utf8'),
-      );
-      if (typeof data === 'object' && data !== null && 'names' in data && Array.isArray(data.names)) {
-        const names = data.names.filter((n): n is string => typeof n === 'string');
-        this.manifests.set(token, names);
-        return names;
-      }
-    } catch {
-      // not ours or pruned
-    }
-    return undefined;
+    const names = await readManifestNames(path.join(this.arraysDir, token, 'manifest.json'));
+    if (names) this.manifests.set(token, names);
+    return names;
   }
 
   // ------------------------------------------------------------------------------------------------ status
@@ -558,16 +503,12 @@ export class SgeBackend implements Backend {
         this.cancelled.add(id);
       }
       if (r.code === 0 && !r.timedOut) continue;
-      const bad = `${r.stderr}\n${r.stdout}`
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l !== '')
-        .filter(
-          (l) =>
-            !/does not exist|has registered the job|has deleted job|for deletion|already deleted|already in deletion/i.test(
-              l,
-            ),
-        );
+      const bad = nonEmptyLines(`${r.stderr}\n${r.stdout}`).filter(
+        (l) =>
+          !/does not exist|has registered the job|has deleted job|for deletion|already deleted|already in deletion/i.test(
+            l,
+          ),
+      );
       if (r.timedOut || r.spawnError || bad.length > 0) queryFailed('qdel', r, this.timeoutMs);
     }
   }

@@ -15,24 +15,29 @@
  * `sacct -c` when accounting storage is disabled), then the exit-code file, else `unknown`. A failing
  * squeue (controller down, timeout) throws TransientError.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import {
+  arrayCaseScript,
+  arrayUnits,
   chunks,
   currentUser,
   expandIndexList,
   fromExitCodeFile,
-  groupByResources,
   lastLine,
   localIsoSeconds,
+  nonEmptyLines,
+  pruneOldDirs,
   queryFailed,
   readExitCodeFile,
+  readManifestNames,
+  takeUnanswered,
+  writeArrayDir,
 } from './common.js';
 import { exec, type ExecResult } from './exec.js';
 import type { Backend, JobSpec, JobState, Resources, Submitted, SubmitResult, TrackedJob } from './types.js';
-import { jobScript, shq, wrapperBody } from './wrapper.js';
+import { jobScript, shq } from './wrapper.js';
 
 export type SlurmAccounting = 'auto' | 'sacct' | 'jobcomp' | 'none';
 
@@ -178,10 +183,7 @@ export function classifySbatchFailure(stderr: string): 'deferred' | 'rejected' {
 
 /** The most telling line of sbatch's stderr. */
 export function sbatchReason(r: ExecResult): string {
-  const lines = r.stderr
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '');
+  const lines = nonEmptyLines(r.stderr);
   const failed = lines.filter((l) => /error/i.test(l));
   const pick = failed.length > 0 ? failed.join('; ') : lines.join('; ');
   return pick || `sbatch exited ${r.code}`;
@@ -312,21 +314,9 @@ function slurmPath(p: string): string {
 
 /** The script of an array job: runs task i's wrapper with task i's stdout/stderr. */
 export function arrayScript(dir: string, jobs: JobSpec[]): string {
-  const cases = jobs.map((j, i) => {
-    const redir = j.stdout === j.stderr ? `>${shq(j.stdout)} 2>&1` : `>${shq(j.stdout)} 2>${shq(j.stderr)}`;
-    return `  ${i}) exec /bin/sh ${shq(path.join(dir, `task-${i}.sh`))} ${redir} ;;`;
-  });
-  return [
-    '#!/bin/sh',
-    `# runctrl array job: ${jobs.length} tasks`,
+  return arrayCaseScript(dir, jobs, 'SLURM_ARRAY_TASK_ID', 0, [
     `printf '%s\\n' "$SLURM_JOB_ID" > ${shq(dir)}/task-"$SLURM_ARRAY_TASK_ID".jobid`,
-    'case "$SLURM_ARRAY_TASK_ID" in',
-    ...cases,
-    'esac',
-    'echo "runctrl: no task $SLURM_ARRAY_TASK_ID in this array" >&2',
-    'exit 1',
-    '',
-  ].join('\n');
+  ]);
 }
 
 const COMMENT_PREFIX = 'runctrl-array:';
@@ -370,12 +360,9 @@ export class SlurmBackend implements Backend {
     const result: SubmitResult = { submitted: [], deferred: [], rejected: [] };
     if (jobs.length === 0) return result;
     await this.pruneArrayDirs();
-    const maxArray = Math.max(2, this.opts.maxArraySize ?? 1000);
-    for (const group of groupByResources(jobs)) {
-      for (const part of chunks(group, maxArray)) {
-        if (part.length >= 2) await this.submitArray(part, result);
-        else for (const j of part) await this.submitOne(j, result);
-      }
+    for (const part of arrayUnits(jobs, this.opts.maxArraySize)) {
+      if (part.length >= 2) await this.submitArray(part, result);
+      else for (const j of part) await this.submitOne(j, result);
     }
     return result;
   }
@@ -400,12 +387,7 @@ export class SlurmBackend implements Backend {
 
   private async submitArray(jobs: JobSpec[], result: SubmitResult): Promise<void> {
     const first = jobs[0] as JobSpec;
-    const token = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-    const dir = path.join(this.arraysDir, token);
-    await mkdir(dir, { recursive: true });
-    await Promise.all(jobs.map((j, i) => writeFile(path.join(dir, `task-${i}.sh`), wrapperBody(j))));
-    const manifest = path.join(dir, 'manifest.json');
-    await writeFile(manifest, JSON.stringify({ names: jobs.map((j) => j.name), created: Date.now() }) + '\n');
+    const { dir, manifest } = await writeArrayDir(this.arraysDir, jobs, 0);
     const throttle = this.opts.arrayThrottle ? `%${this.opts.arrayThrottle}` : '';
     const args = [
       '--parsable',
@@ -448,20 +430,7 @@ export class SlurmBackend implements Backend {
     }
     if (r.timedOut || r.code === 0) {
       // The job may have been queued although no id came back: look for it by name before deferring.
-      const found = await this.find(jobs.map((j) => j.name)).catch(() => [] as Submitted[]);
-      const byName = new Map(found.map((f) => [f.name, f]));
-      for (const j of jobs) {
-        const f = byName.get(j.name);
-        if (f) result.submitted.push(f);
-        else {
-          result.deferred.push({
-            name: j.name,
-            reason: r.timedOut
-              ? `sbatch did not answer within ${this.submitTimeoutMs} ms`
-              : `unexpected sbatch output: ${lastLine(r.stdout) || '(empty)'}`,
-          });
-        }
-      }
+      await takeUnanswered('sbatch', r, this.submitTimeoutMs, jobs, (n) => this.find(n), result);
       return;
     }
     const reason = sbatchReason(r);
@@ -472,22 +441,7 @@ export class SlurmBackend implements Backend {
   private async pruneArrayDirs(): Promise<void> {
     if (this.pruned) return;
     this.pruned = true;
-    const keep = this.opts.keepArrayDirsMs ?? 14 * 24 * 3600_000;
-    let entries: string[];
-    try {
-      entries = await readdir(this.arraysDir);
-    } catch {
-      return;
-    }
-    const now = Date.now();
-    for (const e of entries) {
-      const p = path.join(this.arraysDir, e);
-      try {
-        if (now - (await stat(p)).mtimeMs > keep) await rm(p, { recursive: true, force: true });
-      } catch {
-        // another process pruned it
-      }
-    }
+    await pruneOldDirs(this.arraysDir, this.opts.keepArrayDirsMs ?? 14 * 24 * 3600_000);
   }
 
   // ------------------------------------------------------------------------------------------------ status
@@ -630,17 +584,9 @@ export class SlurmBackend implements Backend {
   private async manifestNames(file: string): Promise<string[] | undefined> {
     const cached = this.manifestCache.get(file);
     if (cached) return cached;
-    try {
-      const data: unknown = JSON.parse(await readFile(file, 'utf8'));
-      if (typeof data === 'object' && data !== null && 'names' in data && Array.isArray(data.names)) {
-        const names = data.names.filter((n): n is string => typeof n === 'string');
-        this.manifestCache.set(file, names);
-        return names;
-      }
-    } catch {
-      // missing or not ours
-    }
-    return undefined;
+    const names = await readManifestNames(file);
+    if (names) this.manifestCache.set(file, names);
+    return names;
   }
 
   /** Accounting records of jobs squeue no longer lists; keyed by native id. Never throws. */
@@ -722,11 +668,9 @@ export class SlurmBackend implements Backend {
       for (const part of chunks(list, 500)) {
         const r = await this.run('scancel', [...(cluster ? [`--clusters=${cluster}`] : []), ...part]);
         if (r.code === 0 && !r.timedOut) continue;
-        const bad = r.stderr
-          .split('\n')
-          .map((l) => l.trim())
-          .filter((l) => l !== '')
-          .filter((l) => !/already completing or completed|Invalid job id specified|does not exist/i.test(l));
+        const bad = nonEmptyLines(r.stderr).filter(
+          (l) => !/already completing or completed|Invalid job id specified|does not exist/i.test(l),
+        );
         if (r.timedOut || r.spawnError || bad.length > 0) queryFailed('scancel', r, this.timeoutMs);
       }
     }
