@@ -110,10 +110,46 @@ export function chunks<T>(xs: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** The submission units of an array-capable backend: jobs grouped by resources, at most `maxArraySize` (≥ 2) a unit. */
-export function arrayUnits(jobs: JobSpec[], maxArraySize = 1000): JobSpec[][] {
-  const max = Math.max(2, maxArraySize);
-  return groupByResources(jobs).flatMap((group) => chunks(group, max));
+/** The submission units of an array-capable backend: jobs grouped by resources, at most `maxArraySize` a unit. */
+export function arrayUnits(jobs: JobSpec[], maxArraySize: number): JobSpec[][] {
+  return groupByResources(jobs).flatMap((group) => chunks(group, maxArraySize));
+}
+
+/**
+ * Submits the units in order; once one is deferred (limit reached, scheduler busy), the rest are deferred
+ * with its reason without being tried.
+ */
+export async function submitInOrder(
+  units: readonly JobSpec[][],
+  submitUnit: (unit: JobSpec[]) => Promise<SubmitResult>,
+): Promise<SubmitResult> {
+  const res: SubmitResult = { submitted: [], deferred: [], rejected: [] };
+  let stop: string | undefined;
+  for (const unit of units) {
+    if (stop !== undefined) {
+      for (const j of unit) res.deferred.push({ name: j.name, reason: stop });
+      continue;
+    }
+    const r = await submitUnit(unit);
+    res.submitted.push(...r.submitted);
+    res.rejected.push(...r.rejected);
+    if (r.deferred.length > 0) {
+      res.deferred.push(...r.deferred);
+      stop = r.deferred[0]?.reason;
+    }
+  }
+  return res;
+}
+
+/** Records every job of a failed submission as deferred (`transient`: try again later) or rejected. */
+export function refuseAll(
+  res: SubmitResult,
+  jobs: readonly JobSpec[],
+  reason: string,
+  transient: boolean,
+): void {
+  const bucket = transient ? res.deferred : res.rejected;
+  for (const j of jobs) bucket.push({ name: j.name, reason });
 }
 
 /** The lines of a text, trimmed, without the empty ones. */
@@ -206,6 +242,30 @@ export async function runBatch(
   return r;
 }
 
+/**
+ * Runs a cancel command over `ids` in chunks of 500 (after `leadingArgs`); a failure whose output lines are all
+ * `benign` (already finished, unknown id) is not an error; any other is a TransientError.
+ */
+export async function cancelInChunks(
+  cmd: string,
+  ids: readonly string[],
+  benign: (line: string) => boolean,
+  opts: { env: NodeJS.ProcessEnv | undefined; timeoutMs: number },
+  leadingArgs: readonly string[] = [],
+): Promise<void> {
+  for (const part of chunks(ids, 500)) {
+    if (part.length === 0) continue;
+    const r = await runBatch(cmd, [...leadingArgs, ...part], { env: opts.env, timeoutMs: opts.timeoutMs });
+    if (r.timedOut) throw new TransientError(`${cmd} timed out after ${opts.timeoutMs} ms`);
+    if (r.code === 0) continue;
+    const bad = outputText(r)
+      .split('\n')
+      .filter((l) => !benign(l));
+    if (bad.length > 0)
+      throw new TransientError(`${cmd} failed (exit ${r.code}): ${oneLine(bad.join('\n'))}`);
+  }
+}
+
 /** stdout and stderr of a command, for error messages and pattern matching. */
 export function outputText(r: ExecResult): string {
   return [r.stdout.trim(), r.stderr.trim()].filter((s) => s !== '').join('\n');
@@ -272,6 +332,19 @@ export function arrayNameFor(prefix: string, names: readonly string[]): string {
 export class ArrayRegistry {
   private readonly cache = new Map<string, string[]>();
   constructor(private readonly dir: string) {}
+
+  /**
+   * Writes the per-index scripts of an array (`<dir>/<arrayName>/<i + 1>.sh`, for dispatcherScript) and
+   * records its members; the array name comes from the member names.
+   */
+  async writeArray(jobs: readonly JobSpec[]): Promise<{ arrayName: string; dir: string }> {
+    const names = jobs.map((j) => j.name);
+    const arrayName = arrayNameFor('rcarr.', names);
+    const dir = path.join(this.dir, arrayName);
+    await Promise.all(jobs.map((j, i) => writeScript(path.join(dir, `${i + 1}.sh`), redirectedScript(j))));
+    await this.record(arrayName, names);
+    return { arrayName, dir };
+  }
 
   async record(arrayName: string, names: readonly string[]): Promise<void> {
     await writeAtomic(path.join(this.dir, `${arrayName}.json`), JSON.stringify({ names }, null, 1));

@@ -17,6 +17,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TransientError } from '../errors.js';
 import {
+  cancelInChunks,
   chunks,
   groupByResources,
   isRecord,
@@ -24,8 +25,10 @@ import {
   oneLine,
   outputText,
   redirectedScript,
+  refuseAll,
   resolveMissing,
   runBatch,
+  submitInOrder,
   toInt,
   toStr,
   writeAtomic,
@@ -275,28 +278,18 @@ export class HTCondorBackend implements Backend {
   }
 
   async submit(jobs: JobSpec[]): Promise<SubmitResult> {
-    const res: SubmitResult = { submitted: [], deferred: [], rejected: [] };
-    let stop: string | undefined;
-    for (const group of groupByResources(jobs)) {
-      const bulk = group.filter((j) => ITEM_SAFE.test(j.name));
-      const single = group.filter((j) => !ITEM_SAFE.test(j.name));
-      const parts = [...chunks(bulk, this.maxClusterSize).map((p) => ({ jobs: p, literal: false }))];
-      for (const j of single) parts.push({ jobs: [j], literal: true });
-      for (const part of parts) {
-        if (stop !== undefined) {
-          for (const j of part.jobs) res.deferred.push({ name: j.name, reason: stop });
-          continue;
-        }
-        const r = await this.submitCluster(part.jobs, part.literal);
-        res.submitted.push(...r.submitted);
-        res.rejected.push(...r.rejected);
-        if (r.deferred.length > 0) {
-          res.deferred.push(...r.deferred);
-          stop = r.deferred[0]?.reason;
-        }
-      }
-    }
-    return res;
+    // Per resource group: clusters of jobs whose names can go into items.txt, then one literal cluster for
+    // each other job (a cluster's jobs all have item-safe names or it is a single literal job).
+    const units = groupByResources(jobs).flatMap((group) => [
+      ...chunks(
+        group.filter((j) => ITEM_SAFE.test(j.name)),
+        this.maxClusterSize,
+      ),
+      ...group.filter((j) => !ITEM_SAFE.test(j.name)).map((j) => [j]),
+    ]);
+    return submitInOrder(units, (unit) =>
+      this.submitCluster(unit, !ITEM_SAFE.test((unit[0] as JobSpec).name)),
+    );
   }
 
   /** The submit description of one cluster. */
@@ -349,8 +342,7 @@ export class HTCondorBackend implements Backend {
     }
     if (r.code !== 0) {
       const reason = `condor_submit exit ${r.code}: ${oneLine(text) || 'no output'}`;
-      const bucket = isCondorSubmitTransient(text) ? res.deferred : res.rejected;
-      for (const j of jobs) bucket.push({ name: j.name, reason });
+      refuseAll(res, jobs, reason, isCondorSubmitTransient(text));
       return res;
     }
     const procs: string[] = [];
@@ -596,19 +588,8 @@ export class HTCondorBackend implements Backend {
       else bySchedd.set(cid.schedd, [proc]);
     }
     for (const [schedd, procs] of bySchedd) {
-      for (const part of chunks(procs, 500)) {
-        const r = await runBatch('condor_rm', [...this.scheddArgs(schedd), ...part], {
-          env: this.env,
-          timeoutMs: this.commandTimeoutMs,
-        });
-        if (r.timedOut) throw new TransientError(`condor_rm timed out after ${this.commandTimeoutMs} ms`);
-        if (r.code === 0) continue;
-        const bad = outputText(r)
-          .split('\n')
-          .filter((l) => !isCondorRmBenign(l));
-        if (bad.length > 0)
-          throw new TransientError(`condor_rm failed (exit ${r.code}): ${oneLine(bad.join('\n'))}`);
-      }
+      const opts = { env: this.env, timeoutMs: this.commandTimeoutMs };
+      await cancelInChunks('condor_rm', procs, isCondorRmBenign, opts, this.scheddArgs(schedd));
     }
   }
 

@@ -13,23 +13,23 @@ import path from 'node:path';
 import { TransientError } from '../errors.js';
 import {
   ArrayRegistry,
-  arrayNameFor,
-  chunks,
+  arrayUnits,
+  cancelInChunks,
   currentUser,
   dispatcherScript,
-  groupByResources,
   isRecord,
   jsonFrom,
   oneLine,
   outputText,
   readExitCodeFile,
   redirectedScript,
+  refuseAll,
   resolveMissing,
   runBatch,
   stateOfExitCode,
+  submitInOrder,
   toInt,
   toStr,
-  writeScript,
 } from './common.js';
 import type { Backend, JobSpec, JobState, Resources, SubmitResult, Submitted, TrackedJob } from './types.js';
 
@@ -209,27 +209,10 @@ export class LsfBackend implements Backend {
   }
 
   async submit(jobs: JobSpec[]): Promise<SubmitResult> {
-    const res: SubmitResult = { submitted: [], deferred: [], rejected: [] };
-    const units: JobSpec[][] = [];
-    for (const group of groupByResources(jobs)) {
-      if (this.arrays && group.length > 1) units.push(...chunks(group, this.maxArraySize));
-      else units.push(...group.map((j) => [j]));
-    }
-    let stop: string | undefined;
-    for (const unit of units) {
-      if (stop !== undefined) {
-        for (const j of unit) res.deferred.push({ name: j.name, reason: stop });
-        continue;
-      }
-      const r = unit.length === 1 ? await this.submitOne(unit[0] as JobSpec) : await this.submitArray(unit);
-      res.submitted.push(...r.submitted);
-      res.rejected.push(...r.rejected);
-      if (r.deferred.length > 0) {
-        res.deferred.push(...r.deferred);
-        stop = r.deferred[0]?.reason;
-      }
-    }
-    return res;
+    const units = arrayUnits(jobs, this.arrays ? this.maxArraySize : 1);
+    return submitInOrder(units, (unit) =>
+      unit.length === 1 ? this.submitOne(unit[0] as JobSpec) : this.submitArray(unit),
+    );
   }
 
   private async bsub(
@@ -246,8 +229,7 @@ export class LsfBackend implements Backend {
       const reason = r.timedOut
         ? `bsub stopped after ${this.submitTimeoutMs} ms${text ? `: ${oneLine(text)}` : ''}`
         : `bsub exit ${r.code}: ${oneLine(text) || 'no output'}`;
-      const bucket = r.timedOut || isLsfSubmitTransient(text) ? res.deferred : res.rejected;
-      for (const j of jobs) bucket.push({ name: j.name, reason });
+      refuseAll(res, jobs, reason, r.timedOut || isLsfSubmitTransient(text));
       return res;
     }
     const list = ids(id);
@@ -261,11 +243,7 @@ export class LsfBackend implements Backend {
   }
 
   private async submitArray(jobs: JobSpec[]): Promise<SubmitResult> {
-    const names = jobs.map((j) => j.name);
-    const arrayName = arrayNameFor('rcarr.', names);
-    const dir = path.join(this.stateDir, 'arrays', arrayName);
-    await Promise.all(jobs.map((j, i) => writeScript(path.join(dir, `${i + 1}.sh`), redirectedScript(j))));
-    await this.registry.record(arrayName, names);
+    const { arrayName, dir } = await this.registry.writeArray(jobs);
     const first = jobs[0] as JobSpec;
     const args = ['-J', `${arrayName}[1-${jobs.length}]`, ...this.resourceArgs(first.resources)];
     const script = dispatcherScript(dir, 'LSB_JOBINDEX', directives(first.resources));
@@ -341,17 +319,7 @@ export class LsfBackend implements Backend {
   }
 
   async cancel(ids: string[]): Promise<void> {
-    for (const part of chunks(ids, 500)) {
-      if (part.length === 0) continue;
-      const r = await runBatch('bkill', part, { env: this.env, timeoutMs: this.commandTimeoutMs });
-      if (r.timedOut) throw new TransientError(`bkill timed out after ${this.commandTimeoutMs} ms`);
-      if (r.code === 0) continue;
-      const bad = outputText(r)
-        .split('\n')
-        .filter((l) => !isBkillBenign(l));
-      if (bad.length > 0)
-        throw new TransientError(`bkill failed (exit ${r.code}): ${oneLine(bad.join('\n'))}`);
-    }
+    await cancelInChunks('bkill', ids, isBkillBenign, { env: this.env, timeoutMs: this.commandTimeoutMs });
   }
 
   /** Job name of a record, with array elements mapped back through the registry. */

@@ -15,20 +15,22 @@ import path from 'node:path';
 import { TransientError, UserError } from '../errors.js';
 import {
   ArrayRegistry,
-  arrayNameFor,
+  arrayUnits,
+  cancelInChunks,
   chunks,
   currentUser,
   dispatcherScript,
-  groupByResources,
   hhmmss,
   isRecord,
   jsonFrom,
   oneLine,
   outputText,
   redirectedScript,
+  refuseAll,
   resolveMissing,
   runBatch,
   safeName,
+  submitInOrder,
   toInt,
   toStr,
   writeScript,
@@ -350,36 +352,12 @@ export class PbsBackend implements Backend {
   }
 
   async submit(jobs: JobSpec[]): Promise<SubmitResult> {
-    const res: SubmitResult = { submitted: [], deferred: [], rejected: [] };
-    if (jobs.length === 0) return res;
+    if (jobs.length === 0) return { submitted: [], deferred: [], rejected: [] };
     const flavour = await this.getFlavour();
-    const units: JobSpec[][] = [];
-    for (const group of groupByResources(jobs)) {
-      if (this.arrays && group.length > 1) {
-        for (const part of chunks(group, this.maxArraySize)) {
-          if (part.length > 1) units.push(part);
-          else units.push(...part.map((j) => [j]));
-        }
-      } else units.push(...group.map((j) => [j]));
-    }
-    let stop: string | undefined;
-    for (const unit of units) {
-      if (stop !== undefined) {
-        for (const j of unit) res.deferred.push({ name: j.name, reason: stop });
-        continue;
-      }
-      const r =
-        unit.length === 1
-          ? await this.submitOne(unit[0] as JobSpec, flavour)
-          : await this.submitArray(unit, flavour);
-      res.submitted.push(...r.submitted);
-      res.rejected.push(...r.rejected);
-      if (r.deferred.length > 0) {
-        res.deferred.push(...r.deferred);
-        stop = r.deferred[0]?.reason;
-      }
-    }
-    return res;
+    const units = arrayUnits(jobs, this.arrays ? this.maxArraySize : 1);
+    return submitInOrder(units, (unit) =>
+      unit.length === 1 ? this.submitOne(unit[0] as JobSpec, flavour) : this.submitArray(unit, flavour),
+    );
   }
 
   private async qsub(
@@ -396,8 +374,7 @@ export class PbsBackend implements Backend {
       const reason = r.timedOut
         ? `qsub timed out after ${this.submitTimeoutMs} ms (find() reconciles a late submission)`
         : `qsub exit ${r.code}: ${oneLine(text) || 'no output'}`;
-      const bucket = r.timedOut || isPbsSubmitTransient(text) ? res.deferred : res.rejected;
-      for (const j of jobs) bucket.push({ name: j.name, reason });
+      refuseAll(res, jobs, reason, r.timedOut || isPbsSubmitTransient(text));
       return res;
     }
     const list = ids(id);
@@ -414,11 +391,7 @@ export class PbsBackend implements Backend {
   }
 
   private async submitArray(jobs: JobSpec[], flavour: PbsFlavour): Promise<SubmitResult> {
-    const names = jobs.map((j) => j.name);
-    const arrayName = arrayNameFor('rcarr.', names);
-    const dir = path.join(this.stateDir, 'arrays', arrayName);
-    await Promise.all(jobs.map((j, i) => writeScript(path.join(dir, `${i + 1}.sh`), redirectedScript(j))));
-    await this.registry.record(arrayName, names);
+    const { arrayName, dir } = await this.registry.writeArray(jobs);
     const first = jobs[0] as JobSpec;
     const indexVar = flavour === 'pbspro' ? 'PBS_ARRAY_INDEX' : 'PBS_ARRAYID';
     const script = path.join(dir, 'array.sh');
@@ -506,17 +479,7 @@ export class PbsBackend implements Backend {
   }
 
   async cancel(ids: string[]): Promise<void> {
-    for (const part of chunks(ids, 500)) {
-      if (part.length === 0) continue;
-      const r = await runBatch('qdel', part, { env: this.env, timeoutMs: this.commandTimeoutMs });
-      if (r.timedOut) throw new TransientError(`qdel timed out after ${this.commandTimeoutMs} ms`);
-      if (r.code === 0) continue;
-      const bad = outputText(r)
-        .split('\n')
-        .filter((l) => !isQdelBenign(l));
-      if (bad.length > 0)
-        throw new TransientError(`qdel failed (exit ${r.code}): ${oneLine(bad.join('\n'))}`);
-    }
+    await cancelInChunks('qdel', ids, isQdelBenign, { env: this.env, timeoutMs: this.commandTimeoutMs });
   }
 
   /** The user's jobs (PBS Pro: `-u user`; Torque: all jobs filtered on Job_Owner). */

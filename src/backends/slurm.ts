@@ -360,7 +360,7 @@ export class SlurmBackend implements Backend {
     const result: SubmitResult = { submitted: [], deferred: [], rejected: [] };
     if (jobs.length === 0) return result;
     await this.pruneArrayDirs();
-    for (const part of arrayUnits(jobs, this.opts.maxArraySize)) {
+    for (const part of arrayUnits(jobs, Math.max(2, this.opts.maxArraySize ?? 1000))) {
       if (part.length >= 2) await this.submitArray(part, result);
       else for (const j of part) await this.submitOne(j, result);
     }
