@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readExitCodeFile, stateFromExitCode } from './common.js';
 import type { Backend, JobSpec, JobState, Submitted, SubmitResult, TrackedJob } from './types.js';
-import { jobScript } from './wrapper.js';
+import { jobScript, shq } from './wrapper.js';
 
 export interface LocalOptions {
   /** runctrl's state directory; the registry is `<stateDir>/local-jobs/`. */
@@ -178,7 +178,10 @@ export class LocalBackend implements Backend {
 
   private async start(job: JobSpec): Promise<LocalJobRecord> {
     const script = path.join(this.dir, `${fileName(job.name)}.sh`);
-    await writeFile(script, jobScript(job));
+    // the job's first act is to record its pid: a loop that dies between spawning it and writing the
+    // registry entry still finds it by name (see find), so it is never started twice
+    const body = jobScript(job).replace(/^#!\/bin\/sh\n/, '');
+    await writeFile(script, `#!/bin/sh\necho $$ > ${shq(this.pidFile(job.name))}\n${body}`);
     const out = openSync(job.stdout, 'w');
     let err = out;
     try {
@@ -275,10 +278,53 @@ export class LocalBackend implements Backend {
   async find(names: string[]): Promise<Submitted[]> {
     const out: Submitted[] = [];
     for (const name of names) {
-      const rec = await this.recordOf(name);
+      const rec = (await this.recordOf(name)) ?? (await this.recoverFromPidFile(name));
       if (rec) out.push({ name: rec.name, id: rec.id });
     }
     return out;
+  }
+
+  private pidFile(name: string): string {
+    return path.join(this.dir, `${fileName(name)}.pid`);
+  }
+
+  /**
+   * A job spawned just before a crash has no registry entry but has written its pid file: register it.
+   * Its process is taken as the job's only when its command line runs the job's script; otherwise the
+   * process is gone and the exit-code file will tell.
+   */
+  private async recoverFromPidFile(name: string): Promise<LocalJobRecord | undefined> {
+    let pid: number;
+    try {
+      pid = Number((await readFile(this.pidFile(name), 'utf8')).trim());
+    } catch {
+      return undefined;
+    }
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    const script = path.join(this.dir, `${fileName(name)}.sh`);
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      /* gone */
+    }
+    const ours = cmdline.split('\0').includes(script);
+    const start = ours ? (procStat(pid)?.start ?? 'gone') : 'gone';
+    const meta = (await readFile(script, 'utf8').catch(() => '')).match(/> '([^']*)'\.tmp\.\$\$/);
+    const rec: LocalJobRecord = {
+      id: `local:${this.host}:${pid}:${start}`,
+      name,
+      host: this.host,
+      pid,
+      start,
+      exitCodeFile: meta?.[1] ?? '',
+      stdout: '',
+      stderr: '',
+      submittedAt: Date.now(),
+    };
+    await mkdir(this.dir, { recursive: true });
+    await this.writeRecord(rec);
+    return rec;
   }
 
   async inFlight(): Promise<number> {

@@ -66,6 +66,24 @@ describe('local backend specifics', () => {
     expect(procStat(p?.pid ?? 0)).toBeUndefined();
   });
 
+  it('finds a job whose registry entry was never written (crash right after spawning it)', async () => {
+    const stateDir = path.join(base, 'state-crash');
+    const first = new LocalBackend({ stateDir });
+    const job = makeJob(work, 'rc.lo.crash.1.a1', 'sleep 2');
+    const res = await first.submit([job]);
+    const id = res.submitted[0]?.id as string;
+    // the crash: the registry entry is lost, only the pid file the job wrote itself remains
+    rmSync(path.join(stateDir, 'local-jobs', `${job.name}.json`));
+    const second = new LocalBackend({ stateDir });
+    expect(await second.find([job.name])).toEqual([{ name: job.name, id }]);
+    const t: TrackedJob = { id, name: job.name, exitCodeFile: job.exitCodeFile, submittedAt: Date.now() };
+    expect((await second.status([t])).get(id)?.state).toBe('running');
+    const st = await waitFor(second, [t], (s) => TERMINAL.has(s.state), 10_000, 100);
+    expect(st.get(id)?.state).toBe('done');
+    // a name that never ran is not found
+    expect(await second.find(['rc.lo.crash.2.a1'])).toEqual([]);
+  });
+
   it('a recycled pid (other start time) is not the job: not running, not cancelled', async () => {
     const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
