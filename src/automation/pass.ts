@@ -346,6 +346,8 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
             nativeId: 'recovered',
             status: ec === 0 ? 'done' : 'failed',
             exitCode: ec,
+            outputs:
+              ec === 0 ? [...new Set([...j.outputs, ...(await readOutputFile(j.outputFile))])] : j.outputs,
             time: now(),
             reason: ec === 0 ? '' : `exit code ${ec}`,
           };
