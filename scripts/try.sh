@@ -44,6 +44,7 @@ InfluxDB keeps running at $URL. To go on:
   export RUNCTRL_INFLUXDB_URL=$URL RUNCTRL_DB=$DB
   node bin/runctrl.js list
   node bin/runctrl.js rtype-list --campaign $CAMPAIGN
+  node bin/runctrl.js automation --once      # run the workflows as local jobs (repeat until all are done)
   node bin/runctrl.js --help
 Stop it with: bash scripts/influxdb.sh down $INFLUX_DIR   (data kept; 'purge' deletes it)
 HINT
