@@ -246,7 +246,7 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
   const now = deps.now ?? Date.now;
   const log = deps.log ?? (() => undefined);
   const t0 = now();
-  const q0 = deps.store.influx.stats.queries;
+  const q0 = deps.store.queryCount;
   const report = emptyPassReport(t0, o.dryRun ?? false);
   const write = async (points: PointSpec[]): Promise<void> => {
     if (!o.dryRun && points.length > 0) await deps.store.write(points);
@@ -479,7 +479,7 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
 
   report.campaigns = loaded.map((l) => l.report);
   report.durationMs = now() - t0;
-  report.queries = deps.store.influx.stats.queries - q0;
+  report.queries = deps.store.queryCount - q0;
   return report;
 }
 

@@ -30,7 +30,7 @@ export async function apply(ctx: Ctx, o: { file: string; dryRun?: boolean }): Pr
   // handler modules are resolved against the campaign file's directory
   const dir = path.dirname(path.resolve(o.file));
   for (const w of spec.workflows) if (w.handler) w.handler = path.resolve(dir, w.handler);
-  const exists = (await ctx.store.influx.databaseExists()) ? await ctx.store.campaigns(spec.campaign) : [];
+  const exists = (await ctx.store.databaseExists()) ? await ctx.store.campaigns(spec.campaign) : [];
   const current = exists[0];
   const changes = diffSpec(spec, current);
   if (!o.dryRun && changes.length > 0) {

@@ -51,8 +51,7 @@ export async function inject(ctx: Ctx, o: InjectOptions): Promise<InjectResult> 
     w[ch.status] = (w[ch.status] ?? 0) + 1;
   }
   if (!o.dryRun && total > 0) {
-    const progress = o.onProgress;
-    await ctx.store.influx.writePoints(points(), progress ? (n) => progress(n, total) : undefined);
+    await ctx.store.writeStream(points(), total, o.onProgress);
   }
   return {
     campaign: c.name,

@@ -43,8 +43,26 @@ export class Store {
     return this.influx.db;
   }
 
+  async databaseExists(): Promise<boolean> {
+    return this.influx.databaseExists();
+  }
+
+  /** Queries sent so far (reports and benchmarks count a pass's queries). */
+  get queryCount(): number {
+    return this.influx.stats.queries;
+  }
+
   async ensureDatabase(): Promise<void> {
     await this.influx.createDatabase();
+  }
+
+  /** Writes points made lazily (e.g. by a generator), so a large write never holds them all. */
+  async writeStream(
+    points: Iterable<PointSpec>,
+    total: number,
+    onProgress?: (written: number, total: number) => void,
+  ): Promise<number> {
+    return this.influx.writePoints(points, onProgress ? (n) => onProgress(n, total) : undefined);
   }
 
   /** Writes points (batched, ~5000 lines a request). Returns the millisecond stamped on them. */
