@@ -88,8 +88,9 @@ export class Lease {
     const now = Date.now();
     const since = now - 24 * 3600_000;
     const takeOver: string[] = [];
+    const claims = await this.store.leasePointsByScope(since);
     for (const scope of scopes) {
-      const before = leaseHolder(await this.store.leasePoints(scope, since), now);
+      const before = leaseHolder(claims.get(scope) ?? [], now);
       if (!before || before.owner === this.owner) continue;
       if (deadLocalOwner(before.owner)) takeOver.push(before.owner, scope);
       else throw this.busy(scope, before.owner, before.expires);
@@ -100,8 +101,9 @@ export class Lease {
       releases.push(leasePoint(takeOver[i + 1] ?? '', takeOver[i] ?? '', 0));
     if (releases.length > 0) await this.store.write(releases);
     await this.store.write(scopes.map((s) => leasePoint(s, this.owner, now + this.ttlMs)));
+    const written = await this.store.leasePointsByScope(since);
     for (const scope of scopes) {
-      const after = leaseHolder(await this.store.leasePoints(scope, since), Date.now());
+      const after = leaseHolder(written.get(scope) ?? [], Date.now());
       if (!after || after.owner !== this.owner) {
         throw this.busy(scope, after?.owner ?? 'unknown', after?.expires ?? 0);
       }

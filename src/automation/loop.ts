@@ -63,13 +63,18 @@ export async function runLoop(deps: PassDeps, o: LoopOptions, signal: AbortSigna
     for (;;) {
       let report: PassReport | undefined;
       try {
+        // read once per pass: the lease covers the campaigns the pass will act on
+        const q0 = deps.store.queryCount;
+        const all = await deps.store.campaigns();
         if (!o.dryRun) {
-          const campaigns = (await deps.store.campaigns()).filter(
+          const mine = all.filter(
             (c) => activityOf(c) !== 'idle' && (!o.campaigns?.length || o.campaigns.includes(c.name)),
           );
-          await lease.acquire(campaigns.map((c) => c.name));
+          await lease.acquire(mine.map((c) => c.name));
         }
-        report = await runPass(passDeps, o);
+        report = await runPass(passDeps, o, all);
+        // the pass's queries, with the campaign read and the lease that this loop did for it
+        report.queries = deps.store.queryCount - q0;
         result.passes++;
         result.last = report;
         failures = 0;

@@ -242,7 +242,8 @@ export function applyNativeState(
   }
 }
 
-export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassReport> {
+/** `all`: the campaigns of the database when the caller has just read them (the loop does, for its lease). */
+export async function runPass(deps: PassDeps, o: PassOptions, all?: Campaign[]): Promise<PassReport> {
   const now = deps.now ?? Date.now;
   const log = deps.log ?? (() => undefined);
   const t0 = now();
@@ -253,7 +254,7 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
   };
 
   // 0. campaigns in scope: active ones, and deactivated ones (their jobs in flight are still tracked)
-  let campaigns = (await deps.store.campaigns()).filter((c) => activityOf(c) !== 'idle');
+  let campaigns = (all ?? (await deps.store.campaigns())).filter((c) => activityOf(c) !== 'idle');
   if (o.campaigns && o.campaigns.length > 0)
     campaigns = campaigns.filter((c) => o.campaigns?.includes(c.name));
 
@@ -369,10 +370,10 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
         (j.status === 'idle' || j.status === 'running') && j.nativeId !== '' && j.nativeId !== 'recovered',
     ),
   );
-  const transitions: PointSpec[] = [];
+  const byCampaign = new Map(loaded.map((l) => [l.campaign.name, l]));
+  const answers: { backend: Backend; js: JobRecord[]; states: Map<string, JobState> }[] = [];
   for (const [backendName, js] of groupBy(inFlight, (j) => j.backend)) {
     const backend = deps.backend(backendName);
-    let states: Map<string, JobState>;
     try {
       const tracked: TrackedJob[] = js.map((j) => ({
         id: j.nativeId,
@@ -380,30 +381,33 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
         exitCodeFile: j.exitCodeFile,
         submittedAt: j.submittedAt,
       }));
-      states = await backend.status(tracked);
+      answers.push({ backend, js, states: await backend.status(tracked) });
     } catch (err) {
       report.problems.push(
         `backend ${backendName}: status query failed, jobs left as they are: ${String(err instanceof Error ? err.message : err)}`,
       );
-      continue;
     }
-    fault('after-status');
-    // a job may have reported itself (`runctrl job done --output …`) since the state was loaded: re-read
-    // the jobs of the campaigns where a job ended, so its report is neither overwritten nor lost
-    const ending = js.filter((j) =>
-      ['done', 'failed', 'cancelled'].includes(states.get(j.nativeId)?.state ?? ''),
-    );
-    const reported = new Map<string, JobRecord>();
-    for (const c of new Set(ending.map((j) => j.campaign))) {
-      for (const [name, fresh] of await deps.store.jobs(c, { since: t0 - 5_000 })) reported.set(name, fresh);
-    }
+  }
+  fault('after-status');
+  // a job may have reported itself (`runctrl job done --output …`) since the state was loaded: re-read
+  // (once per campaign) the jobs of the campaigns where a job ended, so its report is neither overwritten nor lost
+  const ending = answers.flatMap(({ js, states }) =>
+    js.filter((j) => ['done', 'failed', 'cancelled'].includes(states.get(j.nativeId)?.state ?? '')),
+  );
+  const reported = new Map<string, JobRecord>();
+  for (const c of new Set(ending.map((j) => j.campaign))) {
+    for (const [name, fresh] of await deps.store.jobs(c, { since: t0 - 5_000 })) reported.set(name, fresh);
+  }
+  const transitions: PointSpec[] = [];
+  for (const { backend, js, states } of answers) {
     const cancel: string[] = [];
     for (const j0 of js) {
+      const l = byCampaign.get(j0.campaign);
+      if (!l) continue;
       const fresh = reported.get(j0.name);
-      const l0 = loaded.find((x) => x.campaign.name === j0.campaign);
       if (fresh && fresh.time > j0.time && (fresh.status === 'done' || fresh.status === 'failed')) {
-        l0?.jobs.set(fresh.name, fresh); // the job's own final word stands
-        if (l0) l0.report.transitions++;
+        l.jobs.set(fresh.name, fresh); // the job's own final word stands
+        l.report.transitions++;
         continue;
       }
       const j = fresh && fresh.time > j0.time ? fresh : j0;
@@ -411,12 +415,11 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
       const { next, cancel: c } = applyNativeState(j, st, now(), o);
       if (c) cancel.push(j.nativeId);
       if (!next) continue;
-      const l = loaded.find((x) => x.campaign.name === j.campaign);
       if (next.status === 'done') {
         const fromFile = await readOutputFile(next.outputFile);
         next.outputs = [...new Set([...j.outputs, ...fromFile])];
-        const spec = l?.campaign.workflows.find((w) => w.name === j.workflow);
-        if (l && spec?.handler) {
+        const spec = l.campaign.workflows.find((w) => w.name === j.workflow);
+        if (spec?.handler) {
           try {
             next.outputs = await handlerOutputs(o, l, spec, next);
           } catch (err) {
@@ -426,8 +429,8 @@ export async function runPass(deps: PassDeps, o: PassOptions): Promise<PassRepor
           }
         }
       }
-      l?.jobs.set(next.name, next);
-      if (l && next.status !== j.status) l.report.transitions++;
+      l.jobs.set(next.name, next);
+      if (next.status !== j.status) l.report.transitions++;
       transitions.push(jobPoint(next));
     }
     if (cancel.length > 0 && !o.dryRun)

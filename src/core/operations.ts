@@ -1,8 +1,9 @@
 /** Operator actions on run states, jobs, outputs and locks. Each returns data; src/cli prints it. */
 import os from 'node:os';
+import { loadCampaign } from './campaigns.js';
 import { checkName } from '../domain/names.js';
 import type { JobRecord, LockRecord } from '../domain/jobs.js';
-import type { RunState, RunStateChange } from '../domain/state.js';
+import type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
 import { isJobStatus, type JobStatus, type RunStatus } from '../domain/status.js';
 import { UserError } from '../errors.js';
 import { jobPoint, lockPoint, runStatePoint } from '../store/schema.js';
@@ -10,13 +11,16 @@ import type { Backend } from '../backends/types.js';
 import type { Ctx } from './context.js';
 import { readRunList, selectorKind, type RunSelector } from './runs.js';
 
-/** Run × workflow states selected by workflow and runs/range/era/run list (era from registered runs). */
+/**
+ * Run × workflow states selected by workflow and runs/range/era/run list, with the registered runs of the
+ * selection (an era is resolved through them).
+ */
 export async function selectStates(
   ctx: Ctx,
   campaign: string,
   workflow: string | undefined,
   sel: RunSelector,
-): Promise<RunState[]> {
+): Promise<{ states: RunState[]; registered: Map<number, RegisteredRun> }> {
   const kind = selectorKind(sel);
   let runs = sel.runs;
   if (kind === 'runlist') runs = await readRunList(sel.runlist ?? '');
@@ -25,16 +29,20 @@ export async function selectStates(
     ...(sel.range ? { range: sel.range } : {}),
     ...(workflow ? { workflow } : {}),
   };
-  const states = [...(await ctx.store.runStates(campaign, q)).values()];
-  if (sel.era === undefined) return states;
-  const registered = await ctx.store.registeredRuns(campaign, {});
+  const runSel = { ...(runs ? { runs } : {}), ...(sel.range ? { range: sel.range } : {}) };
+  const [stateMap, registered] = await Promise.all([
+    ctx.store.runStates(campaign, q),
+    ctx.store.registeredRuns(campaign, runSel),
+  ]);
+  const states = [...stateMap.values()];
+  if (sel.era === undefined) return { states, registered };
   const eras = new Set([...registered.values()].map((r) => r.era));
   if (!eras.has(sel.era)) {
     throw new UserError(
       `no run of era '${sel.era}' in campaign '${campaign}' (eras there: ${[...eras].sort().join(', ') || 'none'})`,
     );
   }
-  return states.filter((s) => registered.get(s.run)?.era === sel.era);
+  return { states: states.filter((s) => registered.get(s.run)?.era === sel.era), registered };
 }
 
 function requireSelection(sel: RunSelector): void {
@@ -56,7 +64,7 @@ export interface StateEditResult {
 
 async function checkWorkflow(ctx: Ctx, campaign: string, workflow: string): Promise<void> {
   checkName('workflow', workflow);
-  const c = await ctx.store.campaign(campaign);
+  const c = await loadCampaign(ctx, campaign);
   const known = new Set([
     ...c.workflows.map((w) => w.name),
     ...c.rtypes.flatMap((t) => [...t.workflows, ...t.suspended]),
@@ -109,7 +117,7 @@ export async function reprocess(
 ): Promise<StateEditResult> {
   requireSelection(o.selector);
   await checkWorkflow(ctx, o.campaign, o.workflow);
-  const states = await selectStates(ctx, o.campaign, o.workflow, o.selector);
+  const { states } = await selectStates(ctx, o.campaign, o.workflow, o.selector);
   return editStates(ctx, o, states, 'reprocess', 'reprocess requested', (s) => {
     if (s.status === 'processing') return 'jobs in flight (use reset to cancel them)';
     if (o.mode === 'failed' && s.status !== 'failed') return 'not failed (use --mode all)';
@@ -131,7 +139,7 @@ export async function reset(
 ): Promise<StateEditResult & { cancelled: string[] }> {
   requireSelection(o.selector);
   await checkWorkflow(ctx, o.campaign, o.workflow);
-  const states = await selectStates(ctx, o.campaign, o.workflow, o.selector);
+  const { states } = await selectStates(ctx, o.campaign, o.workflow, o.selector);
   const runs = new Set(states.map((s) => s.run));
   const all = [...(await ctx.store.jobs(o.campaign, { workflow: o.workflow })).values()];
   const jobs = all.filter(
@@ -176,7 +184,7 @@ export interface JobsQuery {
 }
 
 export async function listJobs(ctx: Ctx, o: JobsQuery): Promise<JobRecord[]> {
-  await ctx.store.campaign(o.campaign);
+  await loadCampaign(ctx, o.campaign);
   const jobs = [...(await ctx.store.jobs(o.campaign, o.workflow ? { workflow: o.workflow } : {})).values()];
   return jobs
     .filter(
@@ -219,9 +227,14 @@ export async function reportJob(
         `output '${out}' contains a comma: give outputs comma-separated, each without commas`,
       );
   }
-  const jobs = [...(await ctx.store.jobs(o.campaign, { workflow: o.workflow })).values()].filter((j) =>
-    j.runs.includes(o.run),
-  );
+  // every running job reports: read only that run's jobs (a group job reporting a later run of its group
+  // is looked up in the whole workflow)
+  let jobs = [...(await ctx.store.jobs(o.campaign, { workflow: o.workflow, firstRun: o.run })).values()];
+  if (jobs.length === 0) {
+    jobs = [...(await ctx.store.jobs(o.campaign, { workflow: o.workflow })).values()].filter((j) =>
+      j.runs.includes(o.run),
+    );
+  }
   const match =
     o.id === undefined
       ? jobs.sort((a, b) => b.attempt - a.attempt)[0]
@@ -254,8 +267,7 @@ export async function outputs(
   o: { campaign: string; workflow: string; selector: RunSelector },
 ): Promise<OutputsResult> {
   await checkWorkflow(ctx, o.campaign, o.workflow);
-  const states = await selectStates(ctx, o.campaign, o.workflow, o.selector);
-  const registered = await ctx.store.registeredRuns(o.campaign, {});
+  const { states, registered } = await selectStates(ctx, o.campaign, o.workflow, o.selector);
   return {
     campaign: o.campaign,
     workflow: o.workflow,

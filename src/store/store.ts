@@ -207,7 +207,7 @@ export class Store {
   /** Latest point of every job of a campaign (optionally only those written after `since`): one query. */
   async jobs(
     campaign: string,
-    sel: { since?: number; workflow?: string } = {},
+    sel: { since?: number; workflow?: string; firstRun?: number } = {},
   ): Promise<Map<string, JobRecord>> {
     const conds = ['"campaign" = $c'];
     const params: Record<string, string> = { c: campaign };
@@ -215,6 +215,8 @@ export class Store {
       conds.push('"workflow" = $w');
       params.w = sel.workflow;
     }
+    // the `run` field of a job point is the first run of its unit
+    if (sel.firstRun !== undefined) conds.push(`"run" = ${Math.trunc(sel.firstRun)}`);
     if (sel.since !== undefined) conds.push(`time > ${Math.trunc(sel.since)}ms`);
     const out = new Map<string, JobRecord>();
     await this.influx.eachRow(
@@ -252,12 +254,19 @@ export class Store {
     return [...last.values()];
   }
 
-  /** Lease claims of a scope written after `since` (Unix ms), oldest first. */
-  async leasePoints(scope: string, since: number): Promise<LeasePoint[]> {
-    const rows = await this.influx.rows(
-      `SELECT "owner", "expires" FROM ${ident(M.lease)} WHERE "scope" = $s AND time > ${Math.trunc(since)}ms`,
-      { s: scope },
+  /** Lease claims of every scope written after `since` (Unix ms), oldest first per scope: one query. */
+  async leasePointsByScope(since: number): Promise<Map<string, LeasePoint[]>> {
+    const out = new Map<string, LeasePoint[]>();
+    await this.influx.eachRow(
+      `SELECT "owner", "expires" FROM ${ident(M.lease)} WHERE time > ${Math.trunc(since)}ms GROUP BY "scope"`,
+      {},
+      (r) => {
+        const scope = String(r.scope);
+        let l = out.get(scope);
+        if (!l) out.set(scope, (l = []));
+        l.push(decodeLease(r));
+      },
     );
-    return rows.map(decodeLease);
+    return out;
   }
 }
