@@ -11,14 +11,8 @@ import { backoffDelay, sleep } from '../util/retry.js';
 import { junitXml } from './junit.js';
 import { Lease, LockFile } from './lease.js';
 import { notify } from './notify.js';
-import {
-  emptyPassReport,
-  runPass,
-  StateCache,
-  type PassDeps,
-  type PassOptions,
-  type PassReport,
-} from './pass.js';
+import { emptyPassReport, runPass, type PassDeps, type PassOptions, type PassReport } from './pass.js';
+import { StateCache } from './load.js';
 
 export interface LoopOptions extends PassOptions {
   daemon: boolean;

@@ -26,6 +26,7 @@ import { jobPoint, runInfoPoint, runStatePoint } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { handlerFor, readOutputFile, type UnitInfo } from './handler.js';
 import { fault } from './fault.js';
+import { loadCampaignState, type StateCache } from './load.js';
 
 export interface PassOptions {
   /** Restrict the pass to these campaigns. */
@@ -48,28 +49,6 @@ export interface PassOptions {
   outputRoot: string;
   /** Extra environment for jobs (e.g. RUNCTRL_DB and the InfluxDB URL, so jobs can report). */
   jobEnv?: Record<string, string>;
-}
-
-/**
- * What a long-running loop keeps between passes: each campaign's state, so that a pass reads only the points
- * written since the previous read (minus an overlap window for late writes) instead of the whole history.
- */
-export class StateCache {
-  readonly entries = new Map<
-    string,
-    {
-      states: Map<string, RunState>;
-      registered: Map<number, RegisteredRun>;
-      jobs: Map<string, JobRecord>;
-      readAt: number;
-      loadedAt: number;
-    }
-  >();
-  /** Reads overlap the previous read by overlapMs; everything is read again every fullReloadMs. */
-  constructor(
-    readonly overlapMs = 60_000,
-    readonly fullReloadMs = 3_600_000,
-  ) {}
 }
 
 export interface PassDeps {
@@ -303,7 +282,7 @@ export async function runPass(deps: PassDeps, o: PassOptions, all?: Campaign[]):
   const allLocks = await deps.store.locks();
   const loaded: Loaded[] = [];
   for (const c of campaigns) {
-    const { states, registered, jobs } = await loadCampaignState(deps, c.name, now());
+    const { states, registered, jobs } = await loadCampaignState(deps.store, deps.cache, c.name, now());
     loaded.push({
       campaign: c,
       states,
@@ -484,44 +463,6 @@ export async function runPass(deps: PassDeps, o: PassOptions, all?: Campaign[]):
   report.durationMs = now() - t0;
   report.queries = deps.store.queryCount - q0;
   return report;
-}
-
-async function loadCampaignState(
-  deps: PassDeps,
-  campaign: string,
-  now: number,
-): Promise<{
-  states: Map<string, RunState>;
-  registered: Map<number, RegisteredRun>;
-  jobs: Map<string, JobRecord>;
-}> {
-  const hit = deps.cache?.entries.get(campaign);
-  if (!hit || !deps.cache || now - hit.loadedAt > deps.cache.fullReloadMs) {
-    const [states, registered, jobs] = await Promise.all([
-      deps.store.runStates(campaign),
-      deps.store.registeredRuns(campaign),
-      deps.store.jobs(campaign),
-    ]);
-    deps.cache?.entries.set(campaign, { states, registered, jobs, readAt: now, loadedAt: now });
-    return { states, registered, jobs };
-  }
-  const since = hit.readAt - deps.cache.overlapMs;
-  const [states, registered, jobs] = await Promise.all([
-    deps.store.runStates(campaign, { since }),
-    deps.store.registeredRuns(campaign, { since }),
-    deps.store.jobs(campaign, { since }),
-  ]);
-  for (const [k, s] of states) {
-    const cur = hit.states.get(k);
-    if (!cur || s.time >= cur.time) hit.states.set(k, s);
-  }
-  for (const [k, r] of registered) hit.registered.set(k, r);
-  for (const [k, j] of jobs) {
-    const cur = hit.jobs.get(k);
-    if (!cur || j.time >= cur.time) hit.jobs.set(k, j);
-  }
-  hit.readAt = now;
-  return hit;
 }
 
 function unitDirs(

@@ -34,6 +34,11 @@ export interface JobSpec {
   /** Where the wrapper writes the exit code. */
   exitCodeFile: string;
   env: Record<string, string>;
+  /**
+   * Secrets for the job (e.g. the InfluxDB credentials a job reports with): handed to the job through the
+   * process environment only — never written into a job script, a log, a registry or any other file.
+   */
+  secretEnv?: Record<string, string>;
   resources: Resources;
 }
 
@@ -80,6 +85,12 @@ export interface Backend {
   find(names: string[]): Promise<Submitted[]>;
   /** All of the user's jobs in the system (for the in-flight limit). */
   inFlight(): Promise<number>;
+  /**
+   * Optional wake-up: calls `onChange` soon after one of this backend's jobs ends (or starts), so the loop can
+   * act at once instead of waiting for its next poll; a hint only, the loop still asks `status`. Returns a
+   * function that stops watching (idempotent).
+   */
+  watch?(onChange: () => void): () => void;
   /** Idempotent. */
   close(): Promise<void>;
 }
