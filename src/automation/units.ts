@@ -1,0 +1,99 @@
+/**
+ * Work units as jobs: their directories, their environment and JobSpec, and the unit a recorded job processes
+ * (to resubmit an intent or ask a handler for outputs). A recorded job keeps the paths it was submitted with,
+ * whatever the current working directory or state directory.
+ */
+import path from 'node:path';
+import type { JobSpec } from '../backends/types.js';
+import type { JobRecord } from '../domain/jobs.js';
+import { stateKey } from '../domain/state.js';
+import type { WorkflowSpec } from '../domain/workflow.js';
+import { handlerFor, type UnitInfo } from './handler.js';
+import type { Loaded, PassOptions } from './pass.js';
+
+export function unitDirs(
+  o: PassOptions,
+  campaign: string,
+  workflow: string,
+  unit: string,
+  attempt: number,
+): { work: string; out: string } {
+  return {
+    work: path.join(o.jobRoot, campaign, workflow, unit, `a${attempt}`),
+    out: path.join(o.outputRoot, campaign, workflow, unit),
+  };
+}
+
+/** The environment of a unit's job (secrets are not in it: see `jobSpecOf`). */
+export function unitEnv(
+  o: PassOptions,
+  j: Pick<JobRecord, 'campaign' | 'workflow' | 'runs' | 'attempt' | 'name' | 'backend'>,
+  outdir: string,
+  outputFile: string,
+  watched: boolean,
+): Record<string, string> {
+  return {
+    ...(o.jobEnv ?? {}),
+    RUNCTRL_CAMPAIGN: j.campaign,
+    RUNCTRL_WORKFLOW: j.workflow,
+    RUNCTRL_RUN: String(j.runs[0] ?? ''),
+    RUNCTRL_RUNS: j.runs.join(','),
+    RUNCTRL_ATTEMPT: String(j.attempt),
+    RUNCTRL_OUTDIR: outdir,
+    RUNCTRL_OUTPUT_FILE: outputFile,
+    // a backend that wakes the loop by itself (local) needs no end report from its jobs
+    ...(o.jobReport && !watched ? { RUNCTRL_REPORT_URL: o.jobReport.url } : {}),
+  };
+}
+
+/** The JobSpec of a recorded job (its own paths), with the command and environment given. */
+export function jobSpecOf(
+  o: PassOptions,
+  j: JobRecord,
+  command: string,
+  env: Record<string, string>,
+  spec: WorkflowSpec,
+): JobSpec {
+  return {
+    name: j.name,
+    command,
+    workDir: path.dirname(j.exitCodeFile),
+    stdout: j.stdout,
+    stderr: j.stderr,
+    exitCodeFile: j.exitCodeFile,
+    env,
+    ...(o.jobSecretEnv && Object.keys(o.jobSecretEnv).length > 0 ? { secretEnv: o.jobSecretEnv } : {}),
+    resources: spec.resources,
+  };
+}
+
+/** The unit a recorded job processes, rebuilt from the loaded state (its inputs are its dependencies' outputs). */
+export function unitOfJob(o: PassOptions, l: Loaded, spec: WorkflowSpec, j: JobRecord): UnitInfo {
+  const inputs: Record<string, string[]> = {};
+  for (const d of spec.dependsOn)
+    inputs[d] = j.runs.flatMap((r) => l.states.get(stateKey(r, d))?.outputs ?? []);
+  const first = l.registered.get(j.runs[0] ?? 0);
+  return {
+    campaign: j.campaign,
+    workflow: j.workflow,
+    unit: j.unit,
+    runs: j.runs,
+    attempt: j.attempt,
+    era: first?.era ?? '',
+    fill: first?.fill ?? 0,
+    inputs,
+    outdir: unitDirs(o, j.campaign, j.workflow, j.unit, j.attempt).out,
+  };
+}
+
+/** The outputs a handler module decides for a finished job (default: what the job reported). */
+export async function handlerOutputs(
+  o: PassOptions,
+  l: Loaded,
+  spec: WorkflowSpec,
+  j: JobRecord,
+): Promise<string[]> {
+  const handler = await handlerFor(spec);
+  if (!handler.outputs) return j.outputs;
+  return [...new Set(await handler.outputs({ ...unitOfJob(o, l, spec, j), reported: j.outputs }))];
+}
