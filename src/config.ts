@@ -10,10 +10,12 @@
  * | token        | (never a flag)    | RUNCTRL_INFLUXDB_TOKEN                             | (none)                    |
  * | timeoutMs    | --influx-timeout  | RUNCTRL_INFLUXDB_TIMEOUT (ms)                      | 30000                     |
  * | runSource    | --run-source      | RUNCTRL_RUN_SOURCE                                 | bundled sample registry   |
- * | stateDir     | --state-dir       | RUNCTRL_STATE_DIR                                  | ./.runctrl                |
+ * | stateDir     | --state-dir       | RUNCTRL_STATE_DIR                                  | $XDG_STATE_HOME/runctrl   |
+ *                                                  (~/.local/state/runctrl when XDG_STATE_HOME is unset)
  * | webhooks     | (no flag yet)     | RUNCTRL_WEBHOOKS (comma-separated)                 | (none)                    |
  */
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import dotenv from 'dotenv';
@@ -46,6 +48,21 @@ export interface ConfigFlags {
 /** The repository root (where `data/` and `campaigns/` live), found from this file's location. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const SAMPLE_REGISTRY = path.join(PROJECT_ROOT, 'data', 'runs', 'sample-registry.json');
+
+/**
+ * The default state directory, whatever the working directory (XDG base directories): $XDG_STATE_HOME/runctrl
+ * when that is an absolute path, else ~/.local/state/runctrl.
+ */
+export function defaultStateDir(env: NodeJS.ProcessEnv): string {
+  const xdg = env.XDG_STATE_HOME;
+  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'runctrl');
+  return path.join(
+    env.HOME && path.isAbsolute(env.HOME) ? env.HOME : os.homedir(),
+    '.local',
+    'state',
+    'runctrl',
+  );
+}
 
 function readDotenv(cwd: string): Record<string, string> {
   const file = path.join(cwd, '.env');
@@ -108,7 +125,7 @@ export function resolveConfig(
     token: pick('RUNCTRL_INFLUXDB_TOKEN'),
     timeoutMs,
     runSource: flags.runSource ?? pick('RUNCTRL_RUN_SOURCE') ?? SAMPLE_REGISTRY,
-    stateDir: path.resolve(cwd, flags.stateDir ?? pick('RUNCTRL_STATE_DIR') ?? '.runctrl'),
+    stateDir: path.resolve(cwd, flags.stateDir ?? pick('RUNCTRL_STATE_DIR') ?? defaultStateDir(env)),
     webhooks,
     verbose: flags.verbose ?? false,
   };

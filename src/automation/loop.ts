@@ -1,114 +1,205 @@
 /**
- * The automation loop: `once` (one pass, for Jenkins or cron) or `daemon` (a pass every interval until
- * stopped). A pass that hits an infrastructure error (InfluxDB or a batch controller unreachable) is retried
- * with capped exponential backoff; SIGTERM/SIGINT (the abort signal) ends the loop after the current pass.
+ * The automation loop: `once` (one pass, for Jenkins or cron), `daemon` (until stopped) or `untilDone` (until
+ * nothing is waiting or in flight in the selected campaigns). Event-driven outside `once`: a full pass every
+ * interval (the safety net that polls every backend), and in between a wake-up pass as soon as a job ends
+ * (wake.ts), which finalises it and submits what it unblocked. A pass that hits an infrastructure error
+ * (InfluxDB or a batch controller unreachable) is retried with capped exponential backoff; SIGTERM/SIGINT (the
+ * abort signal) ends the loop after the current pass.
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { activityOf } from '../domain/campaign.js';
+import { activityOf, type Campaign } from '../domain/campaign.js';
 import { isTransient } from '../errors.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { junitXml } from './junit.js';
 import { Lease, LockFile } from './lease.js';
-import { notify } from './notify.js';
-import { emptyPassReport, runPass, type PassDeps, type PassOptions, type PassReport } from './pass.js';
 import { StateCache } from './load.js';
+import { notify } from './notify.js';
+import {
+  emptyPassReport,
+  runPass,
+  type PassDeps,
+  type PassOptions,
+  type PassReport,
+  type WakeScope,
+} from './pass.js';
+import { Waker } from './wake.js';
 
 export interface LoopOptions extends PassOptions {
   daemon: boolean;
+  /** Run (event-driven) until nothing is waiting or in flight, then stop. */
+  untilDone?: boolean;
   intervalMs: number;
+  /** How often job-end reports are read between passes (ms; default 1 s). */
+  wakeCheckMs?: number;
   junit?: string;
   webhooks: string[];
   stateDir: string;
-  /** Lease lifetime; renewed every pass. */
+  /** Lease lifetime; renewed every full pass. */
   leaseTtlMs: number;
-  /** --once: how many times an infrastructure error is retried before giving up. */
+  /** --once and --until-done: how many times in a row an infrastructure error is retried before giving up. */
   onceAttempts?: number;
   maxBackoffMs?: number;
+  /** Called after every pass (progress displays). */
+  onPass?: (r: PassReport) => void;
 }
 
 export interface LoopResult {
   passes: number;
   last?: PassReport;
-  /** The infrastructure error that ended a --once run. */
+  /** The infrastructure error that ended a --once or --until-done run. */
   error?: string;
 }
 
 function summary(r: PassReport): string {
   const t = (k: 'submitted' | 'resubmitted' | 'done' | 'failed' | 'transitions' | 'deferred') =>
     r.campaigns.reduce((n, c) => n + c[k], 0);
-  return `pass: ${r.campaigns.length} campaign(s), sensed ${r.sensed}, submitted ${t('submitted')} (+${t('resubmitted')} again, ${t('deferred')} deferred), ${t('transitions')} job transition(s), done ${t('done')}, failed ${t('failed')}, ${r.problems.length} problem(s), ${r.queries} queries, ${r.durationMs} ms`;
+  const kind = r.wake ? 'wake-up pass' : 'pass';
+  return `${kind}: ${r.campaigns.length} campaign(s), sensed ${r.sensed}, submitted ${t('submitted')} (+${t('resubmitted')} again, ${t('deferred')} deferred), ${t('transitions')} job transition(s), done ${t('done')}, failed ${t('failed')}, ${r.problems.length} problem(s), ${r.queries} queries, ${r.durationMs} ms`;
+}
+
+/** Nothing in flight, nothing submitted or deferred: what is still waiting cannot move by itself. */
+export function settled(r: PassReport): boolean {
+  return r.campaigns.every((c) => c.inFlight === 0 && c.submitted + c.resubmitted + c.deferred === 0);
+}
+
+function lockFileFor(deps: PassDeps, o: LoopOptions): LockFile {
+  const name = `loop-${deps.store.db}${o.campaigns?.length ? `-${o.campaigns.join('+')}` : ''}`;
+  return new LockFile(path.join(o.stateDir, `${name.replace(/[^A-Za-z0-9_.+-]/g, '_')}.lock`));
+}
+
+/** The backends named by the campaigns' workflows. */
+function backendsOf(campaigns: Campaign[]): Set<string> {
+  return new Set(campaigns.flatMap((c) => c.workflows.map((w) => w.backend)));
+}
+
+/** After a pass: the log, the notifications of failures, the JUnit file. */
+async function afterPass(deps: PassDeps, o: LoopOptions, report: PassReport): Promise<void> {
+  const log = deps.log ?? (() => undefined);
+  log(summary(report));
+  for (const p of report.problems) log(`problem: ${p}`);
+  if (report.failures.length > 0) {
+    const lines = report.failures
+      .slice(0, 20)
+      .map((f) => `- ${f.campaign}/${f.workflow} run ${f.run}: ${f.reason}`);
+    await notify(
+      o.webhooks,
+      `runctrl: ${report.failures.length} run×workflow pair(s) failed for good\n${lines.join('\n')}`,
+      log,
+    );
+  }
+  if (o.junit) await writeFile(o.junit, junitXml(report));
+  o.onPass?.(report);
+}
+
+class Loop {
+  readonly result: LoopResult = { passes: 0 };
+  private readonly lease: Lease;
+  private readonly deps: PassDeps;
+  private readonly waker: Waker | undefined;
+  private campaigns: Campaign[] = [];
+  private nextFull = 0;
+  private failures = 0;
+
+  constructor(
+    deps: PassDeps,
+    private readonly o: LoopOptions,
+    private readonly signal: AbortSignal,
+  ) {
+    this.lease = new Lease(deps.store, o.leaseTtlMs);
+    const eventDriven = o.daemon || o.untilDone === true;
+    // a long-running loop reads only what changed since its previous pass; --once has nothing to keep
+    this.deps = eventDriven ? { ...deps, cache: new StateCache() } : deps;
+    const log = deps.log;
+    this.waker = eventDriven
+      ? new Waker(deps.store, { reportEveryMs: o.wakeCheckMs ?? 1_000, ...(log ? { log } : {}) })
+      : undefined;
+  }
+
+  /** A full pass (campaigns read, lease renewed, every backend polled) or a wake-up pass. */
+  private async pass(wake: WakeScope | undefined, full: boolean): Promise<PassReport> {
+    const q0 = this.deps.store.queryCount;
+    if (full) {
+      this.campaigns = await this.deps.store.campaigns();
+      if (!this.o.dryRun) {
+        const mine = this.campaigns.filter(
+          (c) => activityOf(c) !== 'idle' && (!this.o.campaigns?.length || this.o.campaigns.includes(c.name)),
+        );
+        await this.lease.acquire(mine.map((c) => c.name));
+      }
+      this.nextFull = Date.now() + this.o.intervalMs;
+    }
+    const report = await runPass(this.deps, this.o, this.campaigns, wake);
+    // the pass's queries, with the campaign read and the lease that this loop did for it
+    report.queries = this.deps.store.queryCount - q0;
+    if (full) this.waker?.follow(backendsOf(this.campaigns), this.deps.backend);
+    return report;
+  }
+
+  /** An infrastructure error: true to go on after the backoff, false to stop (with result.error set). */
+  private async failed(err: unknown): Promise<boolean> {
+    // what the failed pass changed in memory may not have reached the database: read everything again
+    this.deps.cache?.entries.clear();
+    if (!isTransient(err)) throw err;
+    this.failures++;
+    const log = this.deps.log ?? (() => undefined);
+    log(`infrastructure error (${this.failures} in a row): ${err.message}`);
+    if (this.failures === 1)
+      await notify(this.o.webhooks, `runctrl: automation pass failed: ${err.message}`, log);
+    if (!this.o.daemon && this.failures >= (this.o.onceAttempts ?? 3)) {
+      this.result.error = err.message;
+      if (this.o.junit)
+        await writeFile(
+          this.o.junit,
+          junitXml(emptyPassReport(Date.now(), this.o.dryRun ?? false), err.message),
+        );
+      return false;
+    }
+    this.nextFull = 0; // the next pass is a full one
+    return sleep(backoffDelay(this.failures, 1_000, this.o.maxBackoffMs ?? 60_000), this.signal);
+  }
+
+  async run(): Promise<LoopResult> {
+    for (;;) {
+      const woken = this.waker?.take();
+      const full = Date.now() >= this.nextFull || !woken;
+      const wake: WakeScope | undefined = full ? woken && { ...woken, backends: 'all' } : woken;
+      let report: PassReport;
+      try {
+        report = await this.pass(wake, full);
+      } catch (err) {
+        if (await this.failed(err)) continue;
+        return this.result;
+      }
+      this.failures = 0;
+      this.result.passes++;
+      this.result.last = report;
+      await afterPass(this.deps, this.o, report);
+      if (!this.waker || this.signal.aborted) return this.result;
+      if (this.o.untilDone && settled(report)) return this.result;
+      await this.waker.wait(this.nextFull - Date.now(), this.signal);
+      if (this.signal.aborted) return this.result;
+    }
+  }
+
+  close(): void {
+    this.waker?.close();
+  }
+
+  async release(): Promise<void> {
+    await this.lease.release().catch(() => undefined);
+  }
 }
 
 export async function runLoop(deps: PassDeps, o: LoopOptions, signal: AbortSignal): Promise<LoopResult> {
-  const log = deps.log ?? (() => undefined);
-  const lockName = `loop-${deps.store.db}${o.campaigns?.length ? `-${o.campaigns.join('+')}` : ''}`.replace(
-    /[^A-Za-z0-9_.+-]/g,
-    '_',
-  );
-  const lockFile = new LockFile(path.join(o.stateDir, `${lockName}.lock`));
-  const lease = new Lease(deps.store, o.leaseTtlMs);
-  const result: LoopResult = { passes: 0 };
+  const lockFile = lockFileFor(deps, o);
   if (!o.dryRun) lockFile.acquire();
-  let failures = 0;
-  // a daemon reads only what changed since its previous pass; --once has nothing to keep
-  const passDeps: PassDeps = o.daemon ? { ...deps, cache: new StateCache() } : deps;
+  const loop = new Loop(deps, o, signal);
   try {
-    for (;;) {
-      let report: PassReport | undefined;
-      try {
-        // read once per pass: the lease covers the campaigns the pass will act on
-        const q0 = deps.store.queryCount;
-        const all = await deps.store.campaigns();
-        if (!o.dryRun) {
-          const mine = all.filter(
-            (c) => activityOf(c) !== 'idle' && (!o.campaigns?.length || o.campaigns.includes(c.name)),
-          );
-          await lease.acquire(mine.map((c) => c.name));
-        }
-        report = await runPass(passDeps, o, all);
-        // the pass's queries, with the campaign read and the lease that this loop did for it
-        report.queries = deps.store.queryCount - q0;
-        result.passes++;
-        result.last = report;
-        failures = 0;
-        log(summary(report));
-        for (const p of report.problems) log(`problem: ${p}`);
-        if (report.failures.length > 0) {
-          const lines = report.failures
-            .slice(0, 20)
-            .map((f) => `- ${f.campaign}/${f.workflow} run ${f.run}: ${f.reason}`);
-          await notify(
-            o.webhooks,
-            `runctrl: ${report.failures.length} run×workflow pair(s) failed for good\n${lines.join('\n')}`,
-            log,
-          );
-        }
-        if (o.junit) await writeFile(o.junit, junitXml(report));
-      } catch (err) {
-        // what the failed pass changed in memory may not have reached the database: read everything again
-        passDeps.cache?.entries.clear();
-        if (!isTransient(err)) throw err;
-        failures++;
-        const msg = err.message;
-        log(`infrastructure error (${failures} in a row): ${msg}`);
-        if (failures === 1) await notify(o.webhooks, `runctrl: automation pass failed: ${msg}`, log);
-        if (!o.daemon && failures >= (o.onceAttempts ?? 3)) {
-          result.error = msg;
-          if (o.junit) {
-            await writeFile(o.junit, junitXml(emptyPassReport(Date.now(), o.dryRun ?? false), msg));
-          }
-          return result;
-        }
-        const delay = backoffDelay(failures, 1_000, o.maxBackoffMs ?? 60_000);
-        if (!(await sleep(delay, signal))) return result;
-        continue;
-      }
-      if (!o.daemon || signal.aborted) return result;
-      if (!(await sleep(o.intervalMs, signal))) return result;
-    }
+    return await loop.run();
   } finally {
-    await lease.release().catch(() => undefined);
+    loop.close();
+    await loop.release();
     lockFile.release();
   }
 }

@@ -57,9 +57,13 @@ export interface PassOptions {
   counts?: boolean;
 }
 
-/** What narrows a wake-up pass: the backends to poll, and jobs that reported their end (name → exit code). */
+/**
+ * What woke the loop: the backends to poll ('all' in a full pass), and jobs that reported their end (name →
+ * exit code). A job's report stands over a backend that still shows it pending, running or unknown (the
+ * wrapper reports after writing its exit-code file, while the batch system may still list it as running).
+ */
 export interface WakeScope {
-  backends: ReadonlySet<string>;
+  backends: ReadonlySet<string> | 'all';
   ended: ReadonlyMap<string, number>;
 }
 
@@ -189,9 +193,19 @@ function countInFlight(l: Loaded): number {
   return n;
 }
 
+/** Run × workflow pairs per workflow and status. */
+function countStates(l: Loaded): Record<string, Record<string, number>> {
+  const counts: Record<string, Record<string, number>> = {};
+  for (const s of l.states.values()) {
+    const w = (counts[s.workflow] ??= {});
+    w[s.status] = (w[s.status] ?? 0) + 1;
+  }
+  return counts;
+}
+
 /**
  * `all`: the campaigns of the database when the caller has just read them (the loop does, for its lease).
- * `wake`: narrows the pass to what woke the daemon (see WakeScope).
+ * `wake`: what woke the loop (see WakeScope); a pass with a set of backends is a wake-up pass, narrowed to them.
  */
 export async function runPass(
   deps: PassDeps,
@@ -202,15 +216,16 @@ export async function runPass(
   const now = deps.now ?? Date.now;
   const t0 = now();
   const q0 = deps.store.queryCount;
-  const report = emptyPassReport(t0, o.dryRun ?? false, wake !== undefined);
+  const isWake = wake !== undefined && wake.backends !== 'all';
+  const report = emptyPassReport(t0, o.dryRun ?? false, isWake);
   const write = async (points: PointSpec[]): Promise<void> => {
     if (!o.dryRun && points.length > 0) await deps.store.write(points);
   };
   const x: PassContext = { deps, o, report, now, write };
   const campaigns = inScope(all ?? (await deps.store.campaigns()), o);
-  const step = (name: string): void => fault(wake ? `wake-${name}` : name);
+  const step = (name: string): void => fault(isWake ? `wake-${name}` : name);
 
-  if (!wake) await senseRuns(x, campaigns);
+  if (!isWake) await senseRuns(x, campaigns);
   const loaded = await loadAll(x, campaigns);
   step('after-load');
   const toResubmit = await reconcileIntents(x, loaded);
@@ -221,7 +236,10 @@ export async function runPass(
   step('after-finalize');
   await submitUnits(x, units, toResubmit, step);
 
-  for (const l of loaded) l.report.inFlight = countInFlight(l);
+  for (const l of loaded) {
+    l.report.inFlight = countInFlight(l);
+    if (o.counts) l.report.counts = countStates(l);
+  }
   report.campaigns = loaded.map((l) => l.report);
   report.durationMs = now() - t0;
   report.queries = deps.store.queryCount - q0;

@@ -120,17 +120,30 @@ async function queryBackends(x: PassContext, js: JobRecord[], only?: ReadonlySet
   return answers;
 }
 
-/** Jobs that reported their end (wake-up pass) and whose backend is not polled: their exit code answers. */
-function reportedEnds(js: JobRecord[], wake: WakeScope): Answer {
-  const states = new Map<string, JobState>();
-  const list: JobRecord[] = [];
+const UNFINISHED = new Set(['pending', 'running', 'unknown']);
+
+/**
+ * Jobs that reported their end: their exit code answers for a backend not polled, and stands over a polled
+ * backend that still shows them unfinished.
+ */
+function withReports(answers: Answer[], js: JobRecord[], wake: WakeScope): void {
+  const polled = new Set<string>();
+  for (const a of answers) {
+    for (const j of a.js) {
+      polled.add(j.name);
+      const ec = wake.ended.get(j.name);
+      if (ec !== undefined && UNFINISHED.has(a.states.get(j.nativeId)?.state ?? 'unknown'))
+        a.states.set(j.nativeId, stateFromExitCode(ec, 'reported by the job'));
+    }
+  }
+  const rest: Answer = { js: [], states: new Map() };
   for (const j of js) {
     const ec = wake.ended.get(j.name);
-    if (ec === undefined || wake.backends.has(j.backend)) continue;
-    list.push(j);
-    states.set(j.nativeId, stateFromExitCode(ec, 'reported by the job'));
+    if (ec === undefined || polled.has(j.name)) continue;
+    rest.js.push(j);
+    rest.states.set(j.nativeId, stateFromExitCode(ec, 'reported by the job'));
   }
-  return { js: list, states };
+  answers.push(rest);
 }
 
 const ENDED = new Set(['done', 'failed', 'cancelled']);
@@ -199,8 +212,9 @@ export async function pollBackends(
   step: (name: string) => void,
 ): Promise<void> {
   const inFlight = jobsInFlight(loaded);
-  const answers = await queryBackends(x, inFlight, wake?.backends);
-  if (wake) answers.push(reportedEnds(inFlight, wake));
+  const only = wake?.backends === 'all' ? undefined : wake?.backends;
+  const answers = await queryBackends(x, inFlight, only);
+  if (wake) withReports(answers, inFlight, wake);
   step('after-status');
   const reported = await ownReports(x, answers);
   const byCampaign = new Map(loaded.map((l) => [l.campaign.name, l]));

@@ -8,6 +8,7 @@ import type { JobSpec } from '../backends/types.js';
 import type { JobRecord } from '../domain/jobs.js';
 import { stateKey } from '../domain/state.js';
 import type { WorkflowSpec } from '../domain/workflow.js';
+import { jobEndLinePrefix } from '../store/jobend.js';
 import { handlerFor, type UnitInfo } from './handler.js';
 import type { Loaded, PassOptions } from './pass.js';
 
@@ -42,7 +43,12 @@ export function unitEnv(
     RUNCTRL_OUTDIR: outdir,
     RUNCTRL_OUTPUT_FILE: outputFile,
     // a backend that wakes the loop by itself (local) needs no end report from its jobs
-    ...(o.jobReport && !watched ? { RUNCTRL_REPORT_URL: o.jobReport.url } : {}),
+    ...(o.jobReport && !watched
+      ? {
+          RUNCTRL_REPORT_URL: o.jobReport.url,
+          RUNCTRL_REPORT_LINE: jobEndLinePrefix(j.campaign, j.workflow, j.name),
+        }
+      : {}),
   };
 }
 

@@ -2,6 +2,11 @@
  * The job wrapper every backend runs: it runs the command, and writes the exit code to the exit-code
  * file when the command ends, 130/143 when the job is interrupted/terminated (as Belle II CAF does).
  * The file is written atomically (temp file + rename) so a reader never sees a partial number.
+ *
+ * With RUNCTRL_REPORT_URL and RUNCTRL_REPORT_LINE in its environment, the wrapper then posts that line with the
+ * exit code (a job-end report that wakes the automation daemon) with curl, best effort (5 s at most, errors
+ * ignored). The credentials (RUNCTRL_INFLUXDB_TOKEN, or RUNCTRL_INFLUXDB_USER and RUNCTRL_INFLUXDB_PASSWORD)
+ * come from the job's environment and go to curl on its standard input: never in a file or an argument list.
  */
 import type { JobSpec } from './types.js';
 
@@ -9,6 +14,18 @@ import type { JobSpec } from './types.js';
 export function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
+
+/** Shell function `runctrl_report RC`: the job-end report (see above). */
+const REPORT_FN = [
+  `runctrl_esc() { printf '%s' "$1" | sed 's/[\\\\"]/\\\\&/g'; }`,
+  `runctrl_report() {`,
+  `  command -v curl >/dev/null 2>&1 || return 0`,
+  `  { if [ -n "\${RUNCTRL_INFLUXDB_TOKEN:-}" ]; then printf 'header = "Authorization: Token %s"\\n' "$(runctrl_esc "$RUNCTRL_INFLUXDB_TOKEN")";`,
+  `    elif [ -n "\${RUNCTRL_INFLUXDB_USER:-}" ]; then printf 'user = "%s:%s"\\n' "$(runctrl_esc "$RUNCTRL_INFLUXDB_USER")" "$(runctrl_esc "\${RUNCTRL_INFLUXDB_PASSWORD:-}")"; fi`,
+  `    printf 'data-binary = "%s%si"\\n' "$(runctrl_esc "$RUNCTRL_REPORT_LINE")" "$1"`,
+  `  } | curl -sS -m 5 -o /dev/null -K - "$RUNCTRL_REPORT_URL" >/dev/null 2>&1 || true`,
+  `}`,
+].join('\n');
 
 /** The body of a job script (POSIX sh), without batch directives. */
 export function wrapperBody(job: JobSpec): string {
@@ -28,6 +45,8 @@ export function wrapperBody(job: JobSpec): string {
     `wait $runctrl_child`,
     `runctrl_rc=$?`,
     `runctrl_write_ec $runctrl_rc`,
+    REPORT_FN,
+    `[ -z "\${RUNCTRL_REPORT_URL:-}" ] || [ -z "\${RUNCTRL_REPORT_LINE:-}" ] || runctrl_report $runctrl_rc`,
     `exit $runctrl_rc`,
     '',
   ]

@@ -57,7 +57,8 @@ export function createCli(argv: string[], io: Io = processIo): Argv<GlobalArgs> 
     .option('state-dir', {
       type: 'string',
       global: true,
-      describe: 'local state: job files, locks (env RUNCTRL_STATE_DIR; default ./.runctrl)',
+      describe:
+        'local state: job files, locks, the local executor (env RUNCTRL_STATE_DIR; default $XDG_STATE_HOME/runctrl or ~/.local/state/runctrl)',
     })
     .option('verbose', {
       alias: 'v',

@@ -6,6 +6,7 @@ import type { JobRecord, LockRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
 import { isJobStatus, type JobStatus, type RunStatus } from '../domain/status.js';
 import { UserError } from '../errors.js';
+import { jobEndPoint } from '../store/jobend.js';
 import { jobPoint, lockPoint, runStatePoint } from '../store/schema.js';
 import type { Backend } from '../backends/types.js';
 import type { Ctx } from './context.js';
@@ -251,7 +252,12 @@ export async function reportJob(
     reason: o.reason ?? (o.status === 'failed' ? 'reported failed by the job' : match.reason),
     time: Date.now(),
   };
-  await ctx.store.write([jobPoint(next)]);
+  // a final report also wakes a daemon at once (jobend), instead of at its next status poll
+  const ended =
+    next.status === 'running'
+      ? []
+      : [jobEndPoint(next.campaign, next.workflow, next.name, next.status === 'done' ? 0 : 1, o.run)];
+  await ctx.store.write([jobPoint(next), ...ended]);
   return next;
 }
 

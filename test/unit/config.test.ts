@@ -14,7 +14,7 @@ function dirWithDotenv(text?: string): string {
 describe('resolveConfig', () => {
   it('uses defaults when nothing is given', () => {
     const dir = dirWithDotenv();
-    const c = resolveConfig({}, {}, dir);
+    const c = resolveConfig({}, { HOME: '/home/op' }, dir);
     expect(c).toMatchObject({
       influxUrl: 'http://127.0.0.1:8086',
       db: undefined,
@@ -23,10 +23,23 @@ describe('resolveConfig', () => {
       token: undefined,
       timeoutMs: 30_000,
       runSource: SAMPLE_REGISTRY,
-      stateDir: path.join(dir, '.runctrl'),
+      stateDir: '/home/op/.local/state/runctrl',
       webhooks: [],
       verbose: false,
     });
+  });
+
+  it('puts the default state directory under XDG_STATE_HOME when it is absolute, never under the working directory', () => {
+    const dir = dirWithDotenv();
+    expect(resolveConfig({}, { XDG_STATE_HOME: '/var/lib/op/state', HOME: '/home/op' }, dir).stateDir).toBe(
+      '/var/lib/op/state/runctrl',
+    );
+    expect(resolveConfig({}, { XDG_STATE_HOME: 'relative', HOME: '/home/op' }, dir).stateDir).toBe(
+      '/home/op/.local/state/runctrl',
+    );
+    expect(resolveConfig({ stateDir: 'here' }, { HOME: '/home/op' }, dir).stateDir).toBe(
+      path.join(dir, 'here'),
+    );
   });
 
   it('takes flags over the environment over .env over defaults, setting by setting', () => {

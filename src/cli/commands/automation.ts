@@ -10,6 +10,9 @@ import { TransientError, UsageError } from '../../errors.js';
 import { contextFrom } from '../context.js';
 import { defineCommand, jsonOption } from '../define.js';
 import { json, table, type Io } from '../io.js';
+import { flowProgress, progressLine, progressRows } from '../flow-progress.js';
+import { jobEndUrl } from '../../store/jobend.js';
+import { ensureWritableDir } from '../../util/dirs.js';
 
 /** One backend instance per name for the life of the process; closed at the end. */
 export function backendPool(
@@ -94,18 +97,53 @@ function printReport(io: Io, r: PassReport): void {
   }
 }
 
+/** The InfluxDB credentials a job reports with: handed to it through its environment only (JobSpec.secretEnv). */
+function jobSecrets(c: Config): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (c.token !== undefined) out.RUNCTRL_INFLUXDB_TOKEN = c.token;
+  if (c.user !== undefined) out.RUNCTRL_INFLUXDB_USER = c.user;
+  if (c.password !== undefined) out.RUNCTRL_INFLUXDB_PASSWORD = c.password;
+  return out;
+}
+
+function usableDirs(stateDir: string, jobRoot: string, outputRoot: string): void {
+  const fix = 'give a writable directory with --state-dir (or RUNCTRL_STATE_DIR)';
+  ensureWritableDir(stateDir, 'state directory', fix);
+  ensureWritableDir(jobRoot, 'job directory', 'give a writable directory with --job-root');
+  ensureWritableDir(outputRoot, 'output directory', 'give a writable directory with --output-root');
+}
+
+/** The end of --until-done: what is done and failed, and what still waits (it cannot move by itself). */
+function printSettled(io: Io, r: PassReport): void {
+  io.out(progressLine(progressRows(r)).replace(/^progress: /, 'finished: '));
+  for (const c of r.campaigns) {
+    const waiting = Object.entries(c.waiting).map(([k, v]) => `${v} ${k}`);
+    if (waiting.length > 0) io.out(`campaign ${c.campaign}: still waiting: ${waiting.join('; ')}`);
+  }
+  for (const f of r.failures) io.out(`FAILED ${f.campaign}/${f.workflow} run ${f.run}: ${f.reason}`);
+  for (const p of r.problems) io.out(`problem: ${p}`);
+}
+
 export const automationCommand = defineCommand({
   command: 'automation',
   describe: 'run the automation loop: sense runs, dispatch workflow jobs, track them to done',
   builder: (y) =>
     jsonOption(y)
       .option('once', { type: 'boolean', describe: 'one pass, then exit (Jenkins, cron)' })
-      .option('daemon', { type: 'boolean', describe: 'a pass every --interval until SIGTERM/SIGINT' })
-      .conflicts('once', 'daemon')
+      .option('daemon', {
+        type: 'boolean',
+        describe: 'until SIGTERM/SIGINT: a full pass every --interval, and a pass as soon as a job ends',
+      })
+      .option('until-done', {
+        type: 'boolean',
+        describe: 'like --daemon, until nothing is waiting or in flight in the selected campaigns',
+      })
+      .conflicts('once', ['daemon', 'until-done'])
+      .conflicts('daemon', 'until-done')
       .option('interval', {
         type: 'string',
         default: '60s',
-        describe: 'time between passes in daemon mode (e.g. 30s, 5m)',
+        describe: 'time between full passes (every backend polled) with --daemon/--until-done (e.g. 30s, 5m)',
       })
       .option('campaign', { alias: 'c', type: 'array', string: true, describe: 'only these campaigns' })
       .option('dry-run', {
@@ -166,11 +204,22 @@ export const automationCommand = defineCommand({
         describe: 'lease lifetime (default: 3 intervals, at least 10m)',
       })
       .example('$0 --db ecal_prompt_v1 automation --once --junit pass.xml', 'one pass from Jenkins')
-      .example('$0 --db ecal_prompt_v1 automation --daemon --interval 60s --prompt', 'a long-running loop'),
+      .example('$0 --db ecal_prompt_v1 automation --daemon --interval 60s --prompt', 'a long-running loop')
+      .example(
+        '$0 --db ecal_rerecos_v1 automation --until-done -c rereco_2024',
+        'process a campaign to the end',
+      ),
   handler: async (a, io) => {
     const { ctx, config } = contextFrom(a, io);
     const intervalMs = parseDuration(a.interval, '--interval');
     if (intervalMs > 86_400_000) throw new UsageError('--interval: at most 1d between passes');
+    const jobRoot = path.resolve(io.cwd, a.jobRoot ?? path.join(config.stateDir, 'jobs'));
+    const outputRoot = path.resolve(io.cwd, a.outputRoot ?? path.join(config.stateDir, 'outputs'));
+    if (!a.dryRun) usableDirs(config.stateDir, jobRoot, outputRoot);
+    const untilDone = a.untilDone === true;
+    if (untilDone && a.prompt)
+      throw new UsageError('--until-done does not go with --prompt (new runs keep coming): use --daemon');
+    const progress = untilDone && !a.json ? flowProgress(io) : undefined;
     const pool = backendPool(config, io.env);
     const ac = new AbortController();
     let signals = 0;
@@ -189,10 +238,16 @@ export const automationCommand = defineCommand({
           store: ctx.store,
           source: ctx.source,
           backend: pool.get,
-          log: (l) => io.err(`[${new Date().toISOString()}] ${l}`),
+          log: (l) => {
+            // with a progress display, the per-pass summaries give way to it
+            if (progress && !config.verbose && /^(wake-up )?pass: /.test(l)) return;
+            io.err(`[${new Date().toISOString()}] ${l}`);
+          },
         },
         {
           daemon: a.daemon === true,
+          untilDone,
+          ...(progress ? { counts: true, onPass: progress.onPass } : {}),
           intervalMs,
           ...(a.junit ? { junit: a.junit } : {}),
           webhooks: config.webhooks,
@@ -215,22 +270,27 @@ export const automationCommand = defineCommand({
           holdTimeoutMs: parseDuration(a.holdTimeout, '--hold-timeout'),
           ...(a.maxInFlight !== undefined ? { maxInFlight: a.maxInFlight } : {}),
           ...(a.maxSubmit !== undefined ? { maxSubmitPerWorkflow: a.maxSubmit } : {}),
-          jobRoot: path.resolve(io.cwd, a.jobRoot ?? path.join(config.stateDir, 'jobs')),
-          outputRoot: path.resolve(io.cwd, a.outputRoot ?? path.join(config.stateDir, 'outputs')),
+          jobRoot,
+          outputRoot,
           jobEnv: {
             ...forwardedEnv(io.env, [...(a.jobEnv ?? []), ...(io.env.RUNCTRL_JOB_ENV ?? '').split(',')]),
             RUNCTRL_DB: ctx.store.db,
             RUNCTRL_INFLUXDB_URL: config.influxUrl,
           },
+          jobSecretEnv: jobSecrets(config),
+          jobReport: { url: jobEndUrl(ctx.store) },
         },
         ac.signal,
       );
+      progress?.stop();
       if (result.error) throw new TransientError(`automation pass failed: ${result.error}`);
       if (result.last) {
         if (a.json) io.out(json(result.last));
+        else if (untilDone) printSettled(io, result.last);
         else if (!a.daemon) printReport(io, result.last);
       }
     } finally {
+      progress?.stop();
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       await pool.close();

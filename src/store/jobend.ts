@@ -1,0 +1,61 @@
+/**
+ * Job-end reports (measurement `jobend`, tags campaign and workflow; fields job, exit_code): a hint a job
+ * writes when it ends, so that a daemon acts on it within a second instead of at its next status poll. The
+ * job's state stays in `job` (written by the loop once it has checked the end); a lost report costs only time.
+ *
+ * A job writes its report through the wrapper (`curl`, line protocol with the server's timestamp) or with
+ * `runctrl job done|failed`. Its credentials reach it through its environment only.
+ */
+import { escape } from '@influxdata/influxdb-client';
+import { ident } from './influxql.js';
+import { int, type PointSpec } from './lineproto.js';
+import type { Store } from './store.js';
+
+export const JOBEND = 'jobend';
+
+export interface JobEnd {
+  job: string;
+  exitCode: number;
+  /** Unix ms of the report (server time for the wrapper's reports). */
+  time: number;
+}
+
+/** The line a job's wrapper posts, but for the exit code and its `i` (appended by the wrapper). */
+export function jobEndLinePrefix(campaign: string, workflow: string, job: string): string {
+  const series = `${escape.measurement(JOBEND)},campaign=${escape.tag(campaign)},workflow=${escape.tag(workflow)}`;
+  return `${series} job=${escape.quoted(job)},exit_code=`;
+}
+
+/** Where a job posts its report (no credentials in it: they come from the job's environment). */
+export function jobEndUrl(store: Store): string {
+  return `${store.influx.url}/write?db=${encodeURIComponent(store.db)}&precision=ns`;
+}
+
+export function jobEndPoint(
+  campaign: string,
+  workflow: string,
+  job: string,
+  exitCode: number,
+  key: number,
+): PointSpec {
+  return {
+    measurement: JOBEND,
+    tags: { campaign, workflow },
+    fields: { job, exit_code: int(exitCode) },
+    key,
+  };
+}
+
+/** Reports written after `since` (Unix ms), every campaign: one query. */
+export async function readJobEnds(store: Store, since: number): Promise<JobEnd[]> {
+  const out: JobEnd[] = [];
+  await store.influx.eachRow(
+    `SELECT "job", "exit_code" FROM ${ident(JOBEND)} WHERE time > ${Math.trunc(since)}ms`,
+    {},
+    (r) => {
+      if (typeof r.job !== 'string' || typeof r.exit_code !== 'number' || typeof r.time !== 'number') return;
+      out.push({ job: r.job, exitCode: r.exit_code, time: r.time });
+    },
+  );
+  return out;
+}
