@@ -20,7 +20,8 @@ function missingLevels(dir: string): string[] {
     try {
       isDir = statSync(d).isDirectory();
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${d}: ${errText(err)}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new Error(`${d}: ${errText(err)}`);
       missing.unshift(d);
       if (path.dirname(d) === d) throw new Error('no existing parent');
       continue;

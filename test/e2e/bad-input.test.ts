@@ -176,6 +176,42 @@ const cases: [string, string[], number, RegExp][] = [
     1,
     /bad\.txt:2: '378009-378011' is not a run number/,
   ],
+  [
+    'a state directory that is a file',
+    ['--state-dir', '/etc/passwd', 'automation', '--once'],
+    1,
+    /state directory '\/etc\/passwd' is not usable \(\/etc\/passwd is not a directory\): give a writable directory with --state-dir/,
+  ],
+  [
+    'a state directory that cannot be made (under /proc)',
+    ['--state-dir', '/proc/nope', 'automation', '--once'],
+    1,
+    /state directory '\/proc\/nope' is not usable \(ENOENT\): give a writable directory with --state-dir/,
+  ],
+  [
+    'a state directory under a file',
+    ['--state-dir', '/etc/passwd/x', 'automation', '--until-done'],
+    1,
+    /state directory '\/etc\/passwd\/x' is not usable \(\/etc\/passwd is not a directory\)/,
+  ],
+  [
+    'a job root that cannot be made',
+    ['automation', '--once', '--job-root', '/proc/jobs'],
+    1,
+    /job directory '\/proc\/jobs' is not usable \(ENOENT\): give a writable directory with --job-root/,
+  ],
+  [
+    'status --limit -1',
+    ['status', '--campaign', C, '--limit', '-1'],
+    2,
+    /--limit: give a whole number of runs ≥ 0/,
+  ],
+  [
+    '--until-done with --prompt',
+    ['automation', '--until-done', '--prompt'],
+    2,
+    /--until-done does not go with --prompt/,
+  ],
 ];
 
 describe('bad input: a clear one-line error, a non-zero exit, and no write', () => {

@@ -90,6 +90,8 @@ export const statusCommand = defineCommand({
         'for scripts',
       ),
   handler: async (a, io) => {
+    if (!Number.isInteger(a.limit) || a.limit < 0)
+      throw new UsageError(`--limit: give a whole number of runs ≥ 0 (0 shows all), not '${a.limit}'`);
     const { ctx } = contextFrom(a, io);
     const r = await status(ctx, {
       campaign: a.campaign,
