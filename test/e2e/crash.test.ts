@@ -26,6 +26,7 @@ const STEPS = [
   'after-submit',
   'after-record',
 ];
+const WAKE_STEPS = STEPS.map((s) => `wake-${s}`);
 const SCENARIOS: { step: string; pass: 1 | 2 }[] = [
   ...['after-intent', 'after-submit', 'after-record'].map((step) => ({ step, pass: 1 as const })),
   ...STEPS.map((step) => ({ step, pass: 2 as const })),
@@ -48,8 +49,7 @@ describe('crash safety of a pass', () => {
     e = loopEnv(db.db, runs);
   });
 
-  it.each(SCENARIOS)('killed at $step in pass $pass, then restarted', async ({ step, pass }) => {
-    const campaign = `c_${step.replace(/-/g, '_')}_${pass}`;
+  async function setUp(campaign: string): Promise<void> {
     const file = writeCampaign(
       e,
       {
@@ -64,14 +64,10 @@ describe('crash safety of a pass', () => {
     );
     await ok(e, ['apply', file]);
     await ok(e, ['inject', '--campaign', campaign, '--range', '390001,390004']);
-    const args = ['automation', '--once', '--campaign', campaign];
-    if (pass === 2) {
-      await ok(e, args);
-      await new Promise((r) => setTimeout(r, 300));
-    }
-    const killed = await cli(e, args, { RUNCTRL_FAULT: step });
-    expect(killed.code, `the loop should have been killed at ${step}`).not.toBe(0);
+  }
 
+  /** Every pair done, each unit executed exactly once, every job done at attempt 1. */
+  async function expectExactlyOnce(campaign: string): Promise<void> {
     const s = await untilSettled(e, campaign, { args: ['--campaign', campaign] });
     expect(s.totals.A).toMatchObject({ done: 4, failed: 0 });
     expect(s.totals.B).toMatchObject({ done: 4, failed: 0 });
@@ -85,5 +81,30 @@ describe('crash safety of a pass', () => {
     const jobs = JSON.parse((await ok(e, ['jobs', '--campaign', campaign, '--json'])).stdout) as JobJson[];
     expect(jobs).toHaveLength(8);
     expect(jobs.every((j) => j.status === 'done' && j.attempt === 1)).toBe(true);
+  }
+
+  it.each(SCENARIOS)('killed at $step in pass $pass, then restarted', async ({ step, pass }) => {
+    const campaign = `c_${step.replace(/-/g, '_')}_${pass}`;
+    await setUp(campaign);
+    const args = ['automation', '--once', '--campaign', campaign];
+    if (pass === 2) {
+      await ok(e, args);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const killed = await cli(e, args, { RUNCTRL_FAULT: step });
+    expect(killed.code, `the loop should have been killed at ${step}`).not.toBe(0);
+
+    await expectExactlyOnce(campaign);
+  });
+
+  // the wake-up pass (a job's end → its dependants submitted at once) is killed at each of its steps
+  it.each(WAKE_STEPS)('killed at %s of a wake-up pass, then restarted', async (step) => {
+    const campaign = `c_${step.replace(/-/g, '_')}`;
+    await setUp(campaign);
+    const killed = await cli(e, ['automation', '--until-done', '--interval', '60s', '--campaign', campaign], {
+      RUNCTRL_FAULT: step,
+    });
+    expect(killed.code, `the loop should have been killed at ${step}`).not.toBe(0);
+    await expectExactlyOnce(campaign);
   });
 });
