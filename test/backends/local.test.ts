@@ -17,7 +17,7 @@ backendConformance(
     backend: new LocalBackend({ stateDir: path.join(base, 'state'), maxRunning: 16 }),
     workRoot: path.join(base, 'conf'),
   }),
-  { timeoutMs: 20_000, pollMs: 100, unknownId: `local:${os.hostname()}:999999999:1` },
+  { timeoutMs: 20_000, pollMs: 100, unknownId: `local:${os.hostname()}:00000000000001-000001-abcdef` },
 );
 
 describe('local backend specifics', () => {
