@@ -94,4 +94,6 @@ export async function ensureExecutor(
   } finally {
     closeSync(log);
   }
+  // Wait until it holds the lock, so that the next call does not start a second one without the secrets.
+  for (let i = 0; i < 150 && !(await executorAlive(root)); i++) await new Promise((r) => setTimeout(r, 20));
 }
