@@ -1,0 +1,327 @@
+/**
+ * The local executor: one detached process per state directory (`node local-executor.js <stateDir>/local`),
+ * started on demand by the local backend. It runs the queued jobs in FIFO order as cpus, memory and the
+ * job cap allow, starts the next one as soon as a job's process exits, and exits by itself after being
+ * idle (nothing queued or running) for RUNCTRL_LOCAL_IDLE_EXIT_S seconds (default 300).
+ *
+ * Crash safety (see local-files.ts for the files): a job is claimed by renaming queue/ → run/ before it is
+ * spawned; the job script claims jobs/<token>.pid with an atomic hard link before it does anything, so a
+ * second copy of it exits at once. A restarted executor therefore adopts every job in run/ whose process
+ * lives (pid + script in /proc), ends those whose process is gone, and spawns again those that never
+ * claimed their pid file — at worst a copy that loses the claim. Jobs run in their own session, so they
+ * outlive the executor.
+ *
+ * Secrets: the variables named in RUNCTRL_LOCAL_SECRET_NAMES are taken out of the executor's environment
+ * and given only to the jobs that name them.
+ */
+import { spawn } from 'node:child_process';
+import { watch, type FSWatcher } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { readExitCodeFile } from './common.js';
+import {
+  atomicWrite,
+  capacity,
+  impossible,
+  LocalFiles,
+  lockName,
+  procStat,
+  runsScript,
+  terminate,
+  type Capacity,
+  type EndedJob,
+  type QueuedJob,
+} from './local-files.js';
+
+interface Slot {
+  job: QueuedJob;
+  /** The process to watch: our child, or an adopted one (polled). */
+  pid?: number;
+  adopted: boolean;
+  killed: boolean;
+  /** The run/ record with the pid is written (an exit waits for it). */
+  recorded: Promise<void>;
+}
+
+const POLL_MS = 100;
+
+function log(msg: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
+}
+
+export class Executor {
+  private readonly running = new Map<string, Slot>();
+  private scheduling = false;
+  private again = false;
+  private idleSince = Date.now();
+  private readonly watchers: FSWatcher[] = [];
+
+  constructor(
+    private readonly files: LocalFiles,
+    private readonly cap: Capacity,
+    private readonly baseEnv: NodeJS.ProcessEnv,
+    private readonly secrets: Record<string, string>,
+    private readonly idleMs: number,
+    private readonly onIdle: () => Promise<boolean>,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.files.ensure();
+    await this.recover();
+    for (const d of ['queue', 'cancel'] as const) {
+      this.watchers.push(watch(this.files.dir(d), () => this.schedule()));
+    }
+    setInterval(() => void this.tick(), POLL_MS);
+    this.schedule();
+  }
+
+  /** Jobs left in run/ by an earlier executor: adopt, end, or start again (see the header). */
+  private async recover(): Promise<void> {
+    for (const token of await this.files.tokens('run')) {
+      if (await this.files.exists('done', token)) {
+        await this.files.remove('run', token);
+        continue;
+      }
+      const job = await this.files.read('run', token);
+      if (!job) continue;
+      const slot = this.slot(job, true);
+      const claimed = await this.files.claimedPid(token);
+      const pid = claimed ?? job.pid;
+      if (pid !== undefined && runsScript(pid, job.script)) {
+        slot.pid = pid; // running (or about to claim its pid file): watch it
+        log(`adopted ${job.name} (${token}): pid ${pid}`);
+      } else if (claimed !== undefined) {
+        await this.finish(token); // it ran and ended meanwhile
+      } else {
+        this.running.delete(token); // never claimed its pid file: start it (again)
+        log(`restarting ${job.name} (${token})`);
+        await this.spawnJob(job);
+      }
+    }
+  }
+
+  private slot(job: QueuedJob, adopted: boolean): Slot {
+    const s: Slot = { job, adopted, killed: false, recorded: Promise.resolve() };
+    this.running.set(job.token, s);
+    return s;
+  }
+
+  private async tick(): Promise<void> {
+    for (const [token, s] of this.running) {
+      if (s.adopted && s.pid !== undefined && !runsScript(s.pid, s.job.script))
+        await this.onExit(token, s.pid);
+    }
+    this.schedule();
+    if (this.running.size > 0 || (await this.files.tokens('queue')).length > 0) this.idleSince = Date.now();
+    else if (Date.now() - this.idleSince > this.idleMs && (await this.onIdle())) process.exit(0);
+  }
+
+  /** Runs fill() once at a time; a request meanwhile runs it again after. */
+  schedule(): void {
+    if (this.scheduling) {
+      this.again = true;
+      return;
+    }
+    this.scheduling = true;
+    void (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.reapCancels();
+          await this.fill();
+        } while (this.again);
+      } catch (err) {
+        log(`schedule: ${String(err)}`);
+      } finally {
+        this.scheduling = false;
+      }
+    })();
+  }
+
+  private used(): { cpus: number; memoryMb: number; jobs: number } {
+    let cpus = 0;
+    let memoryMb = 0;
+    for (const s of this.running.values()) {
+      cpus += s.job.cpus;
+      memoryMb += s.job.memoryMb;
+    }
+    return { cpus, memoryMb, jobs: this.running.size };
+  }
+
+  private fits(job: QueuedJob): boolean {
+    const u = this.used();
+    if (u.jobs === 0) return true;
+    return (
+      u.jobs < this.cap.maxRunning &&
+      u.cpus + job.cpus <= this.cap.cpus &&
+      u.memoryMb + job.memoryMb <= this.cap.memoryMb
+    );
+  }
+
+  /** Starts queued jobs in FIFO order while the first one fits (no overtaking: big jobs do not starve). */
+  private async fill(): Promise<void> {
+    for (const token of await this.files.tokens('queue')) {
+      const job = await this.files.read('queue', token);
+      if (!job) continue;
+      const why = impossible(job, this.cap);
+      if (why === undefined && !this.fits(job)) return;
+      if (!(await this.files.move('queue', 'run', token))) continue; // cancelled meanwhile
+      if (why !== undefined || (await this.files.exists('cancel', token))) {
+        this.slot(job, false);
+        await this.finish(token, why ?? 'cancelled before it started');
+        continue;
+      }
+      await this.spawnJob(job);
+    }
+  }
+
+  private jobEnv(job: QueuedJob): NodeJS.ProcessEnv {
+    const env = { ...this.baseEnv };
+    for (const k of job.secretNames) {
+      const v = this.secrets[k];
+      if (v !== undefined) env[k] = v;
+    }
+    return env;
+  }
+
+  private async spawnJob(job: QueuedJob): Promise<void> {
+    const slot = this.slot(job, false);
+    const child = spawn('/bin/sh', [job.script], {
+      detached: true,
+      stdio: 'ignore',
+      cwd: '/',
+      env: this.jobEnv(job),
+    });
+    const pid = child.pid;
+    if (pid === undefined) {
+      child.on('error', (err) => void this.finish(job.token, `could not start /bin/sh: ${err.message}`));
+      return;
+    }
+    child.on('error', () => undefined);
+    child.on('exit', () => void this.onExit(job.token, pid));
+    slot.pid = pid;
+    // Read at once: the child cannot have been reaped before the event loop turns.
+    const start = procStat(pid)?.start;
+    slot.recorded = this.files.write('run', job.token, { ...job, pid, ...(start ? { start } : {}) });
+    await slot.recorded;
+    if (await this.files.exists('cancel', job.token)) this.kill(slot);
+  }
+
+  /** A job's process ended: if it was a copy that lost the claim, watch the one that won. */
+  private async onExit(token: string, pid: number): Promise<void> {
+    const slot = this.running.get(token);
+    if (!slot || slot.pid !== pid) return;
+    await slot.recorded;
+    const claimed = await this.files.claimedPid(token);
+    if (claimed !== undefined && claimed !== pid && runsScript(claimed, slot.job.script)) {
+      slot.pid = claimed;
+      slot.adopted = true;
+      return;
+    }
+    await this.finish(token, claimed === undefined ? 'the job script ended before it started' : undefined);
+  }
+
+  /** done/ first, then run/ and the cancel request go: a reader always finds the job. */
+  private async finish(token: string, reason?: string): Promise<void> {
+    const slot = this.running.get(token);
+    if (!slot) return;
+    this.running.delete(token);
+    const claimed = await this.files.claimedPid(token);
+    const exitCode = claimed === undefined ? undefined : await readExitCodeFile(slot.job.exitCodeFile);
+    const cancelled = await this.files.exists('cancel', token);
+    const ended: EndedJob = {
+      ...slot.job,
+      endedAt: Date.now(),
+      ...(exitCode !== undefined ? { exitCode } : {}),
+      ...(cancelled ? { cancelled } : {}),
+      ...(reason !== undefined ? { reason } : {}),
+    };
+    await this.files.write('done', token, ended);
+    await this.files.remove('run', token);
+    await this.files.remove('cancel', token);
+    log(
+      `ended ${slot.job.name} (${token}): ${exitCode ?? reason ?? 'no exit code'}${cancelled ? ', cancelled' : ''}`,
+    );
+    this.schedule();
+  }
+
+  private kill(slot: Slot): void {
+    if (slot.killed || slot.pid === undefined) return;
+    slot.killed = true;
+    terminate(slot.pid);
+  }
+
+  private async reapCancels(): Promise<void> {
+    for (const token of await this.files.tokens('cancel')) {
+      const slot = this.running.get(token);
+      if (slot) this.kill(slot);
+      else if (await this.files.exists('done', token)) await this.files.remove('cancel', token);
+    }
+  }
+}
+
+/** Binds the lock name; false when another executor holds it. */
+function listen(server: net.Server, name: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(name, () => resolve(true));
+  });
+}
+
+/** The secret variables (named in RUNCTRL_LOCAL_SECRET_NAMES) out of the environment. */
+function splitSecrets(env: NodeJS.ProcessEnv): { base: NodeJS.ProcessEnv; secrets: Record<string, string> } {
+  const names = (env.RUNCTRL_LOCAL_SECRET_NAMES ?? '').split(',').filter((n) => n !== '');
+  const base = { ...env };
+  delete base.RUNCTRL_LOCAL_SECRET_NAMES;
+  const secrets: Record<string, string> = {};
+  for (const n of names) {
+    const v = base[n];
+    if (v !== undefined) secrets[n] = v;
+    delete base[n];
+  }
+  return { base, secrets };
+}
+
+async function main(root: string): Promise<void> {
+  const files = new LocalFiles(root);
+  const name = lockName(root);
+  let server = net.createServer((c) => c.end());
+  if (!(await listen(server, name))) return; // another executor runs for this directory
+  process.on('SIGTERM', () => process.exit(0));
+  process.on('SIGINT', () => process.exit(0));
+  const { base, secrets } = splitSecrets(process.env);
+  const idleS = Number(process.env.RUNCTRL_LOCAL_IDLE_EXIT_S ?? '300');
+  await files.ensure();
+  const info = { pid: process.pid, startedAt: Date.now(), secretNames: Object.keys(secrets) };
+  await atomicWrite(path.join(root, 'executor.json'), JSON.stringify(info));
+  // Idle: release the lock first, then look again, so a job queued meanwhile is never left alone.
+  const onIdle = async (): Promise<boolean> => {
+    await new Promise<void>((r) => server.close(() => r()));
+    if ((await files.tokens('queue')).length === 0 && (await files.tokens('run')).length === 0) return true;
+    server = net.createServer((c) => c.end());
+    return !(await listen(server, name));
+  };
+  const cap = capacity(base);
+  log(
+    `executor ${process.pid} for ${root}: ${cap.cpus} cpus, ${cap.memoryMb} MB, ${cap.maxRunning} jobs at most`,
+  );
+  await new Executor(
+    files,
+    cap,
+    base,
+    secrets,
+    (Number.isFinite(idleS) ? idleS : 300) * 1000,
+    onIdle,
+  ).start();
+}
+
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
+  const root = process.argv[2];
+  if (root === undefined) {
+    process.stderr.write('usage: local-executor.js <stateDir>/local\n');
+    process.exit(2);
+  }
+  void main(root);
+}
