@@ -110,7 +110,17 @@ export function grid(c: Campaign, st: CampaignState, f: GridFilter): GridResult 
       if (s && cw) cw[s]++;
     }
   }
-  return { campaign: c.name, workflows, statuses: RUN_STATUSES, eras, runs, era, cells: cells.join(''), counts, total: runs.length };
+  return {
+    campaign: c.name,
+    workflows,
+    statuses: RUN_STATUSES,
+    eras,
+    runs,
+    era,
+    cells: cells.join(''),
+    counts,
+    total: runs.length,
+  };
 }
 
 function selectRuns(st: CampaignState, f: GridFilter, workflows: readonly string[]): number[] {
@@ -123,7 +133,10 @@ function selectRuns(st: CampaignState, f: GridFilter, workflows: readonly string
     const info = st.registered.get(run);
     if (f.era !== undefined && info?.era !== f.era) continue;
     if (f.rtype !== undefined && !info?.rtypes.includes(f.rtype)) continue;
-    if (f.status !== undefined && !workflows.some((w) => st.states.get(stateKey(run, w))?.status === f.status))
+    if (
+      f.status !== undefined &&
+      !workflows.some((w) => st.states.get(stateKey(run, w))?.status === f.status)
+    )
       continue;
     out.push(run);
   }
@@ -168,7 +181,10 @@ export function runPage(
   run: number,
   maxInFlight?: number,
 ): RunPage {
-  const why = explainRun({ campaign: c, ...st, locks, ...(maxInFlight !== undefined ? { maxInFlight } : {}) }, run);
+  const why = explainRun(
+    { campaign: c, ...st, locks, ...(maxInFlight !== undefined ? { maxInFlight } : {}) },
+    run,
+  );
   const jobs = [...st.jobs.values()].filter((j) => j.runs.includes(run));
   return {
     campaign: c.name,

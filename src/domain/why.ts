@@ -95,7 +95,8 @@ function explainOne(input: WhyInput, run: number, workflow: string, job: JobReco
     };
   }
   const spec = input.campaign.workflows.find((w) => w.name === workflow);
-  if (s.status === 'processing' || (job && job.attempt > s.attempt)) return { ...base, ...inFlight(s, job, spec) };
+  if (s.status === 'processing' || (job && job.attempt > s.attempt))
+    return { ...base, ...inFlight(s, job, spec) };
   return { ...base, ...pending(input, s, spec) };
 }
 
@@ -107,7 +108,8 @@ function jobRef(j: JobRecord): NonNullable<WhyAnswer['job']> {
 
 function notSelected(input: WhyInput, run: number, workflow: string): Part {
   const info = input.registered.get(run);
-  if (!info) return { kind: 'not-selected', text: `run ${run} is not registered in the campaign (inject it)` };
+  if (!info)
+    return { kind: 'not-selected', text: `run ${run} is not registered in the campaign (inject it)` };
   const types = input.campaign.rtypes.filter((t) => info.rtypes.includes(t.name));
   const having = types.filter((t) => t.workflows.includes(workflow)).map((t) => t.name);
   const text =
@@ -126,11 +128,16 @@ function inFlight(s: RunState, job: JobRecord | undefined, spec: WorkflowSpec | 
     if (job.heldSince > 0)
       return { kind: 'held', text: `job ${on} held since ${iso(job.heldSince)}: ${job.reason}`, ...ref };
     if (job.unknownSince > 0)
-      return { kind: 'unknown', text: `job ${on}: no source knows it since ${iso(job.unknownSince)}`, ...ref };
+      return {
+        kind: 'unknown',
+        text: `job ${on}: no source knows it since ${iso(job.unknownSince)}`,
+        ...ref,
+      };
     const since = job.submittedAt > 0 ? ` since ${iso(job.submittedAt)}` : '';
     return { kind: 'in-flight', text: `job ${on} is ${job.status}${since}`, ...ref };
   }
-  if (job.status === 'done') return { kind: 'finalising', text: `job ${on} is done: recorded next pass`, ...ref };
+  if (job.status === 'done')
+    return { kind: 'finalising', text: `job ${on} is done: recorded next pass`, ...ref };
   const max = spec?.maxRetries ?? 0;
   if (s.tries <= max) {
     return {
@@ -152,7 +159,8 @@ function pending(input: WhyInput, s: RunState, spec: WorkflowSpec | undefined): 
     return { kind: 'deactivated', text: `campaign ${c.name} is deactivated (reactivate it)` };
   if (!activeWorkflows(c).includes(s.workflow))
     return { kind: 'inactive-workflow', text: `workflow ${s.workflow} is not active in any run type` };
-  if (!spec) return { kind: 'undefined-workflow', text: `workflow ${s.workflow} has no definition (apply one)` };
+  if (!spec)
+    return { kind: 'undefined-workflow', text: `workflow ${s.workflow} has no definition (apply one)` };
   const lock = lockHolds(input.locks, s.workflow, s.run);
   if (lock) {
     return {
@@ -170,7 +178,9 @@ function pending(input: WhyInput, s: RunState, spec: WorkflowSpec | undefined): 
         dependency: { workflow: d, status: ds },
       };
   }
-  return grouping(input, s, spec) ?? limit(input, spec) ?? { kind: 'ready', text: 'ready: submitted next pass' };
+  return (
+    grouping(input, s, spec) ?? limit(input, spec) ?? { kind: 'ready', text: 'ready: submitted next pass' }
+  );
 }
 
 /** Runs of the same workflow still waiting (new/reprocess) that share the run's era. */
@@ -181,7 +191,9 @@ function grouping(input: WhyInput, s: RunState, spec: WorkflowSpec): Part | unde
   const peers = [...input.states.values()].filter((p) => p.workflow === s.workflow && isPending(p.status));
   if (g.kind === 'era') {
     const era = eraOf(s.run);
-    const blocking = peers.filter((p) => eraOf(p.run) === era && !readyToGroup(input, p, spec)).map((p) => p.run);
+    const blocking = peers
+      .filter((p) => eraOf(p.run) === era && !readyToGroup(input, p, spec))
+      .map((p) => p.run);
     if (blocking.length === 0) return undefined;
     return {
       kind: 'era-incomplete',

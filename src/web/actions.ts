@@ -36,7 +36,8 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 export function tokenName(tokens: Map<string, string>, presented: string): string | undefined {
   const d = digest(presented);
   let found: string | undefined;
-  for (const [name, secret] of tokens) if (timingSafeEqual(d, digest(secret)) && secret !== '') found ??= name;
+  for (const [name, secret] of tokens)
+    if (timingSafeEqual(d, digest(secret)) && secret !== '') found ??= name;
   return found;
 }
 
@@ -95,7 +96,12 @@ export async function handleAction(
   const selector = { runs };
   let result: unknown;
   if (action === 'reprocess')
-    result = await reprocess(o.ctx, { campaign: b.campaign, workflow: b.workflow, selector, mode: b.mode ?? 'failed' });
+    result = await reprocess(o.ctx, {
+      campaign: b.campaign,
+      workflow: b.workflow,
+      selector,
+      mode: b.mode ?? 'failed',
+    });
   else if (action === 'reset')
     result = await reset(o.ctx, { campaign: b.campaign, workflow: b.workflow, selector, backend: o.backend });
   else if (action === 'lock')
@@ -107,7 +113,9 @@ export async function handleAction(
     });
   else if (action === 'unlock') result = await unlock(o.ctx, { campaign: b.campaign, workflow: b.workflow });
   else throw new UserError(`unknown action '${action.slice(0, 40)}' (reprocess, reset, lock, unlock)`);
-  log(`runctrl serve: action ${action} by ${who}: campaign ${b.campaign} workflow ${b.workflow} runs ${runs.join(',') || '-'}`);
+  log(
+    `runctrl serve: action ${action} by ${who}: campaign ${b.campaign} workflow ${b.workflow} runs ${runs.join(',') || '-'}`,
+  );
   res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
   res.end(JSON.stringify(result));
 }

@@ -16,7 +16,8 @@ export interface LogTail {
   refused?: string;
 }
 
-const inside = (dir: string, p: string): boolean => p.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
+const inside = (dir: string, p: string): boolean =>
+  p.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
 
 /** Why a recorded log path may not be read, or undefined when it may. */
 export async function refusal(job: JobRecord, file: string, jobRoot: string): Promise<string | undefined> {

@@ -60,7 +60,10 @@ function loadAssets(dir: string): Map<string, { type: string; body: Buffer }> {
   const out = new Map<string, { type: string; body: Buffer }>();
   for (const f of ['index.html', 'app.js', 'app.css', 'uPlot.min.css']) {
     try {
-      out.set(f, { type: TYPES[path.extname(f)] ?? 'application/octet-stream', body: readFileSync(path.join(dir, f)) });
+      out.set(f, {
+        type: TYPES[path.extname(f)] ?? 'application/octet-stream',
+        body: readFileSync(path.join(dir, f)),
+      });
     } catch {
       throw new UserError(`dashboard assets missing in ${dir}: run 'npm run build'`);
     }
@@ -74,7 +77,8 @@ class BadRequest extends UserError {}
 function intParam(q: URLSearchParams, name: string): number | undefined {
   const v = q.get(name);
   if (v === null || v === '') return undefined;
-  if (!/^\d{1,12}$/.test(v)) throw new BadRequest(`parameter '${name}' must be a non-negative integer, not '${v.slice(0, 40)}'`);
+  if (!/^\d{1,12}$/.test(v))
+    throw new BadRequest(`parameter '${name}' must be a non-negative integer, not '${v.slice(0, 40)}'`);
   return Number(v);
 }
 
@@ -95,7 +99,8 @@ function nameParam(q: URLSearchParams, name: string, required = false): string |
 
 export function gridFilter(q: URLSearchParams): GridFilter {
   const status = q.get('status') || undefined;
-  if (status !== undefined && !isRunStatus(status)) throw new BadRequest(`parameter 'status' must be a run status`);
+  if (status !== undefined && !isRunStatus(status))
+    throw new BadRequest(`parameter 'status' must be a run status`);
   const wf = q.get('workflow');
   const workflows = wf ? wf.split(',').map((w) => nameCheck('workflow', w)) : undefined;
   const era = q.get('era') || undefined;
@@ -190,7 +195,8 @@ function routes(o: ServeOptions): Record<string, Api> {
       const { st } = await campaignOf(q);
       const name = q.get('job') ?? '';
       const stream = q.get('stream');
-      if (stream !== 'stdout' && stream !== 'stderr') throw new BadRequest(`parameter 'stream' must be stdout or stderr`);
+      if (stream !== 'stdout' && stream !== 'stderr')
+        throw new BadRequest(`parameter 'stream' must be stdout or stderr`);
       const job = st.jobs.get(name) ?? [...st.jobs.values()].find((j) => j.name === name);
       if (!job) throw new BadRequest(`unknown job '${name.slice(0, 100)}'`);
       return tail(job, stream, o.jobRoot);
@@ -226,12 +232,13 @@ export async function serve(o: ServeOptions): Promise<Dashboard> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const p = url.pathname;
     if (req.method === 'POST' && p.startsWith('/api/actions/')) {
-      void handleAction(o.actions, o.source, req, res, p.slice('/api/actions/'.length), log).catch((e: unknown) =>
-        fail(res, e, log),
+      void handleAction(o.actions, o.source, req, res, p.slice('/api/actions/'.length), log).catch(
+        (e: unknown) => fail(res, e, log),
       );
       return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' });
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return sendJson(res, 405, { error: 'method not allowed' });
     if (p === '/api/events') return events(o, req, res);
     const fn = api[p];
     if (fn) {
@@ -241,7 +248,9 @@ export async function serve(o: ServeOptions): Promise<Dashboard> {
       return;
     }
     if (p.startsWith('/api/')) return sendJson(res, 404, { error: `no such API: ${p.slice(0, 80)}` });
-    const asset = p.startsWith('/assets/') ? assets.get(p.slice('/assets/'.length)) : assets.get('index.html');
+    const asset = p.startsWith('/assets/')
+      ? assets.get(p.slice('/assets/'.length))
+      : assets.get('index.html');
     if (!asset) return sendJson(res, 404, { error: 'not found' });
     send(res, 200, asset.type, asset.body);
   });

@@ -58,7 +58,10 @@ export function memorySource(p: MemoryProvider): DashboardSource {
  * Reads through the store, cached until the data changes: a fingerprint query (the time of the last point of
  * each measurement) runs every `pollMs`; when it changes the cache is dropped and listeners are told.
  */
-export function storeSource(store: Store, opts: { pollMs?: number; onError?: (e: unknown) => void } = {}): DashboardSource {
+export function storeSource(
+  store: Store,
+  opts: { pollMs?: number; onError?: (e: unknown) => void } = {},
+): DashboardSource {
   let campaigns: Promise<Campaign[]> | undefined;
   let locks: Promise<LockRecord[]> | undefined;
   const states = new Map<string, Promise<CampaignState>>();

@@ -41,14 +41,39 @@ beforeAll(async () => {
   await ok(e, ['inject', '--campaign', 'rereco', '--era', 'Run2024C']);
   await ok(e, ['inject', '--campaign', 'rereco', '--era', 'Run2024D']);
   await untilSettled(e, 'rereco', {
-    settled: (s) => (s.totals.reco?.new ?? 0) + (s.totals.reco?.processing ?? 0) === 0 && (s.totals.mon?.processing ?? 0) === 0,
+    settled: (s) =>
+      (s.totals.reco?.new ?? 0) + (s.totals.reco?.processing ?? 0) === 0 &&
+      (s.totals.mon?.processing ?? 0) === 0,
   });
-  await ok(e, ['lock', '--campaign', 'rereco', '--workflow', 'combi', '--from-run', '386100', '--reason', BIG]);
+  await ok(e, [
+    'lock',
+    '--campaign',
+    'rereco',
+    '--workflow',
+    'combi',
+    '--from-run',
+    '386100',
+    '--reason',
+    BIG,
+  ]);
   // a hostile failure reason recorded for another run
-  await store.write([runStatePoint('rereco', { run: 386012, workflow: 'mon', status: 'failed', attempt: 1, tries: 1, reason: BIG })]);
+  await store.write([
+    runStatePoint('rereco', {
+      run: 386012,
+      workflow: 'mon',
+      status: 'failed',
+      attempt: 1,
+      tries: 1,
+      reason: BIG,
+    }),
+  ]);
   browser = await launch();
   serve = await startServe(
-    { ...e.env, RUNCTRL_INFLUXDB_PASSWORD: 'hunter2-secret', RUNCTRL_WEBHOOKS: 'https://hooks.example.org/secret-hook' },
+    {
+      ...e.env,
+      RUNCTRL_INFLUXDB_PASSWORD: 'hunter2-secret',
+      RUNCTRL_WEBHOOKS: 'https://hooks.example.org/secret-hook',
+    },
     e.dir,
   );
 }, 240_000);
@@ -66,7 +91,8 @@ async function page(): Promise<Page> {
   return p;
 }
 
-const pwned = (p: Page): Promise<unknown> => p.evaluate(() => (window as unknown as { __pwned?: number }).__pwned);
+const pwned = (p: Page): Promise<unknown> =>
+  p.evaluate(() => (window as unknown as { __pwned?: number }).__pwned);
 
 describe('dashboard in Chromium', () => {
   it('overview → grid → filter → failed cell → reason and log tail', async () => {
@@ -88,10 +114,14 @@ describe('dashboard in Chromium', () => {
     await p.click('#grid .grid-row[data-run="386005"] a.cell[data-wf="reco"]');
     await p.locator('#run section[data-workflow="reco"] pre.stderr').waitFor();
     const reco = p.locator('#run section[data-workflow="reco"]');
-    await p.waitForFunction(() => document.querySelector('#run section[data-workflow="reco"] pre.stderr')?.textContent?.includes('boom'));
+    await p.waitForFunction(() =>
+      document.querySelector('#run section[data-workflow="reco"] pre.stderr')?.textContent?.includes('boom'),
+    );
     expect(await reco.locator('.why').textContent()).toMatch(/failed for good: attempt 1 failed.*3/);
     expect(await reco.locator('pre.stderr').textContent()).toContain('boom-on-stderr-386005');
-    expect(await p.locator('#run section[data-workflow="mon"] .why').textContent()).toContain('waiting for reco (failed)');
+    expect(await p.locator('#run section[data-workflow="mon"] .why').textContent()).toContain(
+      'waiting for reco (failed)',
+    );
     await screenshot(p, 'run');
     expect(await pwned(p)).toBeUndefined();
     await p.close();
@@ -104,9 +134,21 @@ describe('dashboard in Chromium', () => {
     await cell.waitFor();
     await p.evaluate(() => ((window as unknown as { __same: number }).__same = 1));
     const t0 = Date.now();
-    await store.write([runStatePoint('rereco', { run: 386001, workflow: 'combi', status: 'reprocess', attempt: 1, tries: 0, reason: 'test' })]);
+    await store.write([
+      runStatePoint('rereco', {
+        run: 386001,
+        workflow: 'combi',
+        status: 'reprocess',
+        attempt: 1,
+        tries: 0,
+        reason: 'test',
+      }),
+    ]);
     await p.waitForFunction(
-      () => document.querySelector('#grid .grid-row[data-run="386001"] a.cell[data-wf="combi"]')?.classList.contains('st-reprocess'),
+      () =>
+        document
+          .querySelector('#grid .grid-row[data-run="386001"] a.cell[data-wf="combi"]')
+          ?.classList.contains('st-reprocess'),
       undefined,
       { timeout: 5000 },
     );
@@ -119,8 +161,12 @@ describe('dashboard in Chromium', () => {
     const p = await page();
     await p.goto(`${serve.url}run/rereco/386012`);
     await p.locator('#run section[data-workflow="mon"] .why').waitFor();
-    expect(await p.locator('#run section[data-workflow="mon"] .why').textContent()).toContain('<script>window.__pwned=1</script>');
-    expect(await p.locator('#run section[data-workflow="reco"] .outputs').textContent()).toContain('<img src=x');
+    expect(await p.locator('#run section[data-workflow="mon"] .why').textContent()).toContain(
+      '<script>window.__pwned=1</script>',
+    );
+    expect(await p.locator('#run section[data-workflow="reco"] .outputs').textContent()).toContain(
+      '<img src=x',
+    );
     expect(await p.locator('#run img').count()).toBe(0);
     await p.goto(`${serve.url}locks`);
     await p.locator('#locks table').waitFor();
@@ -141,7 +187,14 @@ describe('dashboard in Chromium', () => {
     expect(r.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
     expect(r.headers.get('content-security-policy')).not.toMatch(/unsafe-inline/);
     const bodies = await Promise.all(
-      ['', 'api/campaigns', 'api/grid?campaign=rereco', 'api/run?campaign=rereco&run=386005', 'api/jobs?campaign=rereco', 'api/locks'].map(async (u) => {
+      [
+        '',
+        'api/campaigns',
+        'api/grid?campaign=rereco',
+        'api/run?campaign=rereco&run=386005',
+        'api/jobs?campaign=rereco',
+        'api/locks',
+      ].map(async (u) => {
         const x = await fetch(serve.url + u);
         return JSON.stringify([...x.headers]) + (await x.text());
       }),
@@ -150,7 +203,13 @@ describe('dashboard in Chromium', () => {
       expect(b).not.toContain('hunter2');
       expect(b).not.toContain('secret-hook');
     }
-    for (const u of ['api/grid?campaign=%3Cx%3E', 'api/grid?campaign=rereco&min=abc', 'api/run?campaign=rereco', 'api/grid?campaign=nope', 'api/grid?campaign=rereco&status=bad']) {
+    for (const u of [
+      'api/grid?campaign=%3Cx%3E',
+      'api/grid?campaign=rereco&min=abc',
+      'api/run?campaign=rereco',
+      'api/grid?campaign=nope',
+      'api/grid?campaign=rereco&status=bad',
+    ]) {
       const x = await fetch(serve.url + u);
       expect(x.status, u).toBe(400);
       const text = await x.text();
@@ -159,6 +218,16 @@ describe('dashboard in Chromium', () => {
     }
     const post = await fetch(`${serve.url}api/actions/reset`, { method: 'POST', body: '{}' });
     expect(post.status).toBe(403);
+  });
+
+  it('runctrl why says in the terminal what /api/why says', async () => {
+    const api = (await (await fetch(`${serve.url}api/why?campaign=rereco&run=386005`)).json()) as unknown;
+    const cli = JSON.parse(
+      (await ok(e, ['why', '--campaign', 'rereco', '--run', '386005', '--json'])).stdout,
+    ) as unknown;
+    expect(api).toEqual(cli);
+    const text = (await ok(e, ['why', '-c', 'rereco', '--run', '386005', '--workflow', 'mon'])).stdout;
+    expect(text).toContain('waiting for reco (failed)');
   });
 
   it('answers the CLI shapes: api/status equals status --json', async () => {

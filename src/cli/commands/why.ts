@@ -11,9 +11,13 @@ export const whyCommand = defineCommand({
     campaignOption(jsonOption(y))
       .option('run', { alias: 'r', type: 'number', demandOption: true, describe: 'run number' })
       .option('workflow', { alias: 'w', type: 'string', describe: 'only this workflow' })
-      .option('max-in-flight', { type: 'number', describe: "the loop's --max-in-flight, to check that limit" })
+      .option('max-in-flight', {
+        type: 'number',
+        describe: "the loop's --max-in-flight, to check that limit",
+      })
       .check((a) => {
-        if (!Number.isInteger(a.run) || a.run < 0) throw new UsageError('--run must be a run number, e.g. --run 386642');
+        if (!Number.isInteger(a.run) || a.run < 0)
+          throw new UsageError('--run must be a run number, e.g. --run 386642');
         return true;
       })
       .example('$0 --db ecal_prompt_v1 why --campaign prompt --run 386642', 'every workflow of the run')

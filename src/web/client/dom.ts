@@ -40,7 +40,8 @@ export async function api<T>(path: string, params: Record<string, string | undef
   return body;
 }
 
-export const fmtTime = (ms: number): string => (ms > 0 ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '');
+export const fmtTime = (ms: number): string =>
+  ms > 0 ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '';
 
 export function fmtDuration(sec: number): string {
   if (sec < 60) return `${Math.round(sec)} s`;
@@ -50,5 +51,9 @@ export function fmtDuration(sec: number): string {
 
 /** Shortens a value for a table cell; the whole value stays in the title. */
 export function clip(s: string, n = 200): HTMLSpanElement {
-  return h('span', { title: s.length > n ? s.slice(0, 4000) : undefined }, s.length > n ? `${s.slice(0, n)}…` : s);
+  return h(
+    'span',
+    { title: s.length > n ? s.slice(0, 4000) : undefined },
+    s.length > n ? `${s.slice(0, n)}…` : s,
+  );
 }

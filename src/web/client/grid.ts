@@ -6,7 +6,11 @@ import type { Grid, RunStatus } from './types.js';
 export const ROW_H = 20;
 const FILTERS = ['era', 'min', 'max', 'rtype', 'status', 'workflow'] as const;
 
-export async function gridPage(root: HTMLElement, campaign: string, rtypes: string[]): Promise<() => Promise<void>> {
+export async function gridPage(
+  root: HTMLElement,
+  campaign: string,
+  rtypes: string[],
+): Promise<() => Promise<void>> {
   const q = new URLSearchParams(location.search);
   const form = filterForm(q, rtypes);
   const legend = h('div', { class: 'legend', id: 'legend' });
@@ -17,7 +21,13 @@ export async function gridPage(root: HTMLElement, campaign: string, rtypes: stri
   const info = h('p', { class: 'muted', id: 'grid-info' });
   root.append(
     h('h1', {}, 'Campaign ', h('span', { class: 'name' }, campaign)),
-    h('p', {}, link(`/jobs/${encodeURIComponent(campaign)}`, 'jobs'), ' · ', link(`/charts/${encodeURIComponent(campaign)}`, 'charts')),
+    h(
+      'p',
+      {},
+      link(`/jobs/${encodeURIComponent(campaign)}`, 'jobs'),
+      ' · ',
+      link(`/charts/${encodeURIComponent(campaign)}`, 'charts'),
+    ),
     form,
     legend,
     info,
@@ -45,7 +55,11 @@ export async function gridPage(root: HTMLElement, campaign: string, rtypes: stri
     g = await api<Grid>('grid', params);
     renderLegend(legend, g);
     info.textContent = `${g.total} run(s) × ${g.workflows.length} workflow(s)`;
-    head.replaceChildren(h('span', { class: 'c-run' }, 'run'), h('span', { class: 'c-era' }, 'era'), ...g.workflows.map((w) => h('span', { class: 'cell-h', title: w }, w)));
+    head.replaceChildren(
+      h('span', { class: 'c-run' }, 'run'),
+      h('span', { class: 'c-era' }, 'era'),
+      ...g.workflows.map((w) => h('span', { class: 'cell-h', title: w }, w)),
+    );
     spacer.style.height = `${g.total * ROW_H}px`;
     draw(true);
   };
@@ -72,7 +86,10 @@ function renderRows(g: Grid, from: number, to: number): HTMLElement[] {
     const run = g.runs[i] ?? 0;
     const row = h('div', { class: 'grid-row', 'data-run': String(run) });
     row.style.top = `${i * ROW_H}px`;
-    row.append(link(`/run/${c}/${run}`, String(run)), h('span', { class: 'c-era' }, g.eras[g.era[i] ?? 0] ?? ''));
+    row.append(
+      link(`/run/${c}/${run}`, String(run)),
+      h('span', { class: 'c-era' }, g.eras[g.era[i] ?? 0] ?? ''),
+    );
     row.firstElementChild?.setAttribute('class', 'c-run');
     for (let k = 0; k < nw; k++) {
       const ch = g.cells[i * nw + k] ?? '-';
@@ -93,15 +110,28 @@ function renderLegend(el: HTMLElement, g: Grid): void {
   const tot: Record<string, number> = {};
   for (const w of g.workflows) for (const s of g.statuses) tot[s] = (tot[s] ?? 0) + (g.counts[w]?.[s] ?? 0);
   el.replaceChildren(
-    ...g.statuses.map((s) => h('span', { class: 'legend-item', 'data-status': s }, h('span', { class: `swatch st-${s}` }), `${s} ${tot[s] ?? 0}`)),
+    ...g.statuses.map((s) =>
+      h(
+        'span',
+        { class: 'legend-item', 'data-status': s },
+        h('span', { class: `swatch st-${s}` }),
+        `${s} ${tot[s] ?? 0}`,
+      ),
+    ),
     h('span', { class: 'legend-item' }, h('span', { class: 'swatch st-none' }), 'no status'),
   );
 }
 
 function filterForm(q: URLSearchParams, rtypes: string[]): HTMLFormElement {
-  const input = (name: string, ph: string): HTMLInputElement => h('input', { name, placeholder: ph, value: q.get(name) ?? '', size: '10' });
+  const input = (name: string, ph: string): HTMLInputElement =>
+    h('input', { name, placeholder: ph, value: q.get(name) ?? '', size: '10' });
   const select = (name: string, opts: string[]): HTMLSelectElement => {
-    const s = h('select', { name }, h('option', { value: '' }, `any ${name}`), ...opts.map((o) => h('option', { value: o }, o)));
+    const s = h(
+      'select',
+      { name },
+      h('option', { value: '' }, `any ${name}`),
+      ...opts.map((o) => h('option', { value: o }, o)),
+    );
     s.value = q.get(name) ?? '';
     return s;
   };

@@ -16,7 +16,9 @@ async function overviewPage(root: HTMLElement): Promise<() => Promise<void>> {
   root.append(h('h1', {}, 'Campaigns'), body);
   const load = async (): Promise<void> => {
     const cs = await api<Overview[]>('campaigns');
-    body.replaceChildren(...(cs.length ? cs.map(campaignCard) : [h('p', {}, 'No campaign in this database.')]));
+    body.replaceChildren(
+      ...(cs.length ? cs.map(campaignCard) : [h('p', {}, 'No campaign in this database.')]),
+    );
   };
   await load();
   return load;
@@ -25,21 +27,50 @@ async function overviewPage(root: HTMLElement): Promise<() => Promise<void>> {
 function campaignCard(c: Overview): HTMLElement {
   const bars = Object.entries(c.perWorkflow).map(([w, n]) => {
     const bar = h('div', { class: 'bar' });
-    for (const [cls, v] of [['done', n.done], ['failed', n.failed], ['processing', n.processing], ['new', n.new + n.reprocess]] as const) {
+    for (const [cls, v] of [
+      ['done', n.done],
+      ['failed', n.failed],
+      ['processing', n.processing],
+      ['new', n.new + n.reprocess],
+    ] as const) {
       const seg = h('span', { class: `st-${cls}`, title: `${cls}: ${v}` });
       seg.style.width = `${n.total ? (100 * v) / n.total : 0}%`;
       bar.append(seg);
     }
-    return h('div', { class: 'wf' }, h('span', { class: 'wf-name' }, w), bar, h('span', { class: 'muted' }, `${n.done} done · ${n.failed} failed · ${n.processing} in flight · ${n.new + n.reprocess} waiting / ${n.total}`));
+    return h(
+      'div',
+      { class: 'wf' },
+      h('span', { class: 'wf-name' }, w),
+      bar,
+      h(
+        'span',
+        { class: 'muted' },
+        `${n.done} done · ${n.failed} failed · ${n.processing} in flight · ${n.new + n.reprocess} waiting / ${n.total}`,
+      ),
+    );
   });
   return h(
     'section',
     { class: 'card', 'data-campaign': c.campaign },
-    h('h2', {}, link(`/campaign/${enc(c.campaign)}`, c.campaign), ' ', h('span', { class: `badge ${c.activity}` }, c.activity)),
+    h(
+      'h2',
+      {},
+      link(`/campaign/${enc(c.campaign)}`, c.campaign),
+      ' ',
+      h('span', { class: `badge ${c.activity}` }, c.activity),
+    ),
     h('p', { class: 'desc' }, clip(c.description, 300)),
     ...bars,
-    h('p', {}, `${c.runs} runs · failures (24 h): `, h('strong', {}, String(c.failed24h)), ` · locks: ${c.locks.length}`),
-    ...c.locks.map((l) => h('p', { class: 'lock' }, `🔒 ${l.workflow} from run ${l.fromRun} by ${l.by}: `, clip(l.reason, 200))),
+    h(
+      'p',
+      {},
+      `${c.runs} runs · failures (24 h): `,
+      h('strong', {}, String(c.failed24h)),
+      ` · locks: ${c.locks.length}`,
+    ),
+    ...c.locks.map((l) =>
+      h('p', { class: 'lock' }, `🔒 ${l.workflow} from run ${l.fromRun} by ${l.by}: `, clip(l.reason, 200)),
+    ),
   );
 }
 
@@ -48,8 +79,13 @@ async function runView(root: HTMLElement, campaign: string, run: number): Promis
   root.append(h('h1', {}, link(`/campaign/${enc(campaign)}`, campaign), ` · run ${run}`), body);
   const load = async (): Promise<void> => {
     const r = await api<RunPage>('run', { campaign, run: String(run) });
-    const meta = r.info ? `era ${r.info.era} · fill ${r.info.fill} · ${r.info.runClass} · run types ${r.info.rtypes.join(', ')}` : 'not registered';
-    body.replaceChildren(h('p', { class: 'muted' }, meta), ...r.workflows.map((w) => workflowCard(campaign, w)));
+    const meta = r.info
+      ? `era ${r.info.era} · fill ${r.info.fill} · ${r.info.runClass} · run types ${r.info.rtypes.join(', ')}`
+      : 'not registered';
+    body.replaceChildren(
+      h('p', { class: 'muted' }, meta),
+      ...r.workflows.map((w) => workflowCard(campaign, w)),
+    );
   };
   await load();
   return load;
@@ -58,16 +94,40 @@ async function runView(root: HTMLElement, campaign: string, run: number): Promis
 function workflowCard(campaign: string, w: RunPage['workflows'][number]): HTMLElement {
   const jobs = table(
     ['job', 'attempt', 'status', 'backend', 'native id', 'exit code', 'reason', 'duration', 'logs'],
-    w.jobs.map((j, i) => [j.name, j.attempt, j.status, j.backend, j.nativeId, j.exitCode ?? '', clip(j.reason), j.submittedAt > 0 && j.status !== 'idle' && j.status !== 'running' ? fmtDuration((j.time - j.submittedAt) / 1000) : '', logs(campaign, j, i === 0)]),
+    w.jobs.map((j, i) => [
+      j.name,
+      j.attempt,
+      j.status,
+      j.backend,
+      j.nativeId,
+      j.exitCode ?? '',
+      clip(j.reason),
+      j.submittedAt > 0 && j.status !== 'idle' && j.status !== 'running'
+        ? fmtDuration((j.time - j.submittedAt) / 1000)
+        : '',
+      logs(campaign, j, i === 0),
+    ]),
     { class: 'jobs' },
   );
   return h(
     'section',
     { class: 'card', id: w.workflow, 'data-workflow': w.workflow },
-    h('h2', {}, w.workflow, ' ', h('span', { class: `badge st-${w.status ?? 'none'}` }, w.status ?? 'no status')),
-    w.status === 'done' ? null : h('p', { class: `why why-${w.why.kind}` }, h('strong', {}, 'why: '), clip(w.why.text, 500)),
+    h(
+      'h2',
+      {},
+      w.workflow,
+      ' ',
+      h('span', { class: `badge st-${w.status ?? 'none'}` }, w.status ?? 'no status'),
+    ),
+    w.status === 'done'
+      ? null
+      : h('p', { class: `why why-${w.why.kind}` }, h('strong', {}, 'why: '), clip(w.why.text, 500)),
     h('h3', {}, 'history'),
-    table(['time', 'status', 'attempt', 'tries', 'reason'], w.history.map((s) => [fmtTime(s.time), s.status, s.attempt, s.tries, clip(s.reason)]), { class: 'history' }),
+    table(
+      ['time', 'status', 'attempt', 'tries', 'reason'],
+      w.history.map((s) => [fmtTime(s.time), s.status, s.attempt, s.tries, clip(s.reason)]),
+      { class: 'history' },
+    ),
     h('h3', {}, 'jobs'),
     jobs,
     h('h3', {}, 'outputs'),
@@ -81,8 +141,17 @@ function logs(campaign: string, j: Job, auto: boolean): HTMLElement {
     const parts = await Promise.all(
       (['stdout', 'stderr'] as const).map(async (stream) => {
         const t = await api<LogTail>('log', { campaign, job: j.name, stream });
-        const what = t.refused ? `(${t.refused})` : t.truncated ? `last ${t.text.length} of ${t.size} bytes` : '';
-        return h('div', {}, h('div', { class: 'muted' }, `${stream} ${what}`), h('pre', { class: `tail ${stream}` }, t.text));
+        const what = t.refused
+          ? `(${t.refused})`
+          : t.truncated
+            ? `last ${t.text.length} of ${t.size} bytes`
+            : '';
+        return h(
+          'div',
+          {},
+          h('div', { class: 'muted' }, `${stream} ${what}`),
+          h('pre', { class: `tail ${stream}` }, t.text),
+        );
       }),
     );
     box.replaceChildren(...parts);
@@ -96,17 +165,42 @@ function logs(campaign: string, j: Job, auto: boolean): HTMLElement {
 
 async function jobsPage(root: HTMLElement, campaign: string): Promise<() => Promise<void>> {
   const q = new URLSearchParams(location.search);
-  const status = h('select', { name: 'status' }, ...['', 'failed', 'running', 'idle', 'done'].map((s) => h('option', { value: s }, s || 'any status')));
+  const status = h(
+    'select',
+    { name: 'status' },
+    ...['', 'failed', 'running', 'idle', 'done'].map((s) => h('option', { value: s }, s || 'any status')),
+  );
   status.value = q.get('status') ?? '';
   const wf = h('input', { name: 'workflow', placeholder: 'workflow', value: q.get('workflow') ?? '' });
   const form = h('form', { class: 'filters' }, status, wf, h('button', { type: 'submit' }, 'filter'));
   const body = h('div', { id: 'jobs' });
   root.append(h('h1', {}, link(`/campaign/${enc(campaign)}`, campaign), ' · jobs'), form, body);
   const load = async (): Promise<void> => {
-    const r = await api<{ total: number; jobs: Job[] }>('jobs', { campaign, status: status.value, workflow: wf.value });
+    const r = await api<{ total: number; jobs: Job[] }>('jobs', {
+      campaign,
+      status: status.value,
+      workflow: wf.value,
+    });
     body.replaceChildren(
-      h('p', { class: 'muted' }, `${r.total} job(s), failed first${r.total > r.jobs.length ? `, first ${r.jobs.length} shown` : ''}`),
-      table(['job', 'workflow', 'runs', 'status', 'backend', 'native id', 'exit', 'reason', 'time'], r.jobs.map((j) => [link(`/run/${enc(campaign)}/${j.runs[0] ?? 0}`, j.name), j.workflow, clip(j.runs.join(','), 40), j.status, j.backend, j.nativeId, j.exitCode ?? '', clip(j.reason), fmtTime(j.time)])),
+      h(
+        'p',
+        { class: 'muted' },
+        `${r.total} job(s), failed first${r.total > r.jobs.length ? `, first ${r.jobs.length} shown` : ''}`,
+      ),
+      table(
+        ['job', 'workflow', 'runs', 'status', 'backend', 'native id', 'exit', 'reason', 'time'],
+        r.jobs.map((j) => [
+          link(`/run/${enc(campaign)}/${j.runs[0] ?? 0}`, j.name),
+          j.workflow,
+          clip(j.runs.join(','), 40),
+          j.status,
+          j.backend,
+          j.nativeId,
+          j.exitCode ?? '',
+          clip(j.reason),
+          fmtTime(j.time),
+        ]),
+      ),
     );
   };
   form.addEventListener('submit', (e) => {
@@ -126,31 +220,82 @@ async function locksPage(root: HTMLElement): Promise<() => Promise<void>> {
   root.append(h('h1', {}, 'Locks'), body);
   const load = async (): Promise<void> => {
     const ls = await api<Lock[]>('locks');
-    body.replaceChildren(ls.length ? table(['campaign', 'workflow', 'from run', 'by', 'since', 'reason'], ls.map((l) => [link(`/campaign/${enc(l.campaign)}`, l.campaign), l.workflow, l.fromRun, l.by, fmtTime(l.time), clip(l.reason)])) : h('p', {}, 'No lock in force.'));
+    body.replaceChildren(
+      ls.length
+        ? table(
+            ['campaign', 'workflow', 'from run', 'by', 'since', 'reason'],
+            ls.map((l) => [
+              link(`/campaign/${enc(l.campaign)}`, l.campaign),
+              l.workflow,
+              l.fromRun,
+              l.by,
+              fmtTime(l.time),
+              clip(l.reason),
+            ]),
+          )
+        : h('p', {}, 'No lock in force.'),
+    );
   };
   await load();
   return load;
 }
 
-const COLORS = ['#2e7d32', '#1565c0', '#c62828', '#6a1b9a', '#ef6c00', '#00838f', '#5d4037', '#ad1457', '#9e9d24', '#37474f'];
+const COLORS = [
+  '#2e7d32',
+  '#1565c0',
+  '#c62828',
+  '#6a1b9a',
+  '#ef6c00',
+  '#00838f',
+  '#5d4037',
+  '#ad1457',
+  '#9e9d24',
+  '#37474f',
+];
 
 async function chartsPage(root: HTMLElement, campaign: string): Promise<() => Promise<void>> {
   const p = h('div', { id: 'progress-chart' });
   const d = h('div', { id: 'durations-chart' });
-  root.append(h('h1', {}, link(`/campaign/${enc(campaign)}`, campaign), ' · charts'), h('h2', {}, 'done per workflow'), p, h('h2', {}, 'job durations'), d);
+  root.append(
+    h('h1', {}, link(`/campaign/${enc(campaign)}`, campaign), ' · charts'),
+    h('h2', {}, 'done per workflow'),
+    p,
+    h('h2', {}, 'job durations'),
+    d,
+  );
   const plots: uPlot[] = [];
   const load = async (): Promise<void> => {
     const c = await api<Charts>('charts', { campaign });
     plots.splice(0).forEach((x) => x.destroy());
     const wfs = Object.keys(c.progress.series);
     const width = Math.min(1000, root.clientWidth || 900);
-    const series = (names: string[], bars: boolean): uPlot.Series[] => [{}, ...names.map((w, i) => ({ label: w, stroke: COLORS[i % COLORS.length] ?? '#000', width: 2, ...(bars ? { paths: uPlot.paths.bars?.({ size: [0.8 / Math.max(1, names.length), 60] }) } : {}) }))];
-    plots.push(new uPlot({ width, height: 260, series: series(wfs, false) }, [c.progress.times, ...wfs.map((w) => c.progress.series[w] ?? [])], p));
+    const series = (names: string[], bars: boolean): uPlot.Series[] => [
+      {},
+      ...names.map((w, i) => ({
+        label: w,
+        stroke: COLORS[i % COLORS.length] ?? '#000',
+        width: 2,
+        ...(bars ? { paths: uPlot.paths.bars?.({ size: [0.8 / Math.max(1, names.length), 60] }) } : {}),
+      })),
+    ];
+    plots.push(
+      new uPlot(
+        { width, height: 260, series: series(wfs, false) },
+        [c.progress.times, ...wfs.map((w) => c.progress.series[w] ?? [])],
+        p,
+      ),
+    );
     const dw = Object.keys(c.durations.series);
     const labels = c.durations.bucketsSec.map((b) => (b < 0 ? '> 12 h' : `≤ ${fmtDuration(b)}`));
     plots.push(
       new uPlot(
-        { width, height: 260, scales: { x: { time: false } }, axes: [{ values: (_u, ticks) => ticks.map((t) => labels[t] ?? '') }, {}], series: series(dw, true) },
+        {
+          width,
+          height: 260,
+          scales: { x: { time: false } },
+          axes: [{ values: (_u, ticks) => ticks.map((t) => labels[t] ?? '') }, {}],
+          series: series(dw, true),
+        },
         [labels.map((_, i) => i), ...dw.map((w) => c.durations.series[w] ?? [])],
         d,
       ),
@@ -161,7 +306,10 @@ async function chartsPage(root: HTMLElement, campaign: string): Promise<() => Pr
 }
 
 async function route(): Promise<void> {
-  const parts = location.pathname.split('/').filter((x) => x !== '').map(decodeURIComponent);
+  const parts = location.pathname
+    .split('/')
+    .filter((x) => x !== '')
+    .map(decodeURIComponent);
   const root = h('div', {});
   app.replaceChildren(root);
   refresh = undefined;
