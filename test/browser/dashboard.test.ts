@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { runStatePoint, lockPoint } from '../../src/store/schema.js';
+import { runStatePoint } from '../../src/store/schema.js';
 import { Store } from '../../src/store/store.js';
 import { freshDb } from '../helpers/influx.js';
 import { loggingCommand, loopEnv, ok, untilSettled, writeCampaign, type LoopEnv } from '../helpers/loop.js';
@@ -196,7 +196,9 @@ describe('dashboard in Chromium', () => {
         'api/locks',
       ].map(async (u) => {
         const x = await fetch(serve.url + u);
-        return JSON.stringify([...x.headers]) + (await x.text());
+        const hs: string[] = [];
+        x.headers.forEach((v, k) => hs.push(`${k}: ${v}`));
+        return hs.join('\n') + (await x.text());
       }),
     );
     for (const b of bodies) {

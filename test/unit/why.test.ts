@@ -179,8 +179,10 @@ describe('why', () => {
     expectKind(input(campaign([wf('A')], [], ['A']), states), 100, 'A', 'deactivated');
     expectKind(input(campaign([wf('A'), wf('Z')], ['Z']), states), 100, 'A', 'inactive-workflow');
     expectKind(input(campaign([], ['A']), states), 100, 'A', 'undefined-workflow');
-    const i = input(campaign([wf('A'), wf('B')]), [st(100, 'A', 'new')]);
-    i.registered.set(100, { ...makeRun(100), rtypes: ['cosmics'] });
+    const i = {
+      ...input(campaign([wf('A'), wf('B')]), [st(100, 'A', 'new')]),
+      registered: new Map([[100, { ...makeRun(100), rtypes: ['cosmics'] }]]),
+    };
     expectKind(i, 100, 'B', 'not-selected');
     expect(explainRun(i, 100, 'B').answers[0]?.text).toMatch(/no active run type selects run 100/);
   });
