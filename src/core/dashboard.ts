@@ -237,7 +237,7 @@ export function charts(c: Campaign, st: CampaignState, points = 200): ChartsResu
   const t0 = done.reduce((m, s) => Math.min(m, s.time), Date.now());
   const t1 = done.reduce((m, s) => Math.max(m, s.time), t0 + 1);
   const step = (t1 - t0) / (points - 1);
-  const times = Array.from({ length: points }, (_, i) => Math.round((t0 + i * step) / 1000));
+  const times = Array.from({ length: points }, (_, i) => (t0 + i * step) / 1000);
   const series: Record<string, number[]> = {};
   for (const w of wfs) series[w] = new Array<number>(points).fill(0);
   for (const s of done) {

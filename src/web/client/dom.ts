@@ -45,8 +45,11 @@ export const fmtTime = (ms: number): string =>
 
 export function fmtDuration(sec: number): string {
   if (sec < 60) return `${Math.round(sec)} s`;
-  if (sec < 3600) return `${Math.floor(sec / 60)} min ${Math.round(sec % 60)} s`;
-  return `${Math.floor(sec / 3600)} h ${Math.round((sec % 3600) / 60)} min`;
+  const [big, unit, small, sunit] =
+    sec < 3600
+      ? [Math.floor(sec / 60), 'min', Math.round(sec % 60), 's']
+      : [Math.floor(sec / 3600), 'h', Math.round((sec % 3600) / 60), 'min'];
+  return small > 0 ? `${big} ${unit} ${small} ${sunit}` : `${big} ${unit}`;
 }
 
 /** Shortens a value for a table cell; the whole value stays in the title. */

@@ -69,7 +69,12 @@ function campaignCard(c: Overview): HTMLElement {
       ` · locks: ${c.locks.length}`,
     ),
     ...c.locks.map((l) =>
-      h('p', { class: 'lock' }, `🔒 ${l.workflow} from run ${l.fromRun} by ${l.by}: `, clip(l.reason, 200)),
+      h(
+        'p',
+        { class: 'lock' },
+        `locked: ${l.workflow} from run ${l.fromRun} by ${l.by}: `,
+        clip(l.reason, 200),
+      ),
     ),
   );
 }
