@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Campaign } from '../../src/domain/campaign.js';
 import type { JobRecord, LockRecord } from '../../src/domain/jobs.js';
 import { stateKey, type RegisteredRun, type RunState } from '../../src/domain/state.js';
+import { serveLive } from '../../src/web/live.js';
 import { tail } from '../../src/web/logs.js';
 import { serve, type Dashboard } from '../../src/web/server.js';
 import { memorySource, type CampaignState, type MemoryProvider } from '../../src/web/source.js';
@@ -180,5 +181,24 @@ describe('log tails', () => {
     );
     expect(r.body.refused).toBeDefined();
     expect(JSON.stringify(r.body)).not.toContain('top secret');
+  });
+});
+
+describe('serveLive (automation --daemon --serve)', () => {
+  it('serves what the daemon published, and refreshes on publish', async () => {
+    const entries = new Map<string, CampaignState>();
+    const live = await serveLive({ entries, port: 0, jobRoot });
+    try {
+      expect(await (await fetch(`${live.url}api/campaigns`)).json()).toEqual([]);
+      entries.set('c', { states, registered, jobs });
+      live.publish([campaign], []);
+      const cs = (await (await fetch(`${live.url}api/campaigns`)).json()) as {
+        campaign: string;
+        runs: number;
+      }[];
+      expect(cs.map((c) => [c.campaign, c.runs])).toEqual([['c', 2]]);
+    } finally {
+      await live.close();
+    }
   });
 });
