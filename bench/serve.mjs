@@ -133,7 +133,8 @@ try {
   const paintWarm = await paint();
   console.log(`grid first paint in Chromium: cold ${paintCold}, warm ${paintWarm}`);
 
-  const scroll = await page.evaluate(async () => {
+  // runs in the page (a string, so that the browser globals stay out of this Node script)
+  const scroll = await page.evaluate(`(async () => {
     const long = [];
     const obs = new PerformanceObserver((l) => l.getEntries().forEach((e) => long.push(e.duration)));
     obs.observe({ type: 'longtask', buffered: false });
@@ -154,7 +155,7 @@ try {
       longest: Math.max(0, ...long),
       last: document.querySelector('#grid .grid-row:last-child')?.getAttribute('data-run'),
     };
-  });
+  })()`);
   console.log(
     `scroll of the whole grid: ${scroll.frames} screens in ${scroll.ms.toFixed(0)} ms, long tasks > 100 ms: ${scroll.over100} (longest ${scroll.longest.toFixed(0)} ms), last row ${scroll.last}`,
   );

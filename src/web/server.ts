@@ -187,6 +187,7 @@ function routes(o: ServeOptions): Record<string, Api> {
       });
     },
     '/api/locks': async () => src.locks(),
+    '/api/config': () => Promise.resolve({ actions: o.actions !== undefined }),
     '/api/charts': async (q) => {
       const { c, st } = await campaignOf(q);
       return charts(c, st);

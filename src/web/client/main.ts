@@ -87,9 +87,14 @@ async function runView(root: HTMLElement, campaign: string, run: number): Promis
     const meta = r.info
       ? `era ${r.info.era} · fill ${r.info.fill} · ${r.info.runClass} · run types ${r.info.rtypes.join(', ')}`
       : 'not registered';
+    const { actions } = await api<{ actions: boolean }>('config');
     body.replaceChildren(
       h('p', { class: 'muted' }, meta),
-      ...r.workflows.map((w) => workflowCard(campaign, w)),
+      ...r.workflows.map((w) => {
+        const card = workflowCard(campaign, w);
+        if (actions) card.querySelector('h2')?.after(actionBar(campaign, run, w.workflow));
+        return card;
+      }),
     );
   };
   await load();
@@ -137,6 +142,42 @@ function workflowCard(campaign: string, w: RunPage['workflows'][number]): HTMLEl
     jobs,
     h('h3', {}, 'outputs'),
     h('ul', { class: 'outputs' }, ...w.outputs.map((o) => h('li', {}, clip(o, 300)))),
+  );
+}
+
+/** Reprocess / reset / lock / unlock buttons (only with --allow-actions); the token is kept for the tab. */
+function actionBar(campaign: string, run: number, workflow: string): HTMLElement {
+  const out = h('span', { class: 'muted' });
+  const act = async (action: string, extra: Record<string, unknown> = {}): Promise<void> => {
+    let token = sessionStorage.getItem('runctrl-token') ?? '';
+    if (!token) token = prompt('dashboard token (RUNCTRL_SERVE_TOKEN)') ?? '';
+    const r = await fetch(`/api/actions/${action}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Runctrl-Token': token },
+      body: JSON.stringify({ campaign, workflow, runs: [run], ...extra }),
+    });
+    const body = (await r.json()) as { error?: string };
+    if (r.ok) sessionStorage.setItem('runctrl-token', token);
+    else if (r.status === 403) sessionStorage.removeItem('runctrl-token');
+    out.textContent = r.ok ? `${action}: done` : `${action}: ${body.error ?? r.status}`;
+  };
+  const btn = (label: string, fn: () => void): HTMLButtonElement => {
+    const b = h('button', { type: 'button', 'data-action': label }, label);
+    b.addEventListener('click', fn);
+    return b;
+  };
+  return h(
+    'p',
+    { class: 'actions' },
+    btn('reprocess', () => void act('reprocess', { mode: 'all' })),
+    btn('reset', () => void act('reset')),
+    btn('lock', () => {
+      const reason = prompt(`lock ${workflow} from run ${run}: why?`);
+      if (reason) void act('lock', { fromRun: run, reason });
+    }),
+    btn('unlock', () => void act('unlock')),
+    ' ',
+    out,
   );
 }
 
