@@ -73,8 +73,14 @@ export function storeSource(
     states.clear();
   };
   const poll = async (): Promise<void> => {
+    if (ls.size() === 0) {
+      // nobody is watching: no polling load, and no cache that could go stale unnoticed
+      drop();
+      last = undefined;
+      return;
+    }
     const fp = await changeFingerprint(store);
-    if (last !== undefined && fp !== last) {
+    if (fp !== last) {
       drop();
       ls.fire();
     }
@@ -89,7 +95,6 @@ export function storeSource(
       .finally(() => (busy = false));
   }, opts.pollMs ?? 1000);
   timer.unref();
-  void poll().catch((e: unknown) => opts.onError?.(e));
   const cached = <T>(p: Promise<T>, clear: () => void): Promise<T> => {
     p.catch(clear);
     return p;
