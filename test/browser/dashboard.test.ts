@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { runStatePoint } from '../../src/store/schema.js';
 import { Store } from '../../src/store/store.js';
+import { expectCleanError, runCli } from '../helpers/cli.js';
 import { freshDb } from '../helpers/influx.js';
 import { loggingCommand, loopEnv, ok, untilSettled, writeCampaign, type LoopEnv } from '../helpers/loop.js';
 import { launch, screenshot, startServe, stop } from './browser.js';
@@ -230,6 +231,20 @@ describe('dashboard in Chromium', () => {
     expect(api).toEqual(cli);
     const text = (await ok(e, ['why', '-c', 'rereco', '--run', '386005', '--workflow', 'mon'])).stdout;
     expect(text).toContain('waiting for reco (failed)');
+  });
+
+  it('runctrl why refuses an unknown workflow or a bad run in one line', async () => {
+    const opts = { env: e.env, cwd: e.dir };
+    expectCleanError(
+      await runCli(['why', '-c', 'rereco', '--run', '386005', '--workflow', 'nope'], opts),
+      1,
+      /unknown workflow 'nope' in campaign 'rereco' \(known: combi, mon, reco\)/,
+    );
+    expectCleanError(
+      await runCli(['why', '-c', 'rereco', '--run', '-3'], opts),
+      2,
+      /--run must be a run number/,
+    );
   });
 
   it('answers the CLI shapes: api/status equals status --json', async () => {
