@@ -87,6 +87,31 @@ describe('dashboard actions', () => {
     }
   });
 
+  it('reprocesses cells selected in the grid with shift-click', async () => {
+    await ctx.store.write([
+      runStatePoint('c', { run: 2, workflow: 'A', status: 'done', attempt: 1, tries: 1 }),
+    ]);
+    const browser = await launch();
+    try {
+      const p = await browser.newPage();
+      p.on('dialog', (dlg) => void dlg.accept('s3cret-token'));
+      await p.goto(`${d.url}campaign/c`);
+      const cell = p.locator('#grid .grid-row[data-run="2"] a.cell[data-wf="A"]');
+      await cell.waitFor();
+      await cell.click({ modifiers: ['Shift'] });
+      expect(new URL(p.url()).pathname).toBe('/campaign/c');
+      await p.locator('#grid a.cell.selected').waitFor();
+      await p.click('#selection button[data-action="reprocess"]');
+      await p.waitForFunction(
+        () => document.getElementById('selection-result')?.textContent === 'reprocess: done',
+      );
+      const s2 = [...(await ctx.store.runStates('c')).values()].find((s) => s.run === 2);
+      expect(s2?.status).toBe('reprocess');
+    } finally {
+      await browser.close();
+    }
+  });
+
   it('answers bad bodies with 400', async () => {
     expect((await post('lock', { campaign: '<x>', workflow: 'A' }, 's3cret-token')).status).toBe(400);
     expect((await post('explode', { campaign: 'c', workflow: 'A' }, 's3cret-token')).status).toBe(400);

@@ -1,5 +1,6 @@
 /// <reference lib="dom" />
 /** The campaign grid: runs × workflows, windowed rows (only the visible ~60 rows are in the DOM). */
+import { byWorkflow, postAction } from './actions.js';
 import { api, h, link } from './dom.js';
 import type { Grid, RunStatus } from './types.js';
 
@@ -36,13 +37,27 @@ export async function gridPage(
   );
   let g: Grid | undefined;
   let window0 = -1;
+  const selected = new Set<string>();
+  const { actions } = await api<{ actions: boolean }>('config');
+  if (actions) scroll.before(selectionBar(campaign, selected, () => draw(true)));
+  // shift-click selects cells for an action instead of opening the run
+  rows.addEventListener('click', (e) => {
+    const cell = (e.target as Element | null)?.closest('a.cell');
+    const run = cell?.parentElement?.getAttribute('data-run');
+    if (!actions || !e.shiftKey || !cell || !run) return;
+    e.preventDefault();
+    e.stopPropagation();
+    const k = `${cell.getAttribute('data-wf') ?? ''} ${run}`;
+    if (!selected.delete(k)) selected.add(k);
+    draw(true);
+  });
   const draw = (force = false): void => {
     if (!g) return;
     const first = Math.max(0, Math.floor(scroll.scrollTop / ROW_H) - 10);
     if (!force && first === window0) return;
     window0 = first;
     const n = Math.ceil(scroll.clientHeight / ROW_H) + 20;
-    rows.replaceChildren(...renderRows(g, first, Math.min(g.total, first + n)));
+    rows.replaceChildren(...renderRows(g, first, Math.min(g.total, first + n), selected));
   };
   scroll.addEventListener('scroll', () => requestAnimationFrame(() => draw()), { passive: true });
   const load = async (): Promise<void> => {
@@ -78,7 +93,7 @@ export async function gridPage(
   return load;
 }
 
-function renderRows(g: Grid, from: number, to: number): HTMLElement[] {
+function renderRows(g: Grid, from: number, to: number, selected: ReadonlySet<string>): HTMLElement[] {
   const out: HTMLElement[] = [];
   const nw = g.workflows.length;
   const c = encodeURIComponent(g.campaign);
@@ -96,7 +111,7 @@ function renderRows(g: Grid, from: number, to: number): HTMLElement[] {
       const st: RunStatus | undefined = ch === '-' ? undefined : g.statuses[Number(ch)];
       const wf = g.workflows[k] ?? '';
       const a = link(`/run/${c}/${run}#${encodeURIComponent(wf)}`);
-      a.className = `cell st-${st ?? 'none'}`;
+      a.className = `cell st-${st ?? 'none'}${selected.has(`${wf} ${run}`) ? ' selected' : ''}`;
       a.setAttribute('data-wf', wf);
       a.setAttribute('title', `${run} · ${wf}: ${st ?? 'no status'}`);
       row.append(a);
@@ -104,6 +119,25 @@ function renderRows(g: Grid, from: number, to: number): HTMLElement[] {
     out.push(row);
   }
   return out;
+}
+
+/** Shift-click cells, then reprocess or reset them (one request per workflow). */
+function selectionBar(campaign: string, selected: Set<string>, redraw: () => void): HTMLElement {
+  const out = h('span', { class: 'muted', id: 'selection-result' }, 'shift-click cells to select them');
+  const run = async (action: string): Promise<void> => {
+    const results: string[] = [];
+    for (const [workflow, runs] of byWorkflow(selected))
+      results.push(await postAction(action, { campaign, workflow, runs, mode: 'all' }));
+    selected.clear();
+    redraw();
+    out.textContent = results.join('; ') || 'nothing selected';
+  };
+  const btn = (label: string): HTMLButtonElement => {
+    const b = h('button', { type: 'button', 'data-action': label }, `${label} selected`);
+    b.addEventListener('click', () => void run(label));
+    return b;
+  };
+  return h('p', { class: 'actions', id: 'selection' }, btn('reprocess'), btn('reset'), ' ', out);
 }
 
 function renderLegend(el: HTMLElement, g: Grid): void {

@@ -2,6 +2,7 @@
 /** The dashboard's client: a small router over the pages, refreshed on server-sent change events. */
 import uPlot from 'uplot';
 import { api, clip, fmtDuration, fmtTime, h, link, table } from './dom.js';
+import { postAction } from './actions.js';
 import { gridPage } from './grid.js';
 import type { Charts, Job, LogTail, Lock, Overview, RunPage } from './types.js';
 
@@ -145,21 +146,11 @@ function workflowCard(campaign: string, w: RunPage['workflows'][number]): HTMLEl
   );
 }
 
-/** Reprocess / reset / lock / unlock buttons (only with --allow-actions); the token is kept for the tab. */
+/** Reprocess / reset / lock / unlock buttons (only with --allow-actions). */
 function actionBar(campaign: string, run: number, workflow: string): HTMLElement {
   const out = h('span', { class: 'muted' });
   const act = async (action: string, extra: Record<string, unknown> = {}): Promise<void> => {
-    let token = sessionStorage.getItem('runctrl-token') ?? '';
-    if (!token) token = prompt('dashboard token (RUNCTRL_SERVE_TOKEN)') ?? '';
-    const r = await fetch(`/api/actions/${action}`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'X-Runctrl-Token': token },
-      body: JSON.stringify({ campaign, workflow, runs: [run], ...extra }),
-    });
-    const body = (await r.json()) as { error?: string };
-    if (r.ok) sessionStorage.setItem('runctrl-token', token);
-    else if (r.status === 403) sessionStorage.removeItem('runctrl-token');
-    out.textContent = r.ok ? `${action}: done` : `${action}: ${body.error ?? r.status}`;
+    out.textContent = await postAction(action, { campaign, workflow, runs: [run], ...extra });
   };
   const btn = (label: string, fn: () => void): HTMLButtonElement => {
     const b = h('button', { type: 'button', 'data-action': label }, label);
