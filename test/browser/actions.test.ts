@@ -9,21 +9,13 @@ import { storeSource } from '../../src/web/source.js';
 import { testCtx } from '../helpers/ctx.js';
 import { freshDb } from '../helpers/influx.js';
 import os from 'node:os';
-import { launch, screenshot } from './browser.js';
+import { launch, screenshot, simpleWorkflow } from './browser.js';
 
 const client = freshDb('dact');
 const ctx = testCtx(client);
 const lines: string[] = [];
 let d: Dashboard;
-const spec = {
-  name: 'A',
-  command: 'true',
-  backend: 'local',
-  resources: {},
-  dependsOn: [],
-  maxRetries: 0,
-  granularity: { kind: 'run' as const },
-};
+const spec = simpleWorkflow('A');
 
 beforeAll(async () => {
   await createCampaign(ctx, { campaign: 'c' });
@@ -78,7 +70,7 @@ describe('dashboard actions', () => {
       p.on('dialog', (dlg) => void dlg.accept('s3cret-token'));
       await p.goto(`${d.url}run/c/1`);
       await p.click('section[data-workflow="A"] button[data-action="reset"]');
-      await p.waitForFunction(() => document.querySelector('.actions .muted')?.textContent === 'reset: done');
+      await p.waitForFunction(() => document.getElementById('notice')?.textContent === 'reset: done');
       await screenshot(p, 'run-actions');
       expect([...(await ctx.store.runStates('c')).values()][0]?.status).toBe('new');
       expect(lines.join('\n')).toMatch(/action reset by ana/);
@@ -102,9 +94,7 @@ describe('dashboard actions', () => {
       expect(new URL(p.url()).pathname).toBe('/campaign/c');
       await p.locator('#grid a.cell.selected').waitFor();
       await p.click('#selection button[data-action="reprocess"]');
-      await p.waitForFunction(
-        () => document.getElementById('selection-result')?.textContent === 'reprocess: done',
-      );
+      await p.waitForFunction(() => document.getElementById('notice')?.textContent === 'reprocess: done');
       const s2 = [...(await ctx.store.runStates('c')).values()].find((s) => s.run === 2);
       expect(s2?.status).toBe('reprocess');
     } finally {

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import type { WorkflowSpec } from '../../src/domain/workflow.js';
 import { BIN } from '../helpers/cli.js';
 import { ROOT } from '../helpers/ctx.js';
 
@@ -52,4 +53,17 @@ export function stop(child: ChildProcess): Promise<void> {
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
   });
+}
+
+/** A minimal workflow definition for dashboard tests. */
+export function simpleWorkflow(name: string): WorkflowSpec {
+  return {
+    name,
+    command: 'true',
+    backend: 'local',
+    resources: {},
+    dependsOn: [],
+    maxRetries: 0,
+    granularity: { kind: 'run' },
+  };
 }

@@ -15,7 +15,7 @@ import { tail } from '../../src/web/logs.js';
 import { serve, type Dashboard } from '../../src/web/server.js';
 import { memorySource, type CampaignState, type MemoryProvider } from '../../src/web/source.js';
 import { makeRun } from '../helpers/fixtures.js';
-import { launch } from './browser.js';
+import { launch, simpleWorkflow } from './browser.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'runctrl-dash-'));
 const jobRoot = path.join(root, 'jobs');
@@ -30,17 +30,7 @@ const campaign: Campaign = {
   description: 'live',
   createdAt: 0,
   rtypes: [{ name: 'all', filter: {}, workflows: ['A'], suspended: [] }],
-  workflows: [
-    {
-      name: 'A',
-      command: 'true',
-      backend: 'local',
-      resources: {},
-      dependsOn: [],
-      maxRetries: 0,
-      granularity: { kind: 'run' },
-    },
-  ],
+  workflows: [simpleWorkflow('A')],
 };
 const state = (run: number, status: RunState['status'], reason = ''): RunState => ({
   run,

@@ -113,6 +113,20 @@ const lock: LockRecord = {
   by: 'ana@host',
   time: 5,
 };
+/** `b` depends on `a`: run `done` has `a` done, run `busy` has `a` in flight; `b` waits in both. */
+function dependent(c: Campaign, a: string, b: string, done: number, busy: number): WhyInput {
+  return input(
+    c,
+    [
+      st(done, a, 'done'),
+      st(done, b, 'new'),
+      st(busy, a, 'processing', { attempt: 1, tries: 1 }),
+      st(busy, b, 'new'),
+    ],
+    { jobs: new Map([['j', job(busy, a)]]) },
+  );
+}
+
 const seen = new Set<WhyKind>();
 function expectKind(i: WhyInput, run: number, workflow: string, kind: WhyKind, submits = false): void {
   expect(kindOf(i, run, workflow)).toBe(kind);
@@ -124,18 +138,7 @@ describe('why', () => {
   const AB = [wf('A'), wf('B', { dependsOn: ['A'] })];
 
   it('done, ready and dependency not done', () => {
-    const i = input(
-      campaign(AB),
-      [
-        st(100, 'A', 'done'),
-        st(100, 'B', 'new'),
-        st(101, 'A', 'processing', { attempt: 1, tries: 1 }),
-        st(101, 'B', 'new'),
-      ],
-      {
-        jobs: new Map([['j', job(101, 'A')]]),
-      },
-    );
+    const i = dependent(campaign(AB), 'A', 'B', 100, 101);
     expectKind(i, 100, 'A', 'done');
     expectKind(i, 100, 'B', 'ready', true);
     expectKind(i, 101, 'B', 'dependency');
@@ -189,18 +192,7 @@ describe('why', () => {
 
   it('waiting for the rest of the era, or for a full group', () => {
     const era = [wf('A'), wf('E', { dependsOn: ['A'], granularity: { kind: 'era' } })];
-    const i = input(
-      campaign(era),
-      [
-        st(1, 'A', 'done'),
-        st(1, 'E', 'new'),
-        st(2, 'A', 'processing', { attempt: 1, tries: 1 }),
-        st(2, 'E', 'new'),
-      ],
-      {
-        jobs: new Map([['j', job(2, 'A')]]),
-      },
-    );
+    const i = dependent(campaign(era), 'A', 'E', 1, 2);
     expectKind(i, 1, 'E', 'era-incomplete');
     expect(explainRun(i, 1, 'E').answers[0]?.waitingFor).toEqual([2]);
     const g = [wf('G', { granularity: { kind: 'every', n: 2 } })];

@@ -12,7 +12,11 @@ export async function postAction(action: string, body: Record<string, unknown>):
   const answer = (await r.json()) as { error?: string };
   if (r.ok) sessionStorage.setItem('runctrl-token', token);
   else if (r.status === 403) sessionStorage.removeItem('runctrl-token');
-  return r.ok ? `${action}: done` : `${action}: ${answer.error ?? r.status}`;
+  const text = r.ok ? `${action}: done` : `${action}: ${answer.error ?? r.status}`;
+  // outside the page body, which a live update may redraw at any time
+  const notice = document.getElementById('notice');
+  if (notice) notice.textContent = text;
+  return text;
 }
 
 /** Runs by workflow from selection keys `workflow run`. */
