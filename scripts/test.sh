@@ -13,6 +13,7 @@ INSTALL_STEPS=(
   "bash scripts/setup.sh"
   "bash scripts/slurm.sh install"
   "bash scripts/sge.sh install"
+  "bash scripts/chromium.sh install"
 )
 
 # Checks before the tests, in order.

@@ -11,6 +11,8 @@ import { createCommand, deactivateCommand, listCommand, reactivateCommand } from
 import { rtypeCreateCommand, rtypeListCommand, rtypeUpdateCommand } from './commands/rtypes.js';
 import { applyCommand, injectCommand, statusCommand } from './commands/runs.js';
 import { extraCommands } from './commands/index.js';
+import { serveCommand } from './commands/serve.js';
+import { whyCommand } from './commands/why.js';
 
 export const COMMANDS: CommandFactory[] = [
   createCommand,
@@ -24,6 +26,8 @@ export const COMMANDS: CommandFactory[] = [
   statusCommand,
   applyCommand,
   ...extraCommands,
+  whyCommand,
+  serveCommand,
 ];
 
 export function createCli(argv: string[], io: Io = processIo): Argv<GlobalArgs> {

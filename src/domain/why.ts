@@ -1,0 +1,231 @@
+/**
+ * Why a run × workflow is not done (pure): the same rules the pass planner applies (src/domain/planner.ts),
+ * turned into one explanation per workflow of a run. No IO.
+ */
+import { activeWorkflows, activityOf, type Campaign } from './campaign.js';
+import { isInFlight, lockHolds, type JobRecord, type LockRecord } from './jobs.js';
+import { latestJobs } from './planner.js';
+import { stateKey, type RegisteredRun, type RunState } from './state.js';
+import { isPending, type RunStatus } from './status.js';
+import type { WorkflowSpec } from './workflow.js';
+
+export const WHY_KINDS = [
+  'done',
+  'in-flight',
+  'held',
+  'unknown',
+  'finalising',
+  'retry-pending',
+  'resubmit',
+  'retries-exhausted',
+  'deactivated',
+  'inactive-workflow',
+  'undefined-workflow',
+  'not-selected',
+  'lock',
+  'dependency',
+  'era-incomplete',
+  'group-incomplete',
+  'in-flight-limit',
+  'ready',
+] as const;
+export type WhyKind = (typeof WHY_KINDS)[number];
+
+export interface WhyAnswer {
+  workflow: string;
+  status: RunStatus | null;
+  kind: WhyKind;
+  /** One line for a person. */
+  text: string;
+  /** The lock, dependency, job or runs the answer is about. */
+  lock?: LockRecord;
+  dependency?: { workflow: string; status: RunStatus | null };
+  job?: { name: string; status: string; backend: string; nativeId: string };
+  waitingFor?: number[];
+}
+
+export interface WhyInput {
+  campaign: Campaign;
+  states: ReadonlyMap<string, RunState>;
+  registered: ReadonlyMap<number, RegisteredRun>;
+  jobs: ReadonlyMap<string, JobRecord>;
+  locks: readonly LockRecord[];
+  /** The loop's --max-in-flight, when known, with the jobs in flight per backend. */
+  maxInFlight?: number;
+}
+
+export interface WhyResult {
+  campaign: string;
+  run: number;
+  era: string;
+  rtypes: string[];
+  answers: WhyAnswer[];
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** Explains every workflow of one run (or only `workflow`). */
+export function explainRun(input: WhyInput, run: number, workflow?: string): WhyResult {
+  const c = input.campaign;
+  const info = input.registered.get(run);
+  const names = new Set<string>([...activeWorkflows(c), ...c.workflows.map((w) => w.name)]);
+  for (const s of input.states.values()) if (s.run === run) names.add(s.workflow);
+  const wanted = workflow === undefined ? [...names].sort() : [workflow];
+  const latest = latestJobs([...input.jobs.values()].filter((j) => j.runs.includes(run)));
+  return {
+    campaign: c.name,
+    run,
+    era: info?.era ?? '',
+    rtypes: info?.rtypes ?? [],
+    answers: wanted.map((w) => explainOne(input, run, w, latest.get(stateKey(run, w)))),
+  };
+}
+
+function explainOne(input: WhyInput, run: number, workflow: string, job: JobRecord | undefined): WhyAnswer {
+  const s = input.states.get(stateKey(run, workflow));
+  const status = s?.status ?? null;
+  const base = { workflow, status };
+  if (!s) return { ...base, ...notSelected(input, run, workflow) };
+  if (s.status === 'done') return { ...base, kind: 'done', text: 'done' };
+  if (s.status === 'failed') {
+    return {
+      ...base,
+      kind: 'retries-exhausted',
+      text: `failed for good: ${s.reason || 'no reason recorded'} (reprocess to try again)`,
+    };
+  }
+  const spec = input.campaign.workflows.find((w) => w.name === workflow);
+  if (s.status === 'processing' || (job && job.attempt > s.attempt))
+    return { ...base, ...inFlight(s, job, spec) };
+  return { ...base, ...pending(input, s, spec) };
+}
+
+type Part = Omit<WhyAnswer, 'workflow' | 'status'>;
+
+function jobRef(j: JobRecord): NonNullable<WhyAnswer['job']> {
+  return { name: j.name, status: j.status, backend: j.backend, nativeId: j.nativeId };
+}
+
+function notSelected(input: WhyInput, run: number, workflow: string): Part {
+  const info = input.registered.get(run);
+  if (!info)
+    return { kind: 'not-selected', text: `run ${run} is not registered in the campaign (inject it)` };
+  const types = input.campaign.rtypes.filter((t) => info.rtypes.includes(t.name));
+  const having = types.filter((t) => t.workflows.includes(workflow)).map((t) => t.name);
+  const text =
+    having.length > 0
+      ? `no status yet although run type ${having.join(', ')} selects it: inject the run again`
+      : `no active run type selects run ${run} for ${workflow} (its run types: ${info.rtypes.join(', ') || 'none'})`;
+  return { kind: 'not-selected', text };
+}
+
+function inFlight(s: RunState, job: JobRecord | undefined, spec: WorkflowSpec | undefined): Part {
+  if (!job || job.attempt < s.attempt)
+    return { kind: 'resubmit', text: `attempt ${s.attempt} has no recorded job: submitted again next pass` };
+  const ref = { job: jobRef(job) };
+  const on = `${job.name} on ${job.backend}${job.nativeId ? ` (${job.nativeId})` : ''}`;
+  if (isInFlight(job)) {
+    if (job.heldSince > 0)
+      return { kind: 'held', text: `job ${on} held since ${iso(job.heldSince)}: ${job.reason}`, ...ref };
+    if (job.unknownSince > 0)
+      return {
+        kind: 'unknown',
+        text: `job ${on}: no source knows it since ${iso(job.unknownSince)}`,
+        ...ref,
+      };
+    const since = job.submittedAt > 0 ? ` since ${iso(job.submittedAt)}` : '';
+    return { kind: 'in-flight', text: `job ${on} is ${job.status}${since}`, ...ref };
+  }
+  if (job.status === 'done')
+    return { kind: 'finalising', text: `job ${on} is done: recorded next pass`, ...ref };
+  const max = spec?.maxRetries ?? 0;
+  if (s.tries <= max) {
+    return {
+      kind: 'retry-pending',
+      text: `attempt ${job.attempt} failed (${job.reason || 'no reason'}): retried next pass (try ${s.tries} of ${max + 1})`,
+      ...ref,
+    };
+  }
+  return {
+    kind: 'retries-exhausted',
+    text: `attempt ${job.attempt} failed (${job.reason || 'no reason'}) with ${s.tries} tries, max_retries ${max}: failed next pass`,
+    ...ref,
+  };
+}
+
+function pending(input: WhyInput, s: RunState, spec: WorkflowSpec | undefined): Part {
+  const c = input.campaign;
+  if (activityOf(c) === 'deactivated')
+    return { kind: 'deactivated', text: `campaign ${c.name} is deactivated (reactivate it)` };
+  if (!activeWorkflows(c).includes(s.workflow))
+    return { kind: 'inactive-workflow', text: `workflow ${s.workflow} is not active in any run type` };
+  if (!spec)
+    return { kind: 'undefined-workflow', text: `workflow ${s.workflow} has no definition (apply one)` };
+  const lock = lockHolds(input.locks, s.workflow, s.run);
+  if (lock) {
+    return {
+      kind: 'lock',
+      text: `held by a lock from run ${lock.fromRun} by ${lock.by} since ${iso(lock.time)}: ${lock.reason}`,
+      lock,
+    };
+  }
+  for (const d of spec.dependsOn) {
+    const ds = input.states.get(stateKey(s.run, d))?.status ?? null;
+    if (ds !== 'done')
+      return {
+        kind: 'dependency',
+        text: `waiting for ${d} (${ds ?? 'no status'})`,
+        dependency: { workflow: d, status: ds },
+      };
+  }
+  return (
+    grouping(input, s, spec) ?? limit(input, spec) ?? { kind: 'ready', text: 'ready: submitted next pass' }
+  );
+}
+
+/** Runs of the same workflow still waiting (new/reprocess) that share the run's era. */
+function grouping(input: WhyInput, s: RunState, spec: WorkflowSpec): Part | undefined {
+  const g = spec.granularity;
+  if (g.kind === 'run') return undefined;
+  const eraOf = (run: number): string => input.registered.get(run)?.era ?? 'unknown';
+  const peers = [...input.states.values()].filter((p) => p.workflow === s.workflow && isPending(p.status));
+  if (g.kind === 'era') {
+    const era = eraOf(s.run);
+    const blocking = peers
+      .filter((p) => eraOf(p.run) === era && !readyToGroup(input, p, spec))
+      .map((p) => p.run);
+    if (blocking.length === 0) return undefined;
+    return {
+      kind: 'era-incomplete',
+      text: `waiting for the rest of era ${era}: ${blocking.length} run(s) not ready (${blocking.slice(0, 5).join(', ')}${blocking.length > 5 ? ', …' : ''})`,
+      waitingFor: blocking.sort((a, b) => a - b),
+    };
+  }
+  const ready = peers
+    .filter((p) => readyToGroup(input, p, spec))
+    .map((p) => p.run)
+    .sort((a, b) => a - b);
+  // the planner cuts the ready runs, in run order, into groups of n: the last ready.length % n wait
+  const rest = ready.length % g.n;
+  if (rest === 0 || ready.indexOf(s.run) < ready.length - rest) return undefined;
+  return {
+    kind: 'group-incomplete',
+    text: `waiting for a group of ${g.n}: ${rest} ready, ${g.n - rest} more needed`,
+  };
+}
+
+function readyToGroup(input: WhyInput, p: RunState, spec: WorkflowSpec): boolean {
+  if (lockHolds(input.locks, p.workflow, p.run)) return false;
+  return spec.dependsOn.every((d) => input.states.get(stateKey(p.run, d))?.status === 'done');
+}
+
+function limit(input: WhyInput, spec: WorkflowSpec): Part | undefined {
+  if (input.maxInFlight === undefined) return undefined;
+  let n = 0;
+  for (const j of input.jobs.values()) if (j.backend === spec.backend && isInFlight(j)) n++;
+  if (n < input.maxInFlight) return undefined;
+  return {
+    kind: 'in-flight-limit',
+    text: `in-flight limit reached on ${spec.backend}: ${n} jobs in flight, --max-in-flight ${input.maxInFlight}`,
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * Where the dashboard's data comes from. `storeSource` reads through src/store (for `runctrl serve`) and
+ * watches a cheap fingerprint query for changes; `memorySource` wraps the live state of a running daemon
+ * (`automation --daemon --serve PORT`), adding no InfluxDB load.
+ */
+import type { CampaignState } from '../core/dashboard.js';
+import type { Campaign } from '../domain/campaign.js';
+import type { LockRecord } from '../domain/jobs.js';
+import type { RunState } from '../domain/state.js';
+import { changeFingerprint, runHistory } from '../store/dashboard.js';
+import type { Store } from '../store/store.js';
+
+export type { CampaignState };
+
+/** What a daemon hands the dashboard (its own in-memory state). */
+export interface MemoryProvider {
+  campaigns(): Campaign[];
+  state(campaign: string): CampaignState | undefined;
+  locks(): LockRecord[];
+  changed(listener: () => void): () => void;
+}
+
+export interface DashboardSource {
+  campaigns(): Promise<Campaign[]>;
+  state(campaign: string): Promise<CampaignState | undefined>;
+  locks(): Promise<LockRecord[]>;
+  /** Every status point of a run, oldest first (a daemon knows only the current ones). */
+  history(campaign: string, run: number): Promise<RunState[]>;
+  changed(listener: () => void): () => void;
+  close(): void;
+}
+
+function listeners(): { add(l: () => void): () => void; fire(): void; size(): number } {
+  const set = new Set<() => void>();
+  return {
+    add: (l) => (set.add(l), () => void set.delete(l)),
+    fire: () => set.forEach((l) => l()),
+    size: () => set.size,
+  };
+}
+
+/** A daemon's live state. */
+export function memorySource(p: MemoryProvider): DashboardSource {
+  return {
+    campaigns: () => Promise.resolve(p.campaigns()),
+    state: (c) => Promise.resolve(p.state(c)),
+    locks: () => Promise.resolve(p.locks().filter((l) => l.locked)),
+    history: (c, run) =>
+      Promise.resolve(
+        [...(p.state(c)?.states.values() ?? [])].filter((s) => s.run === run).sort((a, b) => a.time - b.time),
+      ),
+    changed: (l) => p.changed(l),
+    close: () => undefined,
+  };
+}
+
+/**
+ * Reads through the store, cached until the data changes: a fingerprint query (the time of the last point of
+ * each measurement) runs every `pollMs`; when it changes the cache is dropped and listeners are told.
+ */
+export function storeSource(
+  store: Store,
+  opts: { pollMs?: number; onError?: (e: unknown) => void } = {},
+): DashboardSource {
+  let campaigns: Promise<Campaign[]> | undefined;
+  let locks: Promise<LockRecord[]> | undefined;
+  const states = new Map<string, Promise<CampaignState>>();
+  const ls = listeners();
+  let last: string | undefined;
+  const drop = (): void => {
+    campaigns = undefined;
+    locks = undefined;
+    states.clear();
+  };
+  const poll = async (): Promise<void> => {
+    if (ls.size() === 0) {
+      // nobody is watching: no polling load, and no cache that could go stale unnoticed
+      drop();
+      last = undefined;
+      return;
+    }
+    const fp = await changeFingerprint(store);
+    if (fp !== last) {
+      drop();
+      ls.fire();
+    }
+    last = fp;
+  };
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    poll()
+      .catch((e: unknown) => opts.onError?.(e))
+      .finally(() => (busy = false));
+  }, opts.pollMs ?? 1000);
+  timer.unref();
+  const cached = <T>(p: Promise<T>, clear: () => void): Promise<T> => {
+    p.catch(clear);
+    return p;
+  };
+  return {
+    campaigns: () => (campaigns ??= cached(store.campaigns(), () => (campaigns = undefined))),
+    locks: () =>
+      (locks ??= cached(
+        store.locks().then((l) => l.filter((x) => x.locked)),
+        () => (locks = undefined),
+      )),
+    state: async (c) => {
+      if (!(await campaignsOf(store, campaigns)).some((x) => x.name === c)) return undefined;
+      let p = states.get(c);
+      if (!p) {
+        p = cached(readState(store, c), () => states.delete(c));
+        states.set(c, p);
+      }
+      return p;
+    },
+    history: (c, run) => runHistory(store, c, run),
+    changed: (l) => ls.add(l),
+    close: () => clearInterval(timer),
+  };
+  function campaignsOf(s: Store, cur: Promise<Campaign[]> | undefined): Promise<Campaign[]> {
+    return cur ?? (campaigns = cached(s.campaigns(), () => (campaigns = undefined)));
+  }
+}
+
+async function readState(store: Store, c: string): Promise<CampaignState> {
+  const [states, registered, jobs] = await Promise.all([
+    store.runStates(c),
+    store.registeredRuns(c),
+    store.jobs(c),
+  ]);
+  return { states, registered, jobs };
+}
