@@ -56,4 +56,6 @@ InfluxDB keeps running at $URL. To go on:
   node bin/runctrl.js automation --daemon    # a long-running loop: jobs start as soon as what they need is done
   node bin/runctrl.js --help
 Stop it with: bash scripts/influxdb.sh down $INFLUX_DIR   (data kept; 'purge' deletes it)
+
+Dashboard: RUNCTRL_INFLUXDB_URL=$URL RUNCTRL_DB=$DB node bin/runctrl.js serve   # then open http://127.0.0.1:8080/
 HINT

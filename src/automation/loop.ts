@@ -109,7 +109,7 @@ class Loop {
     this.lease = new Lease(deps.store, o.leaseTtlMs);
     const eventDriven = o.daemon || o.untilDone === true;
     // a long-running loop reads only what changed since its previous pass; --once has nothing to keep
-    this.deps = eventDriven ? { ...deps, cache: new StateCache() } : deps;
+    this.deps = eventDriven ? { ...deps, cache: deps.cache ?? new StateCache() } : deps;
     const log = deps.log;
     this.waker = eventDriven
       ? new Waker(deps.store, { reportEveryMs: o.wakeCheckMs ?? 1_000, ...(log ? { log } : {}) })

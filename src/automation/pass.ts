@@ -75,6 +75,8 @@ export interface PassDeps {
   backend: (name: string) => Backend;
   now?: () => number;
   log?: (line: string) => void;
+  /** After every pass: the campaigns in scope and all locks, as the pass read them (a live dashboard). */
+  onPassEnd?: (campaigns: Campaign[], locks: LockRecord[]) => void;
 }
 
 export interface CampaignReport {
@@ -176,7 +178,10 @@ function inScope(all: Campaign[], o: PassOptions): Campaign[] {
 }
 
 /** Step 2: every campaign's state (3 queries per campaign, +1 for all locks; incremental with a cache). */
-async function loadAll(x: PassContext, campaigns: Campaign[]): Promise<Loaded[]> {
+async function loadAll(
+  x: PassContext,
+  campaigns: Campaign[],
+): Promise<{ loaded: Loaded[]; allLocks: LockRecord[] }> {
   const allLocks = await x.deps.store.locks();
   const loaded: Loaded[] = [];
   for (const c of campaigns) {
@@ -184,7 +189,7 @@ async function loadAll(x: PassContext, campaigns: Campaign[]): Promise<Loaded[]>
     const locks = allLocks.filter((l) => l.campaign === c.name);
     loaded.push({ campaign: c, ...s, locks, report: emptyReport(c) });
   }
-  return loaded;
+  return { loaded, allLocks };
 }
 
 function countInFlight(l: Loaded): number {
@@ -226,7 +231,7 @@ export async function runPass(
   const step = (name: string): void => fault(isWake ? `wake-${name}` : name);
 
   if (!isWake) await senseRuns(x, campaigns);
-  const loaded = await loadAll(x, campaigns);
+  const { loaded, allLocks } = await loadAll(x, campaigns);
   step('after-load');
   const toResubmit = await reconcileIntents(x, loaded);
   step('after-reconcile');
@@ -241,6 +246,7 @@ export async function runPass(
     if (o.counts) l.report.counts = countStates(l);
   }
   report.campaigns = loaded.map((l) => l.report);
+  deps.onPassEnd?.(campaigns, allLocks);
   report.durationMs = now() - t0;
   report.queries = deps.store.queryCount - q0;
   return report;

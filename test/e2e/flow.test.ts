@@ -4,11 +4,12 @@
  * than by the timer — on the local backend and on a real Slurm; the loop works from any working directory
  * (default state directory under XDG_STATE_HOME); job credentials never reach a file.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlurm } from '../helpers/batch.js';
-import { spawnCli } from '../helpers/cli.js';
+import { BIN, spawnCli } from '../helpers/cli.js';
 import { makeRun } from '../helpers/fixtures.js';
 import { freshDb } from '../helpers/influx.js';
 import { cli, loggingCommand, loopEnv, ok, statusOf, writeCampaign, type LoopEnv } from '../helpers/loop.js';
@@ -150,6 +151,63 @@ describe('flow on the local backend', () => {
       await new Promise((res) => setTimeout(res, 200));
     }
     throw new Error(`not done: ${JSON.stringify((await statusOf(as, campaign)).totals)}`);
+  });
+});
+
+/** Starts `automation --daemon --serve 0` and resolves with the dashboard's URL and a stop function. */
+function daemonWithDashboard(
+  e: LoopEnv,
+  campaign: string,
+): Promise<{ url: string; stop: () => Promise<number> }> {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'automation', '--daemon', '--interval', '60s', '-c', campaign, '--serve', '0'],
+    {
+      cwd: e.dir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...e.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  const exited = new Promise<number>((r) => child.on('exit', (code) => r(code ?? -1)));
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+      const m = /dashboard at (http:\/\/127\.0\.0\.1:\d+)/.exec(err);
+      if (m?.[1]) resolve({ url: m[1], stop: () => (child.kill('SIGTERM'), exited) });
+    });
+    void exited.then((code) => reject(new Error(`daemon exited (${code}): ${err}`)));
+  });
+}
+
+describe('the daemon serves its own dashboard', () => {
+  const db = freshDb('flowserve');
+  let e: LoopEnv;
+  beforeAll(() => {
+    e = loopEnv(
+      db.db,
+      RUNS.map((r) => makeRun(r)),
+    );
+  });
+
+  it('--daemon --serve: the pages show the live state the loop holds, as status --json says', async () => {
+    const campaign = 'flow_serve';
+    writeCampaign(e, chain(campaign, 'local', ''), `${campaign}.json`);
+    await ok(e, ['apply', path.join(e.dir, `${campaign}.json`)]);
+    await ok(e, ['inject', '--campaign', campaign, '--range', `${RUNS[0]},${RUNS[RUNS.length - 1]}`]);
+    const d = await daemonWithDashboard(e, campaign);
+    try {
+      let served: { totals?: Record<string, Record<string, number>> } = {};
+      for (let i = 0; i < 100 && served.totals?.E?.done !== 6; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        const res = await fetch(`${d.url}/api/status?campaign=${campaign}`);
+        served = res.ok ? ((await res.json()) as typeof served) : {};
+      }
+      expect(served.totals).toEqual((await statusOf(e, campaign)).totals);
+      expect(served.totals?.E).toMatchObject({ done: 6 });
+    } finally {
+      expect(await d.stop()).toBe(0);
+    }
   });
 });
 

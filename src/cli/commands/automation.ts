@@ -10,6 +10,8 @@ import { TransientError, UsageError } from '../../errors.js';
 import { contextFrom } from '../context.js';
 import { defineCommand, jsonOption } from '../define.js';
 import { json, table, type Io } from '../io.js';
+import { StateCache } from '../../automation/load.js';
+import { serveLive, type LiveDashboard } from '../../web/live.js';
 import { flowProgress, progressLine, progressRows } from '../flow-progress.js';
 import { jobEndUrl } from '../../store/jobend.js';
 import { ensureWritableDir } from '../../util/dirs.js';
@@ -95,6 +97,26 @@ function printReport(io: Io, r: PassReport): void {
         `campaign ${c.campaign}: active workflow(s) without a definition: ${c.undefinedWorkflows.join(', ')} (add them to its campaigns/ file and apply)`,
       );
   }
+}
+
+/** The daemon's own dashboard (no InfluxDB load): its URL printed, its pages fed after every pass. */
+async function startLive(
+  io: Io,
+  cache: StateCache,
+  port: number,
+  jobRoot: string,
+  maxInFlight: number | undefined,
+): Promise<LiveDashboard> {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--serve: a port 0–65535');
+  const live = await serveLive({
+    entries: cache.entries,
+    port,
+    jobRoot,
+    ...(maxInFlight !== undefined ? { maxInFlight } : {}),
+    log: (l) => io.err(l),
+  });
+  io.err(`runctrl: dashboard at ${live.url}`);
+  return live;
 }
 
 /** The InfluxDB credentials a job reports with: handed to it through its environment only (JobSpec.secretEnv). */
@@ -199,6 +221,11 @@ export const automationCommand = defineCommand({
         describe:
           'environment variables handed to every job (also RUNCTRL_JOB_ENV, comma-separated); batch systems such as Grid Engine pass none by themselves',
       })
+      .option('serve', {
+        type: 'number',
+        describe:
+          "with --daemon/--until-done: serve the dashboard on this port (127.0.0.1) from the loop's own state",
+      })
       .option('lease-ttl', {
         type: 'string',
         describe: 'lease lifetime (default: 3 intervals, at least 10m)',
@@ -220,6 +247,10 @@ export const automationCommand = defineCommand({
     if (untilDone && a.prompt)
       throw new UsageError('--until-done does not go with --prompt (new runs keep coming): use --daemon');
     const progress = untilDone && !a.json ? flowProgress(io) : undefined;
+    if (a.serve !== undefined && !a.daemon && !untilDone)
+      throw new UsageError('--serve goes with --daemon or --until-done (a single pass has no state to show)');
+    const cache = a.serve !== undefined ? new StateCache() : undefined;
+    const live = cache ? await startLive(io, cache, a.serve ?? 0, jobRoot, a.maxInFlight) : undefined;
     const pool = backendPool(config, io.env);
     const ac = new AbortController();
     let signals = 0;
@@ -238,6 +269,8 @@ export const automationCommand = defineCommand({
           store: ctx.store,
           source: ctx.source,
           backend: pool.get,
+          ...(cache ? { cache } : {}),
+          ...(live ? { onPassEnd: live.publish } : {}),
           log: (l) => {
             // with a progress display, the per-pass summaries give way to it
             if (progress && !config.verbose && /^(wake-up )?pass: /.test(l)) return;
@@ -291,6 +324,7 @@ export const automationCommand = defineCommand({
       }
     } finally {
       progress?.stop();
+      await live?.close();
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       await pool.close();
