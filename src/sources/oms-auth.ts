@@ -144,8 +144,13 @@ export class OmsTokenProvider {
       return new TransientError(`${where} did not answer within ${this.timeoutMs} ms`);
     }
     if (err instanceof TypeError && !(err instanceof oauth.OperationProcessingError)) {
-      const cause = (err as { cause?: { code?: unknown } }).cause;
-      const code = typeof cause?.code === 'string' ? cause.code : err.message;
+      const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+      const code =
+        typeof cause?.code === 'string'
+          ? cause.code
+          : typeof cause?.message === 'string'
+            ? cause.message
+            : err.message;
       return new TransientError(
         `cannot reach ${where} (${this.scrub(code)}): check the network and RUNCTRL_OMS_TOKEN_URL`,
       );
@@ -161,7 +166,10 @@ function oauthErrorOf(err: oauth.ResponseBodyError | oauth.WWWAuthenticateChalle
   description: string;
 } {
   if (err instanceof oauth.ResponseBodyError) {
-    return { error: err.error, description: (err.error_description ?? '').replace(/\s+/g, ' ').slice(0, 200) };
+    return {
+      error: err.error,
+      description: (err.error_description ?? '').replace(/\s+/g, ' ').slice(0, 200),
+    };
   }
   const p = err.cause[0]?.parameters ?? {};
   return { error: p.error ?? 'unauthorized', description: (p.error_description ?? '').slice(0, 200) };
