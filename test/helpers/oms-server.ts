@@ -223,6 +223,10 @@ export class FakeOms {
       return;
     }
     if (this.fault(this.faults.shift(), send, res)) return;
+    if (!u.pathname.startsWith('/agg/api/v1/')) {
+      send(404, { errors: [{ status: '404', title: 'Not Found' }] });
+      return;
+    }
     if (!this.authorizedRequest(req.headers.authorization, send)) return;
     this.api(u, send);
   }
