@@ -446,7 +446,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 describe('OmsSource with client credentials', () => {
   it('fetches a token on first use, shares it between concurrent callers, renews it before it expires', async () => {
     seed(10);
-    oms.lifetime = 2;
+    oms.lifetime = 4;
     const c = client();
     await Promise.all(Array.from({ length: 5 }, () => c.fetch({ runs: [380000, 380002] })));
     expect(oms.tokensIssued).toBe(1);
@@ -455,7 +455,7 @@ describe('OmsSource with client credentials', () => {
     expect(token?.params.toString()).toBe(''); // credentials in the form body, never in the URL
     await c.fetch({ runs: [380004] });
     expect(oms.tokensIssued).toBe(1);
-    await sleep(1_600); // past 3/4 of the lifetime: renewed before OMS would refuse it
+    await sleep(3_100); // past 3/4 of the lifetime: renewed before OMS would refuse it
     await c.fetch({ runs: [380004] });
     expect(oms.tokensIssued).toBe(2);
     expect(oms.seen.filter((s) => s.status === 401)).toHaveLength(0);
