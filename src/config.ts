@@ -13,6 +13,7 @@
  * | stateDir     | --state-dir       | RUNCTRL_STATE_DIR                                  | $XDG_STATE_HOME/runctrl   |
  *                                                  (~/.local/state/runctrl when XDG_STATE_HOME is unset)
  * | webhooks     | (no flag yet)     | RUNCTRL_WEBHOOKS (comma-separated)                 | (none)                    |
+ * | oms          | (never a flag)    | RUNCTRL_OMS_* (OMS_SETTINGS; src/sources/index.ts) | (none)                    |
  */
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -31,8 +32,22 @@ export interface Config {
   runSource: string;
   stateDir: string;
   webhooks: string[];
+  /** The RUNCTRL_OMS_* settings that are set (environment > .env), for the OMS run source. */
+  oms: Record<string, string>;
   verbose: boolean;
 }
+
+/** OMS run-source settings; the secret ones are never printed. */
+export const OMS_SETTINGS = [
+  'RUNCTRL_OMS_CLIENT_ID',
+  'RUNCTRL_OMS_CLIENT_SECRET',
+  'RUNCTRL_OMS_AUDIENCE',
+  'RUNCTRL_OMS_TOKEN_URL',
+  'RUNCTRL_OMS_TOKEN',
+  'RUNCTRL_OMS_COOKIE',
+  'RUNCTRL_OMS_ERAS',
+] as const;
+const OMS_SECRETS = new Set(['RUNCTRL_OMS_CLIENT_SECRET', 'RUNCTRL_OMS_TOKEN', 'RUNCTRL_OMS_COOKIE']);
 
 export interface ConfigFlags {
   influxUrl?: string | undefined;
@@ -127,6 +142,12 @@ export function resolveConfig(
     runSource: flags.runSource ?? pick('RUNCTRL_RUN_SOURCE') ?? SAMPLE_REGISTRY,
     stateDir: path.resolve(cwd, flags.stateDir ?? pick('RUNCTRL_STATE_DIR') ?? defaultStateDir(env)),
     webhooks,
+    oms: Object.fromEntries(
+      OMS_SETTINGS.flatMap((n) => {
+        const v = pick(n);
+        return v === undefined ? [] : [[n, v]];
+      }),
+    ),
     verbose: flags.verbose ?? false,
   };
 }
@@ -139,5 +160,6 @@ export function redactedConfig(c: Config): Record<string, unknown> {
     token: c.token === undefined ? undefined : '***',
     // incoming-webhook URLs carry their secret in the path
     webhooks: c.webhooks.map(() => '***'),
+    oms: Object.fromEntries(Object.entries(c.oms).map(([k, v]) => [k, OMS_SECRETS.has(k) ? '***' : v])),
   };
 }

@@ -39,7 +39,7 @@ export function contextFrom(argv: GlobalArgs, io: Io): { ctx: Ctx; config: Confi
     config,
     ctx: {
       store,
-      source: () => (source ??= openRunSource(config.runSource, { cwd: io.cwd })),
+      source: () => (source ??= openRunSource(config.runSource, { cwd: io.cwd, env: config.oms })),
     },
   };
 }

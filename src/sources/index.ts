@@ -7,7 +7,10 @@
  *   alone means https://cmsoms.cern.ch/agg/api/v1.
  *
  * OMS settings not passed in the options are read from the environment:
- * - RUNCTRL_OMS_TOKEN   bearer token (never printed)
+ * - RUNCTRL_OMS_CLIENT_ID, RUNCTRL_OMS_CLIENT_SECRET  OAuth2 client credentials (the secret never printed)
+ * - RUNCTRL_OMS_AUDIENCE   token audience (default cmsoms-prod)
+ * - RUNCTRL_OMS_TOKEN_URL  token endpoint (default CERN's api-access endpoint)
+ * - RUNCTRL_OMS_TOKEN   static bearer token (never printed)
  * - RUNCTRL_OMS_COOKIE  Cookie header, e.g. an SSO cookie (never printed)
  * - RUNCTRL_OMS_ERAS    configured eras, comma-separated: `Run2024A=378000-378980,Run2024B=378981-379410`,
  *                       `Run2024I=386406-` (open end) or plain names
@@ -17,12 +20,14 @@ import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { BackoffOptions } from '../util/retry.js';
 import { DEFAULT_OMS_URL, OmsSource, type OmsEra } from './oms.js';
+import type { OmsCredentials } from './oms-auth.js';
 import { registryFormatOf, RegistrySource } from './registry.js';
 import type { RunSource } from './source.js';
 
 export type { RunQuery, RunSource } from './source.js';
 export { OmsSource, type OmsEra, type OmsOptions } from './oms.js';
 export { RegistrySource } from './registry.js';
+export { OmsTokenProvider, type OmsCredentials } from './oms-auth.js';
 
 export interface OpenRunSourceOptions {
   /** Base of relative file paths (default: process.cwd()). */
@@ -33,6 +38,8 @@ export interface OpenRunSourceOptions {
   omsToken?: string;
   /** OMS Cookie header (default: RUNCTRL_OMS_COOKIE). */
   omsCookie?: string;
+  /** OMS client credentials (default: RUNCTRL_OMS_CLIENT_ID/SECRET/AUDIENCE/TOKEN_URL). */
+  omsCredentials?: OmsCredentials;
   /** OMS eras (default: RUNCTRL_OMS_ERAS). */
   omsEras?: (string | OmsEra)[];
   /** OMS per-request timeout in ms. */
@@ -61,6 +68,7 @@ export function openRunSource(spec: string, opts: OpenRunSourceOptions = {}): Ru
       url,
       token: opts.omsToken ?? nonEmpty(env.RUNCTRL_OMS_TOKEN),
       cookie: opts.omsCookie ?? nonEmpty(env.RUNCTRL_OMS_COOKIE),
+      credentials: opts.omsCredentials ?? omsCredentialsFrom((n) => nonEmpty(env[n])),
       eras: opts.omsEras ?? (erasEnv === undefined ? undefined : parseEraList(erasEnv, 'RUNCTRL_OMS_ERAS')),
       timeoutMs: opts.timeoutMs,
       backoff: opts.backoff,
@@ -78,6 +86,25 @@ export function openRunSource(spec: string, opts: OpenRunSourceOptions = {}): Ru
     throw new UserError(`run source '${s}' is a directory: ${HOW_TO_FIX}`);
   }
   return new RegistrySource(file, { format: registryFormatOf(s), displayName: s });
+}
+
+/** Client credentials from RUNCTRL_OMS_* settings; none without an id; a UserError for half a pair. */
+export function omsCredentialsFrom(get: (name: string) => string | undefined): OmsCredentials | undefined {
+  const clientId = get('RUNCTRL_OMS_CLIENT_ID');
+  const clientSecret = get('RUNCTRL_OMS_CLIENT_SECRET');
+  if (clientId === undefined && clientSecret === undefined) return undefined;
+  if (clientId === undefined || clientSecret === undefined) {
+    const missing = clientId === undefined ? 'RUNCTRL_OMS_CLIENT_ID' : 'RUNCTRL_OMS_CLIENT_SECRET';
+    throw new UserError(
+      `${missing} is not set: OMS client credentials need both RUNCTRL_OMS_CLIENT_ID and RUNCTRL_OMS_CLIENT_SECRET (environment or .env)`,
+    );
+  }
+  return {
+    clientId,
+    clientSecret,
+    audience: get('RUNCTRL_OMS_AUDIENCE'),
+    tokenUrl: get('RUNCTRL_OMS_TOKEN_URL'),
+  };
 }
 
 /** Parses `Name=first-last,Name=first-,Name` (see the module comment). */

@@ -2,8 +2,9 @@
  * A run source over the CMS OMS aggregation REST API (`https://cmsoms.cern.ch/agg/api/v1`), `runs` endpoint,
  * JSON:API style, through `got`.
  *
- * Request: `GET {base}/runs?filter[run_number][GE]=…&filter[run_number][LE]=…&sort=run_number
- *           &page[offset]=…&page[limit]=…` (also `[EQ]`, `[GT]`, and `filter[era][EQ]` — see eras below).
+ * Request: `GET {base}/runs?fields=run_number,fill_number,…&filter[run_number][GE]=…&filter[run_number][LE]=…
+ *           &sort=run_number&page[offset]=…&page[limit]=…` (also `[EQ]`, `[GT]`); `fields` names exactly the
+ *           attributes the mapping below reads ({@link RUN_FIELDS}).
  * Answer:  `{ "data": [ { "id": "380310", "type": "runs", "attributes": { "run_number": 380310, … },
  *            "meta": { "row": { "recorded_lumi": { "units": "pb^{-1}" }, … } } } ],
  *            "links": { … }, "meta": { "totalResourceCount": 1234 } }`.
@@ -16,8 +17,8 @@
  * |---------------|-----------------------------------------------------------------------------------------|
  * | run           | run_number (required)                                                                   |
  * | fill          | fill_number (null → 0: runs without an LHC fill)                                        |
- * | era           | era, when OMS gives it; else the configured era whose run range holds the run; else     |
- * |               | `Run<year of start_time>`                                                               |
+ * | era           | the configured era whose run range holds the run; else the OMS era (`eras` endpoint)    |
+ * |               | whose start_run…end_run holds it; else `Run<year of start_time>`                        |
  * | startTime     | start_time (ISO 8601 → Unix seconds; required)                                          |
  * | endTime       | end_time (null while the run is ongoing)                                                |
  * | global        | sequence == "GLOBAL-RUN" when OMS gives `sequence` (the attribute OMS itself uses to    |
@@ -25,7 +26,7 @@
  * |               | with the trigger); else a non-empty l1_key with an hlt_key under /cdaq/ (local runs     |
  * |               | have no L1/HLT menu); else false                                                        |
  * | stableBeams   | stable_beam (else beams_present_and_stable), true only when literally true              |
- * | runClass      | class when given (Run-Registry style); else from l1_hlt_mode(_stripped) / hlt_key and  |
+ * | runClass      | from l1_hlt_mode(_stripped) / hlt_key and                                               |
  * |               | stable_beam: stable beams or "collision"/"physics" → Collisions<yy>, "cosmic" →         |
  * |               | Cosmics<yy>, otherwise Commissioning<yy> (yy: year of start_time)                       |
  * | deliveredLumi | delivered_lumi converted to /pb with the row's `meta.row.delivered_lumi.units`          |
@@ -43,16 +44,17 @@
  * filtered client-side to the runs asked for.
  *
  * Eras: `eras()` answers the configured era list when there is one (option `eras`, names or
- * `{ name, firstRun, lastRun }` ranges); else it reads OMS's `eras` endpoint (paginated, `attributes.name`);
- * if that endpoint does not exist (404) it falls back to the distinct eras of the most recent
- * `erasScanRuns` runs (one request) — a bounded, documented approximation. `fetch({ era })` uses a
- * configured run range of that era when there is one (GE/LE), else `filter[era][EQ]`; either way the
- * answer is also filtered client-side on the mapped era.
+ * `{ name, firstRun, lastRun }` ranges); else the names of OMS's `eras` endpoint (rows with name,
+ * start_fill, end_fill, start_run, end_run). `fetch({ era })` takes the era's run range from the configured
+ * list, else from `eras?filter[name][EQ]=…` (an empty end_run: the era reaches the latest run), and queries
+ * `runs` by run number (OMS's runs have no era attribute). Other fetches read the eras once (one query per
+ * fetch, only when a returned run is not covered by configured ranges) to name each run's era.
  *
  * HTTP: keep-alive agents, a per-request timeout, no redirects followed (an SSO login redirect is reported
  * as such). Connection errors, timeouts and 5xx are `TransientError`s retried with capped backoff; other
- * statuses are `UserError`s saying what to fix. The optional bearer token / cookie are sent as headers and
- * never appear in any message or in `describe`.
+ * statuses are `UserError`s saying what to fix. Authentication: client credentials (tokens fetched, cached
+ * and renewed by src/sources/oms-auth.ts; one renewal and retry on a 401, then a 401/403 is a user error),
+ * or a static bearer token, or a cookie. Secrets and tokens never appear in any message or in `describe`.
  */
 import got, { RequestError, type Got } from 'got';
 import { Agent as HttpAgent } from 'node:http';
@@ -62,6 +64,7 @@ import type { RunInfo } from '../domain/run.js';
 import { withRetry, type BackoffOptions } from '../util/retry.js';
 import { copyRun, queryMatches, toUnixSeconds, validateQuery } from './registry.js';
 import type { RunQuery, RunSource } from './source.js';
+import { OmsTokenProvider, type OmsCredentials } from './oms-auth.js';
 
 export const DEFAULT_OMS_URL = 'https://cmsoms.cern.ch/agg/api/v1';
 
@@ -75,8 +78,10 @@ export interface OmsEra {
 export interface OmsOptions {
   /** API base, e.g. https://cmsoms.cern.ch/agg/api/v1 (a trailing `/runs` is accepted and dropped). */
   url: string;
-  /** Sent as `Authorization: Bearer …`. */
+  /** Sent as `Authorization: Bearer …` (a static token; see `credentials` for renewed ones). */
   token?: string | undefined;
+  /** OAuth2 client credentials: tokens fetched, cached and renewed (src/sources/oms-auth.ts). */
+  credentials?: OmsCredentials | undefined;
   /** Sent as the `Cookie` header (e.g. an SSO cookie). */
   cookie?: string | undefined;
   /** Per-request timeout in ms (default 30000). */
@@ -89,9 +94,28 @@ export interface OmsOptions {
   /** Batching of run lists: largest gap inside one window (default 200) and widest window (default 5000). */
   maxGap?: number | undefined;
   maxSpan?: number | undefined;
-  /** Runs scanned by the eras() fallback (default 2000). */
-  erasScanRuns?: number | undefined;
 }
+
+/** The `runs` attributes the mapping reads: the `fields=` projection of every runs query. */
+export const RUN_FIELDS = [
+  'run_number',
+  'fill_number',
+  'start_time',
+  'end_time',
+  'stable_beam',
+  'beams_present_and_stable',
+  'sequence',
+  'components',
+  'l1_key',
+  'hlt_key',
+  'l1_hlt_mode',
+  'l1_hlt_mode_stripped',
+  'delivered_lumi',
+  'recorded_lumi',
+  'energy',
+  'b_field',
+] as const;
+const ERA_FIELDS = 'name,start_run,end_run';
 
 /** Solenoid current per tesla: 18164 A at 3.8 T. */
 export const AMPERE_PER_TESLA = 18164 / 3.8;
@@ -141,7 +165,8 @@ export class OmsSource implements RunSource {
   private readonly eraList: OmsEra[] | undefined;
   private readonly maxGap: number;
   private readonly maxSpan: number;
-  private readonly erasScanRuns: number;
+  /** Set with client credentials. */
+  readonly auth: OmsTokenProvider | undefined;
 
   constructor(opts: OmsOptions) {
     this.baseUrl = omsBaseUrl(opts.url);
@@ -151,9 +176,14 @@ export class OmsSource implements RunSource {
     this.pageSize = positiveInt(opts.pageSize ?? 500, 'OMS page size');
     this.maxGap = positiveInt(opts.maxGap ?? 200, 'OMS batching gap');
     this.maxSpan = positiveInt(opts.maxSpan ?? 5_000, 'OMS batching span');
-    this.erasScanRuns = positiveInt(opts.erasScanRuns ?? 2_000, 'OMS era scan size');
     this.eraList = opts.eras?.map((e) => (typeof e === 'string' ? { name: e } : e));
     const headers: Record<string, string> = { accept: 'application/json' };
+    if (opts.token && opts.credentials) {
+      throw new UserError(
+        'give either an OMS token (RUNCTRL_OMS_TOKEN) or client credentials (RUNCTRL_OMS_CLIENT_ID/SECRET), not both',
+      );
+    }
+    this.auth = opts.credentials ? new OmsTokenProvider(opts.credentials, this.timeoutMs) : undefined;
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     if (opts.cookie) headers.cookie = opts.cookie;
     this.agents = {
@@ -178,18 +208,16 @@ export class OmsSource implements RunSource {
         'an OMS query needs runs, a run range, an era or a run to start after (OMS holds every run)',
       );
     }
-    // Run-number bounds from range, after and a configured era range.
+    // Run-number bounds from range, after and the era's run range.
     let lo = Math.max(q.range?.min ?? 1, q.after === undefined ? 1 : q.after + 1);
     let hi = q.range?.max ?? Infinity;
-    const filters: Record<string, string> = {};
+    let eraRanges: OmsEra[] | undefined;
     if (q.era !== undefined) {
-      const known = this.eraList?.find((e) => e.name === q.era && e.firstRun !== undefined);
-      if (known) {
-        lo = Math.max(lo, known.firstRun ?? 1);
-        hi = Math.min(hi, known.lastRun ?? Infinity);
-      } else {
-        filters['filter[era][EQ]'] = q.era;
-      }
+      const era = await this.eraRange(q.era);
+      if (era?.firstRun === undefined) return [];
+      lo = Math.max(lo, era.firstRun);
+      hi = Math.min(hi, era.lastRun ?? Infinity);
+      eraRanges = [era];
     }
     if (lo > hi) return [];
 
@@ -203,9 +231,9 @@ export class OmsSource implements RunSource {
       windows.push([lo, hi]);
     }
 
-    const out = new Map<number, RunInfo>();
+    const rows: OmsRow[] = [];
     for (const [from, to] of windows) {
-      const params: Record<string, string> = { ...filters };
+      const params: Record<string, string> = {};
       if (from === to) params['filter[run_number][EQ]'] = String(from);
       else {
         if (q.after !== undefined && from === q.after + 1 && q.runs === undefined) {
@@ -213,32 +241,20 @@ export class OmsSource implements RunSource {
         } else if (from > 1) params['filter[run_number][GE]'] = String(from);
         if (Number.isFinite(to)) params['filter[run_number][LE]'] = String(to);
       }
-      for (const row of await this.readAll('runs', params)) {
-        const r = this.toRunInfo(row);
-        if (queryMatches(q, r, wanted)) out.set(r.run, r);
-      }
+      rows.push(...(await this.readAll('runs', params)));
+    }
+    const eras = await this.eraIndexFor(rows, eraRanges);
+    const out = new Map<number, RunInfo>();
+    for (const row of rows) {
+      const r = this.toRunInfo(row, eras);
+      if (queryMatches(q, r, wanted)) out.set(r.run, r);
     }
     return [...out.values()].sort((a, b) => a.run - b.run).map(copyRun);
   }
 
   async eras(): Promise<string[]> {
     if (this.eraList) return [...new Set(this.eraList.map((e) => e.name))].sort();
-    try {
-      const rows = await this.readAll('eras', { sort: 'name' });
-      const names = rows
-        .map((r) => r.attributes?.name ?? r.id)
-        .filter((n): n is string => typeof n === 'string' && n !== '');
-      return [...new Set(names)].sort();
-    } catch (err) {
-      if (!(err instanceof OmsNotFound)) throw err;
-    }
-    // No eras endpoint: the distinct eras of the most recent runs.
-    const page = await this.get('runs', {
-      sort: '-run_number',
-      'page[offset]': '0',
-      'page[limit]': String(this.erasScanRuns),
-    });
-    return [...new Set(page.data.map((row) => this.toRunInfo(row).era))].sort();
+    return [...new Set((await this.omsEras({})).map((e) => e.name))].sort();
   }
 
   async close(): Promise<void> {
@@ -246,8 +262,8 @@ export class OmsSource implements RunSource {
     this.agents.https.destroy();
   }
 
-  /** Maps one OMS row onto a RunInfo (see the module comment). */
-  toRunInfo(row: OmsRow): RunInfo {
+  /** Maps one OMS row onto a RunInfo (see the module comment); `eras` names the run's era. */
+  toRunInfo(row: OmsRow, eras: readonly OmsEra[] = []): RunInfo {
     const a: Attrs = row.attributes ?? {};
     const run = a.run_number ?? row.id;
     const runNumber = typeof run === 'string' && /^\d+$/.test(run) ? Number(run) : run;
@@ -268,7 +284,7 @@ export class OmsSource implements RunSource {
     return {
       run: runNumber,
       fill: Math.max(0, Math.trunc(num(a.fill_number))),
-      era: this.eraOf(runNumber, a.era, year),
+      era: eraHolding(this.eraList ?? [], runNumber) ?? eraHolding(eras, runNumber) ?? `Run${year}`,
       startTime: start,
       endTime,
       global: isGlobal(a),
@@ -282,18 +298,47 @@ export class OmsSource implements RunSource {
     };
   }
 
-  private eraOf(run: number, attr: unknown, year: number): string {
-    if (typeof attr === 'string' && attr.trim() !== '') return attr.trim();
-    const e = this.eraList?.find(
-      (x) => x.firstRun !== undefined && run >= x.firstRun && run <= (x.lastRun ?? Infinity),
-    );
-    return e?.name ?? `Run${year}`;
+  /** The run range of an era: a configured one first, else OMS's `eras` row of that name. */
+  private async eraRange(name: string): Promise<OmsEra | undefined> {
+    const known = this.eraList?.find((e) => e.name === name && e.firstRun !== undefined);
+    if (known) return known;
+    return (await this.omsEras({ 'filter[name][EQ]': name })).find((e) => e.name === name);
+  }
+
+  /** The eras that name the runs of `rows`: one `eras` query, only when configured ranges do not cover them. */
+  private async eraIndexFor(rows: OmsRow[], known: OmsEra[] | undefined): Promise<OmsEra[]> {
+    if (known) return known;
+    const configured = this.eraList ?? [];
+    const uncovered = rows.some((r) => {
+      const n = runNumberOf(r);
+      return n === undefined || eraHolding(configured, n) === undefined;
+    });
+    return uncovered ? this.omsEras({}) : [];
+  }
+
+  /** Rows of OMS's `eras` endpoint as eras with run ranges (an empty end_run: still open). */
+  private async omsEras(filters: Record<string, string>): Promise<OmsEra[]> {
+    const rows = await this.readAll('eras', { ...filters, fields: ERA_FIELDS });
+    const out: OmsEra[] = [];
+    for (const r of rows) {
+      const a = r.attributes ?? {};
+      const name = a.name ?? r.id;
+      if (typeof name !== 'string' || name === '') continue;
+      const era: OmsEra = { name };
+      const first = runNumberValue(a.start_run);
+      const last = runNumberValue(a.end_run);
+      if (first !== undefined) era.firstRun = first;
+      if (first !== undefined && last !== undefined) era.lastRun = last;
+      out.push(era);
+    }
+    return out;
   }
 
   /** Every page of a query, in order. */
   private async readAll(resource: string, params: Record<string, string>): Promise<OmsRow[]> {
     const rows: OmsRow[] = [];
-    const base = resource === 'runs' ? { ...params, sort: 'run_number' } : params;
+    const base =
+      resource === 'runs' ? { fields: RUN_FIELDS.join(','), ...params, sort: 'run_number' } : params;
     let offset = 0;
     for (;;) {
       const page = await this.get(resource, {
@@ -321,44 +366,78 @@ export class OmsSource implements RunSource {
   private async get(resource: string, params: Record<string, string>): Promise<OmsPage> {
     const url = `${this.baseUrl}/${resource}`;
     return withRetry(async () => {
-      this.stats.requests++;
-      let status: number;
-      let body: string;
-      let location: string | undefined;
-      try {
-        const res = await this.http.get(url, { searchParams: params });
-        status = res.statusCode;
-        body = res.body;
-        location = res.headers.location;
-      } catch (err) {
-        throw this.requestError(url, err);
+      let token = await this.auth?.token();
+      let res = await this.send(url, params, token);
+      if (res.status === 401 && this.auth && token !== undefined) {
+        // expired or revoked: renew once
+        token = await this.auth.renew(token);
+        res = await this.send(url, params, token);
       }
-      if (status >= 500) {
-        throw new TransientError(`OMS at ${url} answered ${status}${serverMessage(body, ': ')}`);
-      }
-      if (status >= 300 && status < 400) {
-        throw new UserError(
-          `OMS at ${url} redirected to ${redirectTarget(location)} (${status}), probably a CERN SSO login: give an OMS token (RUNCTRL_OMS_TOKEN) or an SSO cookie (RUNCTRL_OMS_COOKIE)`,
-        );
-      }
-      if (status === 401 || status === 403) {
-        throw new UserError(
-          `OMS at ${url} refused access (${status}${serverMessage(body, ' ')}): give a valid OMS token (RUNCTRL_OMS_TOKEN) or SSO cookie (RUNCTRL_OMS_COOKIE)`,
-        );
-      }
-      if (status === 404) {
-        throw new OmsNotFound(
-          `OMS has no '${resource}' endpoint at ${url} (404): check the URL (expected …/agg/api/v1)`,
-        );
-      }
-      if (status === 429) {
-        throw new UserError(`OMS at ${url} is limiting the request rate (429): try again later`);
-      }
-      if (status >= 400 || status < 200) {
-        throw new UserError(`OMS at ${url} refused the query (${status}${serverMessage(body, ' ')})`);
-      }
-      return parsePage(body, url);
+      return this.answer(url, resource, res);
     }, this.backoff);
+  }
+
+  /** One HTTP GET (with the bearer token when given). */
+  private async send(
+    url: string,
+    params: Record<string, string>,
+    token: string | undefined,
+  ): Promise<{ status: number; body: string; location: string | undefined }> {
+    this.stats.requests++;
+    try {
+      const res = await this.http.get(url, {
+        searchParams: params,
+        ...(token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } }),
+      });
+      return { status: res.statusCode, body: res.body, location: res.headers.location };
+    } catch (err) {
+      throw this.requestError(url, err);
+    }
+  }
+
+  /** The parsed page of an answer, or the runctrl error for its status. */
+  private answer(
+    url: string,
+    resource: string,
+    { status, body, location }: { status: number; body: string; location: string | undefined },
+  ): OmsPage {
+    const said = (sep: string): string => this.scrub(serverMessage(body, sep));
+    if (status >= 500) throw new TransientError(`OMS at ${url} answered ${status}${said(': ')}`);
+    if (status >= 300 && status < 400) {
+      throw new UserError(
+        `OMS at ${url} redirected to ${redirectTarget(location)} (${status}), probably a CERN SSO login: ${this.howToAuth()}`,
+      );
+    }
+    if ((status === 401 || status === 403) && this.auth) {
+      throw new UserError(
+        `OMS at ${url} refused the access token of client '${this.auth.clientId}' for audience '${this.auth.audience}' (${status}${said(' ')}): ask the OMS team to authorize the client, or check RUNCTRL_OMS_AUDIENCE`,
+      );
+    }
+    if (status === 401 || status === 403) {
+      throw new UserError(`OMS at ${url} refused access (${status}${said(' ')}): ${this.howToAuth()}`);
+    }
+    if (status === 404) {
+      throw new OmsNotFound(
+        `OMS has no '${resource}' endpoint at ${url} (404): check the URL (expected …/agg/api/v1)`,
+      );
+    }
+    if (status === 429) {
+      throw new UserError(`OMS at ${url} is limiting the request rate (429): try again later`);
+    }
+    if (status >= 400 || status < 200) {
+      throw new UserError(`OMS at ${url} refused the query (${status}${said(' ')})`);
+    }
+    return parsePage(body, url);
+  }
+
+  private howToAuth(): string {
+    return this.auth
+      ? 'check RUNCTRL_OMS_TOKEN_URL and RUNCTRL_OMS_AUDIENCE'
+      : 'set RUNCTRL_OMS_CLIENT_ID and RUNCTRL_OMS_CLIENT_SECRET, or give an OMS token (RUNCTRL_OMS_TOKEN) or an SSO cookie (RUNCTRL_OMS_COOKIE)';
+  }
+
+  private scrub(text: string): string {
+    return this.auth ? this.auth.scrub(text) : text;
   }
 
   private requestError(url: string, err: unknown): Error {
@@ -374,7 +453,7 @@ export class OmsSource implements RunSource {
   }
 }
 
-/** A 404 from OMS: a UserError that eras() can tell apart to fall back. */
+/** A 404 from OMS. */
 class OmsNotFound extends UserError {}
 
 function positiveInt(n: number, what: string): number {
@@ -392,6 +471,22 @@ function num(v: unknown): number {
 function runNumberOf(row: OmsRow | undefined): number | undefined {
   const v = row?.attributes?.run_number;
   return typeof v === 'number' ? v : undefined;
+}
+
+/** A run number from an OMS value (number or digits); undefined for null, '' or anything else. */
+function runNumberValue(v: unknown): number | undefined {
+  const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/** The era whose run range holds `run`; of overlapping ones, the one that starts last (the narrowest). */
+export function eraHolding(eras: readonly OmsEra[], run: number): string | undefined {
+  let best: OmsEra | undefined;
+  for (const e of eras) {
+    if (e.firstRun === undefined || run < e.firstRun || run > (e.lastRun ?? Infinity)) continue;
+    if (!best || (best.firstRun ?? 0) < e.firstRun) best = e;
+  }
+  return best?.name;
 }
 
 /** Cuts sorted run numbers into [first, last] windows (see the module comment). */
@@ -436,7 +531,6 @@ function isGlobal(a: Attrs): boolean {
 }
 
 function runClassOf(a: Attrs, stableBeams: boolean, yy: string): string {
-  if (typeof a.class === 'string' && a.class.trim() !== '') return a.class.trim();
   const mode = [a.l1_hlt_mode_stripped, a.l1_hlt_mode, a.hlt_key]
     .filter((x): x is string => typeof x === 'string')
     .join(' ');

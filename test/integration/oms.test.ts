@@ -2,7 +2,7 @@
  * The OMS client against a local node:http server that answers like the OMS aggregation API
  * (`/agg/api/v1/runs`, `/agg/api/v1/eras`; JSON:API pages with `meta.totalResourceCount`). No internet.
  */
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { InternalError, TransientError, UserError } from '../../src/errors.js';
@@ -10,178 +10,25 @@ import {
   AMPERE_PER_TESLA,
   batchWindows,
   OmsSource,
+  RUN_FIELDS,
   toInversePb,
   type OmsOptions,
 } from '../../src/sources/oms.js';
-
-type Attrs = Record<string, unknown>;
-interface Row {
-  id: string;
-  type: 'runs';
-  attributes: Attrs;
-  meta: { row: Record<string, { units: string }> };
-}
+import { CLIENT, era, FakeOms, omsRow as row } from '../helpers/oms-server.js';
 
 const T0 = Date.UTC(2024, 4, 1) / 1000;
-const iso = (t: number): string => new Date(t * 1000).toISOString().replace('.000Z', 'Z');
-
-/** An OMS-like run row; run numbers from 380000, one every 2 numbers, mostly global collisions. */
-function row(run: number, over: Attrs = {}, units = 'pb^{-1}'): Row {
-  const start = T0 + (run - 380000) * 600;
-  return {
-    id: String(run),
-    type: 'runs',
-    attributes: {
-      run_number: run,
-      fill_number: 9500 + Math.floor((run - 380000) / 40),
-      start_time: iso(start),
-      end_time: iso(start + 500),
-      duration: 500,
-      delivered_lumi: 2.5,
-      recorded_lumi: 2.25,
-      b_field: 3.8,
-      energy: 6800,
-      stable_beam: true,
-      fill_type_runtime: 'PROTONS',
-      sequence: 'GLOBAL-RUN',
-      l1_hlt_mode: 'collisions2024',
-      l1_key: 'l1_trg_collisions2024/v88',
-      hlt_key: '/cdaq/physics/Run2024/2e34/v1.4.1/HLT/V1',
-      components: [
-        'CSC',
-        'DAQ',
-        'DCS',
-        'DQM',
-        'DT',
-        'ECAL',
-        'ES',
-        'HCAL',
-        'PIXEL',
-        'RPC',
-        'TCDS',
-        'TRACKER',
-        'TRG',
-      ],
-      ...over,
-    },
-    meta: { row: { delivered_lumi: { units }, recorded_lumi: { units } } },
-  };
-}
-
-interface Seen {
-  path: string;
-  params: URLSearchParams;
-  headers: IncomingHttpHeaders;
-}
-
-type Fault =
-  | { kind: 'status'; code: number; body?: string; headers?: Record<string, string> }
-  | { kind: 'hang' }
-  | { kind: 'html' };
-
-/** The fake OMS. */
-class FakeOms {
-  rows: Row[] = [];
-  eras: string[] | null = ['Run2024D', 'Run2024C'];
-  /** Answered before normal service, one per request. */
-  faults: Fault[] = [];
-  /** Leave out meta.totalResourceCount (pagination then ends on a short page). */
-  noTotal = false;
-  seen: Seen[] = [];
-  url = '';
-  private server: Server | undefined;
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => this.handle(req.url ?? '/', req.headers, res));
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    const { port } = this.server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${port}/agg/api/v1`;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
-
-  reset(): void {
-    this.rows = [];
-    this.eras = ['Run2024D', 'Run2024C'];
-    this.faults = [];
-    this.noTotal = false;
-    this.seen = [];
-  }
-
-  /** The runs requests seen, as plain objects of their parameters. */
-  runQueries(): Record<string, string>[] {
-    return this.seen.filter((s) => s.path.endsWith('/runs')).map((s) => Object.fromEntries(s.params));
-  }
-
-  private handle(url: string, headers: IncomingHttpHeaders, res: ServerResponse): void {
-    const u = new URL(url, 'http://x');
-    this.seen.push({ path: u.pathname, params: u.searchParams, headers });
-    const fault = this.faults.shift();
-    if (fault?.kind === 'hang') return; // never answers
-    if (fault?.kind === 'html') {
-      res
-        .writeHead(200, { 'content-type': 'text/html' })
-        .end('<html><body>CERN Single Sign-On</body></html>');
-      return;
-    }
-    if (fault?.kind === 'status') {
-      res
-        .writeHead(fault.code, { 'content-type': 'application/json', ...fault.headers })
-        .end(fault.body ?? '');
-      return;
-    }
-    const p = u.searchParams;
-    const offset = Number(p.get('page[offset]') ?? 0);
-    const limit = Number(p.get('page[limit]') ?? 10);
-    let items: { id: string; type: string; attributes: Attrs }[];
-    if (u.pathname === '/agg/api/v1/runs') {
-      let rows = this.rows.filter((r) => {
-        const n = r.attributes.run_number as number;
-        const f = (op: string): number | undefined => {
-          const v = p.get(`filter[run_number][${op}]`);
-          return v === null ? undefined : Number(v);
-        };
-        const [eq, ge, le, gt] = [f('EQ'), f('GE'), f('LE'), f('GT')];
-        const era = p.get('filter[era][EQ]');
-        return (
-          (eq === undefined || n === eq) &&
-          (ge === undefined || n >= ge) &&
-          (le === undefined || n <= le) &&
-          (gt === undefined || n > gt) &&
-          (era === null || r.attributes.era === era)
-        );
-      });
-      const sort = p.get('sort');
-      rows = [...rows].sort(
-        (a, b) => (a.attributes.run_number as number) - (b.attributes.run_number as number),
-      );
-      if (sort === '-run_number') rows.reverse();
-      items = rows;
-    } else if (u.pathname === '/agg/api/v1/eras' && this.eras) {
-      items = [...this.eras].sort().map((name) => ({ id: name, type: 'eras', attributes: { name } }));
-    } else {
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ errors: [{ status: '404', title: 'Not Found' }] }));
-      return;
-    }
-    const page = items.slice(offset, offset + limit);
-    const body = {
-      data: page,
-      links: { next: offset + limit < items.length ? `${u.pathname}?page[offset]=${offset + limit}` : null },
-      meta: this.noTotal ? {} : { totalResourceCount: items.length },
-    };
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  }
-}
+const FIELDS = RUN_FIELDS.join(',');
 
 const oms = new FakeOms();
 const open: OmsSource[] = [];
 
 function client(opts: Partial<OmsOptions> = {}): OmsSource {
-  const c = new OmsSource({ url: oms.url, backoff: { attempts: 3, baseMs: 1, maxMs: 5 }, ...opts });
+  const c = new OmsSource({
+    url: oms.url,
+    backoff: { attempts: 3, baseMs: 1, maxMs: 5 },
+    credentials: { clientId: CLIENT.id, clientSecret: CLIENT.secret, tokenUrl: oms.tokenUrl },
+    ...opts,
+  });
   open.push(c);
   return c;
 }
@@ -206,8 +53,9 @@ describe('OmsSource queries', () => {
     const c = client({ pageSize: 500 });
     const got = await c.fetch({ range: { min: 380000, max: 390000 } });
     expect(got.map((r) => r.run)).toEqual(runs);
-    expect(oms.runQueries()).toEqual(
+    expect(oms.queries()).toEqual(
       [0, 500, 1000].map((offset) => ({
+        fields: FIELDS,
         'filter[run_number][GE]': '380000',
         'filter[run_number][LE]': '390000',
         sort: 'run_number',
@@ -215,7 +63,7 @@ describe('OmsSource queries', () => {
         'page[limit]': '500',
       })),
     );
-    expect(c.stats.requests).toBe(3);
+    expect(c.stats.requests).toBe(4); // 3 pages and the eras that name the runs
   });
 
   it('stops on a short page when OMS gives no total, and on an empty one after a full page', async () => {
@@ -223,15 +71,15 @@ describe('OmsSource queries', () => {
     oms.noTotal = true;
     const c = client({ pageSize: 250 });
     expect((await c.fetch({ range: { min: 380000, max: 381998 } })).length).toBe(1000);
-    expect(oms.runQueries().map((q) => q['page[offset]'])).toEqual(['0', '250', '500', '750', '1000']);
+    expect(oms.queries().map((q) => q['page[offset]'])).toEqual(['0', '250', '500', '750', '1000']);
     oms.seen = [];
     expect((await c.fetch({ range: { min: 380000, max: 380100 } })).length).toBe(51);
-    expect(oms.runQueries()).toHaveLength(1);
+    expect(oms.queries()).toHaveLength(1);
   });
 
   it('maps OMS attributes onto RunInfo', async () => {
     oms.rows = [
-      row(380010, { era: 'Run2024D' }),
+      row(380010),
       row(
         380011,
         {
@@ -261,6 +109,7 @@ describe('OmsSource queries', () => {
         hlt_key: null,
       }),
     ];
+    oms.eraRows = [era('Run2024D', 380005, null)];
     const got = await client().fetch({ range: { min: 380010, max: 380013 } });
     const start = T0 + 10 * 600;
     expect(got[0]).toEqual({
@@ -281,7 +130,7 @@ describe('OmsSource queries', () => {
     expect(got[1]).toMatchObject({
       run: 380011,
       fill: 0,
-      era: 'Run2024', // no era attribute, no configured eras: the year
+      era: 'Run2024D', // the OMS era whose range holds it
       endTime: null,
       global: false,
       stableBeams: false,
@@ -309,8 +158,9 @@ describe('OmsSource queries', () => {
     const wanted = [380004, 380010, 380100, 380011, 384000, 384002, 999_999, 380004];
     const got = await c.fetch({ runs: wanted });
     expect(got.map((r) => r.run)).toEqual([380004, 380010, 380100, 384000, 384002]);
-    expect(oms.runQueries()).toEqual([
+    expect(oms.queries()).toEqual([
       {
+        fields: FIELDS,
         'filter[run_number][GE]': '380004',
         'filter[run_number][LE]': '380100',
         sort: 'run_number',
@@ -318,19 +168,26 @@ describe('OmsSource queries', () => {
         'page[limit]': '1000',
       },
       {
+        fields: FIELDS,
         'filter[run_number][GE]': '384000',
         'filter[run_number][LE]': '384002',
         sort: 'run_number',
         'page[offset]': '0',
         'page[limit]': '1000',
       },
-      { 'filter[run_number][EQ]': '999999', sort: 'run_number', 'page[offset]': '0', 'page[limit]': '1000' },
+      {
+        fields: FIELDS,
+        'filter[run_number][EQ]': '999999',
+        sort: 'run_number',
+        'page[offset]': '0',
+        'page[limit]': '1000',
+      },
     ]);
     // 200 scattered runs: a handful of requests, not 200.
     oms.seen = [];
     const scattered = Array.from({ length: 200 }, (_, i) => 380000 + 15 * i);
     expect((await c.fetch({ runs: scattered })).length).toBe(100); // the even ones exist
-    expect(oms.runQueries().length).toBeLessThanOrEqual(3);
+    expect(oms.queries().length).toBeLessThanOrEqual(3);
     expect(batchWindows([1, 2, 50, 400, 401, 10_000], 100, 5000)).toEqual([
       [1, 50],
       [400, 401],
@@ -346,7 +203,8 @@ describe('OmsSource queries', () => {
     seed(100); // up to 380198
     const c = client();
     expect((await c.fetch({ after: 380190 })).map((r) => r.run)).toEqual([380192, 380194, 380196, 380198]);
-    expect(oms.runQueries()[0]).toEqual({
+    expect(oms.queries()[0]).toEqual({
+      fields: FIELDS,
       'filter[run_number][GT]': '380190',
       sort: 'run_number',
       'page[offset]': '0',
@@ -358,47 +216,72 @@ describe('OmsSource queries', () => {
     expect(oms.seen).toHaveLength(0); // an empty intersection needs no request
   });
 
-  it('uses configured era ranges, else the era filter', async () => {
-    oms.rows = [
-      row(380000, { era: 'Run2024C' }),
-      row(380002, { era: 'Run2024C' }),
-      row(380004, { era: 'Run2024D' }),
-      row(380006, { era: 'Run2024D' }),
+  it('takes era ranges from the eras endpoint (never filter[era]), configured ranges first', async () => {
+    seed(20); // 380000 … 380038
+    oms.eraRows = [
+      era('Run2024C', 380000, 380009),
+      era('Run2024D', 380010, null),
+      era('Run2024E', null, null),
     ];
-    const ranged = client({ eras: [{ name: 'Run2024D', firstRun: 380003, lastRun: 380010 }, 'Run2024C'] });
-    expect((await ranged.fetch({ era: 'Run2024D' })).map((r) => r.run)).toEqual([380004, 380006]);
-    expect(oms.runQueries()[0]).toMatchObject({
-      'filter[run_number][GE]': '380003',
-      'filter[run_number][LE]': '380010',
-    });
-    expect(await ranged.eras()).toEqual(['Run2024C', 'Run2024D']);
+    const c = client();
+    expect((await c.fetch({ era: 'Run2024D' })).map((r) => [r.run, r.era])).toEqual(
+      Array.from({ length: 15 }, (_, i) => [380010 + 2 * i, 'Run2024D']),
+    );
+    // the open era (empty end_run) reaches the latest run: GE only
+    expect(oms.queries('eras')).toEqual([
+      {
+        'filter[name][EQ]': 'Run2024D',
+        fields: 'name,start_run,end_run',
+        'page[offset]': '0',
+        'page[limit]': '500',
+      },
+    ]);
+    expect(oms.queries()).toEqual([
+      {
+        fields: FIELDS,
+        'filter[run_number][GE]': '380010',
+        sort: 'run_number',
+        'page[offset]': '0',
+        'page[limit]': '500',
+      },
+    ]);
+    expect(oms.seen.some((s) => [...s.params.keys()].some((k) => k.startsWith('filter[era]')))).toBe(false);
     oms.seen = [];
-    expect((await ranged.fetch({ era: 'Run2024C' })).map((r) => r.run)).toEqual([380000, 380002]);
-    expect(oms.runQueries()[0]).toEqual({
-      'filter[era][EQ]': 'Run2024C',
-      sort: 'run_number',
-      'page[offset]': '0',
-      'page[limit]': '500',
+    expect((await c.fetch({ era: 'Run2024C' })).map((r) => r.run)).toEqual([
+      380000, 380002, 380004, 380006, 380008,
+    ]);
+    expect(oms.queries()[0]).toMatchObject({
+      'filter[run_number][GE]': '380000',
+      'filter[run_number][LE]': '380009',
     });
-    // Without an era attribute, the configured ranges name the era of each run.
-    oms.rows = [row(380004), row(380020)];
-    const got = await ranged.fetch({ range: { min: 380000, max: 380100 } });
-    expect(got.map((r) => r.era)).toEqual(['Run2024D', 'Run2024']);
+    // an unknown era, and one without runs yet: nothing, and no runs query
+    oms.seen = [];
+    expect(await c.fetch({ era: 'Run2099X' })).toEqual([]);
+    expect(await c.fetch({ era: 'Run2024E' })).toEqual([]);
+    expect(oms.queries()).toEqual([]);
+    // a range names each run's era with ONE eras query, whatever the number of runs
+    oms.seen = [];
+    const got = await c.fetch({ range: { min: 380000, max: 380038 } });
+    expect(new Set(got.map((r) => r.era))).toEqual(new Set(['Run2024C', 'Run2024D']));
+    expect(oms.queries('eras')).toHaveLength(1);
+    // configured ranges keep precedence, and need no eras query when they cover the runs
+    const ranged = client({ eras: [{ name: 'Mine', firstRun: 380000, lastRun: 380100 }, 'Run2024C'] });
+    oms.seen = [];
+    expect((await ranged.fetch({ era: 'Mine' })).length).toBe(20);
+    expect((await ranged.fetch({ range: { min: 380000, max: 380004 } })).map((r) => r.era)).toEqual([
+      'Mine',
+      'Mine',
+      'Mine',
+    ]);
+    expect(oms.queries('eras')).toEqual([]);
+    expect(await ranged.eras()).toEqual(['Mine', 'Run2024C']);
   });
 
-  it('lists eras from the eras endpoint, or from recent runs when there is none', async () => {
+  it('lists eras from the eras endpoint', async () => {
+    oms.eraRows = [era('Run2024D', 380010, null), era('Run2024C', 380000, 380009)];
     const c = client();
     expect(await c.eras()).toEqual(['Run2024C', 'Run2024D']);
-    expect(oms.seen[0]?.path).toBe('/agg/api/v1/eras');
-    oms.seen = [];
-    oms.eras = null; // 404
-    oms.rows = [
-      row(380000, { era: 'Run2024B' }),
-      row(380002, { era: 'Run2024C' }),
-      row(380004, { era: 'Run2024C' }),
-    ];
-    expect(await client({ erasScanRuns: 2 }).eras()).toEqual(['Run2024C']);
-    expect(oms.runQueries()).toEqual([{ sort: '-run_number', 'page[offset]': '0', 'page[limit]': '2' }]);
+    expect(oms.queries('eras')).toHaveLength(1);
   });
 
   it('refuses a query without any bound', async () => {
@@ -413,7 +296,7 @@ describe('OmsSource errors and retries', () => {
     oms.faults = [{ kind: 'status', code: 503, body: 'Service Unavailable' }];
     const c = client();
     expect((await c.fetch({ range: { min: 380000, max: 380018 } })).length).toBe(10);
-    expect(c.stats.requests).toBe(2);
+    expect(oms.queries()).toHaveLength(2);
   });
 
   it('gives up after the configured attempts with a transient error', async () => {
@@ -444,7 +327,7 @@ describe('OmsSource errors and retries', () => {
     oms.faults = [{ kind: 'hang' }];
     const c = client({ timeoutMs: 150 });
     expect((await c.fetch({ runs: [380002] })).map((r) => r.run)).toEqual([380002]);
-    expect(c.stats.requests).toBe(2);
+    expect(oms.queries()).toHaveLength(2);
   });
 
   it('maps a 4xx to a user error with the server message, without retrying', async () => {
@@ -458,7 +341,7 @@ describe('OmsSource errors and retries', () => {
       },
     ];
     const c = client();
-    const err: unknown = await c.fetch({ era: 'Run2024C' }).catch((e: unknown) => e);
+    const err: unknown = await c.fetch({ runs: [380000] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as Error).message).toBe(
       `OMS at ${oms.url}/runs refused the query (400 Unknown attribute: era)`,
@@ -470,10 +353,12 @@ describe('OmsSource errors and retries', () => {
     oms.faults = [
       { kind: 'status', code: 401, body: JSON.stringify({ errors: [{ title: 'Unauthorized' }] }) },
     ];
-    const c = client({ token: 'tok-s3cret', cookie: 'SSO=cookie-s3cret' });
+    const c = client({ token: 'tok-s3cret', cookie: 'SSO=cookie-s3cret', credentials: undefined });
     const err: unknown = await c.fetch({ runs: [380000] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as Error).message).toMatch(/refused access \(401 Unauthorized\): give a valid OMS token/);
+    expect((err as Error).message).toMatch(
+      /refused access \(401 Unauthorized\): set RUNCTRL_OMS_CLIENT_ID and RUNCTRL_OMS_CLIENT_SECRET, or give an OMS token/,
+    );
     expect(oms.seen[0]?.headers.authorization).toBe('Bearer tok-s3cret');
     expect(oms.seen[0]?.headers.cookie).toBe('SSO=cookie-s3cret');
     const printed = `${(err as Error).message} ${String((err as Error).stack)} ${c.describe} ${JSON.stringify(c)}`;
@@ -504,6 +389,7 @@ describe('OmsSource errors and retries', () => {
   });
 
   it('reports a wrong URL (404) and an answer without data as user errors', async () => {
+    oms.requireToken = false;
     const wrong = new OmsSource({
       url: oms.url.replace('/agg/api/v1', '/nope'),
       backoff: { attempts: 3, baseMs: 1, maxMs: 1 },
@@ -514,6 +400,7 @@ describe('OmsSource errors and retries', () => {
     );
     expect(oms.seen).toHaveLength(1);
     oms.faults = [{ kind: 'status', code: 200, body: JSON.stringify({ runs: [] }) }];
+    oms.requireToken = true;
     await expect(client().fetch({ runs: [380000] })).rejects.toThrow(/has no "data" list/);
   });
 
@@ -542,5 +429,128 @@ describe('OmsSource errors and retries', () => {
     await expect(client({ pageSize: 2 }).fetch({ range: { min: 1, max: 999_999 } })).rejects.toBeInstanceOf(
       InternalError,
     );
+  });
+});
+
+/** A local port nobody listens on. */
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('OmsSource with client credentials', () => {
+  it('fetches a token on first use, shares it between concurrent callers, renews it before it expires', async () => {
+    seed(10);
+    oms.lifetime = 4;
+    const c = client();
+    await Promise.all(Array.from({ length: 5 }, () => c.fetch({ runs: [380000, 380002] })));
+    expect(oms.tokensIssued).toBe(1);
+    expect(c.auth?.stats.tokenRequests).toBe(1);
+    const token = oms.seen.find((s) => s.method === 'POST');
+    expect(token?.params.toString()).toBe(''); // credentials in the form body, never in the URL
+    await c.fetch({ runs: [380004] });
+    expect(oms.tokensIssued).toBe(1);
+    await sleep(3_100); // past 3/4 of the lifetime: renewed before OMS would refuse it
+    await c.fetch({ runs: [380004] });
+    expect(oms.tokensIssued).toBe(2);
+    expect(oms.seen.filter((s) => s.status === 401)).toHaveLength(0);
+  });
+
+  it('renews once on a 401, then succeeds', async () => {
+    seed(4);
+    const c = client();
+    await c.fetch({ runs: [380000] });
+    oms.revokeAll();
+    expect((await c.fetch({ runs: [380002] })).map((r) => r.run)).toEqual([380002]);
+    expect(oms.tokensIssued).toBe(2);
+    expect(oms.seen.filter((s) => s.status === 401)).toHaveLength(1);
+  });
+
+  it('reports a token OMS refuses (401 after a fresh token, or 403) as a user error', async () => {
+    seed(2);
+    oms.lifetime = 0; // every token is dead on arrival
+    const c = client();
+    const err: unknown = await c.fetch({ runs: [380000] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(
+      /refused the access token of client 'ecal-runctrl' for audience 'cmsoms-prod' \(401 Invalid or expired token\)/,
+    );
+    expect(oms.tokensIssued).toBe(2); // one renewal, no more
+    oms.reset();
+    seed(2);
+    oms.authorized.delete(CLIENT.id);
+    const forbidden: unknown = await client()
+      .fetch({ runs: [380000] })
+      .catch((e: unknown) => e);
+    oms.authorized.add(CLIENT.id);
+    expect(forbidden).toBeInstanceOf(UserError);
+    expect((forbidden as Error).message).toMatch(/\(403 Access denied\): ask the OMS team to authorize/);
+    expect(oms.tokensIssued).toBe(1);
+  });
+
+  it('names the settings to fix for a wrong secret or an unknown audience, without retrying', async () => {
+    const wrong = client({
+      credentials: { clientId: CLIENT.id, clientSecret: 'wrong-s3cret', tokenUrl: oms.tokenUrl },
+    });
+    const err: unknown = await wrong.fetch({ runs: [380000] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toBe(
+      `the OMS token endpoint ${oms.tokenUrl} refused client 'ecal-runctrl' (401 invalid_client: Invalid client or Invalid client credentials): check RUNCTRL_OMS_CLIENT_ID and RUNCTRL_OMS_CLIENT_SECRET`,
+    );
+    expect(wrong.auth?.stats.tokenRequests).toBe(1);
+    const aud = client({
+      credentials: {
+        ...CLIENT,
+        clientId: CLIENT.id,
+        clientSecret: CLIENT.secret,
+        audience: 'cmsoms-nope',
+        tokenUrl: oms.tokenUrl,
+      },
+    });
+    const e2: unknown = await aud.fetch({ runs: [380000] }).catch((e: unknown) => e);
+    expect(e2).toBeInstanceOf(UserError);
+    expect((e2 as Error).message).toMatch(
+      /does not know the audience 'cmsoms-nope' \(400 invalid_client: Audience not found\): set RUNCTRL_OMS_AUDIENCE/,
+    );
+    const printed = `${String((err as Error).stack)} ${String((e2 as Error).stack)} ${JSON.stringify(wrong)} ${JSON.stringify(aud)}`;
+    expect(printed).not.toContain('s3cret');
+    expect(oms.queries()).toEqual([]);
+  });
+
+  it('retries a token endpoint that fails (5xx) or hangs, and reports an unreachable one as transient', async () => {
+    seed(2);
+    oms.tokenFaults = [{ kind: 'status', code: 503, body: 'down' }, { kind: 'hang' }];
+    const c = client({ timeoutMs: 300 });
+    expect((await c.fetch({ runs: [380000] })).map((r) => r.run)).toEqual([380000]);
+    expect(c.auth?.stats.tokenRequests).toBe(3);
+    const closed = await closedPort();
+    const dead = client({
+      credentials: {
+        clientId: CLIENT.id,
+        clientSecret: CLIENT.secret,
+        tokenUrl: `http://127.0.0.1:${closed}/token`,
+      },
+      backoff: { attempts: 2, baseMs: 1, maxMs: 1 },
+    });
+    const err: unknown = await dead.fetch({ runs: [380000] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientError);
+    expect((err as Error).message).toBe(
+      `cannot reach the OMS token endpoint http://127.0.0.1:${closed}/token (ECONNREFUSED): check the network and RUNCTRL_OMS_TOKEN_URL`,
+    );
+    expect(dead.auth?.stats.tokenRequests).toBe(2);
+  });
+
+  it('is refused by the strict server for unknown attributes (as the real OMS)', async () => {
+    oms.requireToken = false;
+    const res = await fetch(`${oms.url}/runs?filter[era][EQ]=Run2024C`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      errors: [{ status: '400', title: 'Bad Request', detail: 'Unknown attribute: era' }],
+    });
   });
 });
