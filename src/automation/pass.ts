@@ -282,7 +282,10 @@ export async function runPass(deps: PassDeps, o: PassOptions, all?: Campaign[]):
   const allLocks = await deps.store.locks();
   const loaded: Loaded[] = [];
   for (const c of campaigns) {
-    const { states, registered, jobs } = await loadCampaignState(deps.store, deps.cache, c.name, now());
+    const { states, registered, jobs } = await loadCampaignState(deps.store, deps.cache, c.name, now(), {
+      snapshot: !(o.dryRun ?? false),
+      log,
+    });
     loaded.push({
       campaign: c,
       states,

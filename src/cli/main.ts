@@ -11,6 +11,7 @@ import { createCommand, deactivateCommand, listCommand, reactivateCommand } from
 import { rtypeCreateCommand, rtypeListCommand, rtypeUpdateCommand } from './commands/rtypes.js';
 import { applyCommand, injectCommand, statusCommand } from './commands/runs.js';
 import { extraCommands } from './commands/index.js';
+import { compactCommand } from './commands/compact.js';
 
 export const COMMANDS: CommandFactory[] = [
   createCommand,
@@ -24,6 +25,7 @@ export const COMMANDS: CommandFactory[] = [
   statusCommand,
   applyCommand,
   ...extraCommands,
+  compactCommand,
 ];
 
 export function createCli(argv: string[], io: Io = processIo): Argv<GlobalArgs> {

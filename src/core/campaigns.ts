@@ -76,12 +76,13 @@ export function summarize(c: Campaign, counts: Record<RunStatus, number>, runs: 
 
 /** Campaigns with activity, workflows and run × workflow counts per status. */
 export async function listCampaigns(ctx: Ctx): Promise<CampaignSummary[]> {
-  const [campaigns, states] = await Promise.all([ctx.store.campaigns(), ctx.store.allRunStates()]);
+  const campaigns = await ctx.store.campaigns();
   const out: CampaignSummary[] = [];
+  // one campaign at a time, through its snapshot: the cost follows the current state, not the history
   for (const c of campaigns) {
     const counts = emptyCounts();
     const runs = new Set<number>();
-    for (const s of states.get(c.name) ?? []) {
+    for (const s of (await ctx.store.campaignState(c.name)).states.values()) {
       counts[s.status]++;
       runs.add(s.run);
     }
