@@ -6,9 +6,10 @@
  * A snapshot is one generation (`gen`): data chunks (tag part=data, ≤ CHUNK_CHARS characters of JSON each, far
  * below InfluxDB's 64 KB string limit) written first, then a head point (part=head) written last, carrying the
  * chunk count, the sha256 of the chunks and the schema version. Without its head a generation is invisible;
- * a head whose chunks do not add up to its checksum is refused.
+ * a head whose chunks do not add up to its checksum is refused. A chunk is base64 of deflated JSON.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { JobRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { isJobStatus, isRunStatus, RUN_STATUSES } from '../domain/status.js';
@@ -16,8 +17,11 @@ import { int, type PointSpec } from './lineproto.js';
 
 export const SNAPSHOT = 'snapshot';
 /** Bumped whenever the chunk encoding or the meaning of a stored point changes: older snapshots are stale. */
-export const SNAPSHOT_SCHEMA = 1;
-const CHUNK_CHARS = 20_000;
+export const SNAPSHOT_SCHEMA = 2;
+/** Records are gathered up to this many characters of JSON, then deflated and base64-encoded… */
+const RAW_CHARS = 400_000;
+/** …into a chunk of at most this many characters (InfluxDB keeps string fields up to 64 KB). */
+const MAX_CHUNK = 60_000;
 
 export interface CampaignState {
   states: Map<string, RunState>;
@@ -69,21 +73,35 @@ const JOB_KEYS = [
 
 export class SnapshotCorrupt extends Error {}
 
-/** Splits records into chunks of at most CHUNK_CHARS characters of JSON (one record may exceed it alone). */
+/** A chunk as stored: base64 of the deflated JSON (the repeated paths and names compress well). */
+function pack<T>(part: T[], make: (v: T[]) => Chunk): string[] {
+  const c = make(part);
+  // the kind comes first, in clear, so a reader needing only the states skips the other chunks unread
+  const text = c.k + deflateRawSync(JSON.stringify(c)).toString('base64');
+  if (text.length <= MAX_CHUNK || part.length < 2) return [text];
+  const half = Math.ceil(part.length / 2);
+  return [...pack(part.slice(0, half), make), ...pack(part.slice(half), make)];
+}
+
+function unpack(text: string): Chunk {
+  return JSON.parse(inflateRawSync(Buffer.from(text.slice(1), 'base64')).toString('utf8')) as Chunk;
+}
+
+/** Splits records into packed chunks of about RAW_CHARS characters of JSON each. */
 function* chunked<T>(items: Iterable<T>, make: (v: T[]) => Chunk): Generator<string> {
   let part: T[] = [];
   let chars = 0;
   for (const it of items) {
     const n = JSON.stringify(it).length;
-    if (part.length > 0 && chars + n > CHUNK_CHARS) {
-      yield JSON.stringify(make(part));
+    if (part.length > 0 && chars + n > RAW_CHARS) {
+      yield* pack(part, make);
       part = [];
       chars = 0;
     }
     part.push(it);
     chars += n + 1;
   }
-  if (part.length > 0) yield JSON.stringify(make(part));
+  if (part.length > 0) yield* pack(part, make);
 }
 
 function stateRec(s: RunState): StateRec {
@@ -176,7 +194,7 @@ function decodeJobRec(r: JobRec): JobRecord {
 export function decodeChunks(chunks: readonly string[]): CampaignState {
   const st: CampaignState = { states: new Map(), registered: new Map(), jobs: new Map() };
   for (const text of chunks) {
-    const c = JSON.parse(text) as Chunk;
+    const c = unpack(text);
     if (c.k === 's') {
       for (const r of c.v) st.states.set(`${c.w}\u0000${r[0]}`, decodeState(c.w, r));
     } else if (c.k === 'r') {
@@ -189,4 +207,22 @@ export function decodeChunks(chunks: readonly string[]): CampaignState {
     } else throw new SnapshotCorrupt('unknown chunk kind');
   }
   return st;
+}
+
+/** Run × workflow statuses only (workflow → run → index in RUN_STATUSES), for counting without objects. */
+export function decodeStatuses(
+  chunks: readonly string[],
+): Map<string, Map<number, number>> & { count: number } {
+  const out = new Map<string, Map<number, number>>();
+  let n = 0;
+  for (const text of chunks) {
+    if (!text.startsWith('s')) continue;
+    const c = unpack(text);
+    if (c.k !== 's') throw new SnapshotCorrupt('chunk kind does not match its prefix');
+    let m = out.get(c.w);
+    if (!m) out.set(c.w, (m = new Map()));
+    for (const r of c.v) m.set(r[0], r[1]);
+    n += c.v.length;
+  }
+  return Object.assign(out, { count: n });
 }

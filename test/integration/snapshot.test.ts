@@ -107,7 +107,13 @@ function plain(st: CampaignState): object {
 async function expectFastEqualsFull(campaign: string, via: 'snapshot' | 'full'): Promise<void> {
   const fast = await store.campaignState(campaign);
   expect(fast.via).toBe(via);
-  expect(plain(fast)).toEqual(plain(await store.fullState(campaign)));
+  const full = await store.fullState(campaign);
+  expect(plain(fast)).toEqual(plain(full));
+  // list's counts, read from the snapshot's statuses without state objects, agree too
+  const counts = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0]));
+  for (const s of full.states.values()) counts[s.status] = (counts[s.status] ?? 0) + 1;
+  const runs = new Set([...full.states.values()].map((s) => s.run)).size;
+  expect(await store.statusCounts(campaign)).toEqual({ counts, runs });
 }
 
 /** Writes lines whose client timestamps are `agoMs` in the past (a late write, or a host whose clock is behind). */
