@@ -11,6 +11,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { JobRecord } from '../domain/jobs.js';
+import { StateTable } from '../domain/state-table.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { isJobStatus, isRunStatus, RUN_STATUSES } from '../domain/status.js';
 import { int, type PointSpec } from './lineproto.js';
@@ -192,11 +193,12 @@ function decodeJobRec(r: JobRec): JobRecord {
 
 /** The state held by verified chunks (in seq order). Throws SnapshotCorrupt on anything unexpected. */
 export function decodeChunks(chunks: readonly string[]): CampaignState {
-  const st: CampaignState = { states: new Map(), registered: new Map(), jobs: new Map() };
+  const states = new StateTable();
+  const st: CampaignState = { states, registered: new Map(), jobs: new Map() };
   for (const text of chunks) {
     const c = unpack(text);
     if (c.k === 's') {
-      for (const r of c.v) st.states.set(`${c.w}\u0000${r[0]}`, decodeState(c.w, r));
+      for (const r of c.v) states.put(decodeState(c.w, r));
     } else if (c.k === 'r') {
       for (const r of c.v) st.registered.set(r.run, r);
     } else if (c.k === 'j') {

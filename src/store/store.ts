@@ -5,6 +5,7 @@
 import type { Campaign } from '../domain/campaign.js';
 import { minMax } from '../domain/selectors.js';
 import { UserError } from '../errors.js';
+import { StateTable } from '../domain/state-table.js';
 import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
 import { InfluxClient, type InfluxOptions } from './influx.js';
 import { ident, literal } from './influxql.js';
@@ -299,7 +300,10 @@ export class Store {
   ): Promise<CampaignReadResult> {
     const readAt = Date.now();
     const snap = await this.readSnapshot(campaign);
-    if (!snap) return { ...(await this.fullState(campaign)), readAt, via: 'full', changed: 0 };
+    if (!snap) {
+      const full = await this.fullState(campaign);
+      return { ...full, states: StateTable.from(full.states.values()), readAt, via: 'full', changed: 0 };
+    }
     const since = snap.head.watermark - overlapMs;
     const [states, registered, jobs] = await Promise.all([
       this.runStates(campaign, { since }),
