@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeRun } from '../helpers/fixtures.js';
 import { freshDb } from '../helpers/influx.js';
+import { expectFastEqualsFull as sameAsFull } from '../helpers/snapshot.js';
 import {
   cli,
   loggingCommand,
@@ -16,24 +17,13 @@ import {
   type LoopEnv,
 } from '../helpers/loop.js';
 import { Store } from '../../src/store/store.js';
-import type { CampaignState } from '../../src/store/snapshot.js';
 
 const db = freshDb('snapcrash');
 const store = new Store(db);
 let e: LoopEnv;
 const campaign = 'snapc';
 
-const plain = (st: CampaignState): object => ({
-  states: Object.fromEntries([...st.states].sort()),
-  registered: Object.fromEntries([...st.registered].sort((a, b) => a[0] - b[0])),
-  jobs: Object.fromEntries([...st.jobs].sort()),
-});
-
-async function expectFastEqualsFull(via: 'snapshot' | 'full'): Promise<void> {
-  const fast = await store.campaignState(campaign);
-  expect(fast.via).toBe(via);
-  expect(plain(fast)).toEqual(plain(await store.fullState(campaign)));
-}
+const expectFastEqualsFull = (via: 'snapshot' | 'full'): Promise<void> => sameAsFull(store, campaign, via);
 
 async function heads(): Promise<number> {
   const rows = await db.rows(`SELECT "gen" FROM "snapshot" WHERE "part" = 'head'`);

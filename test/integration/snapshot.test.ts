@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeRun } from '../helpers/fixtures.js';
 import { freshDb } from '../helpers/influx.js';
+import { expectFastEqualsFull as sameAsFull } from '../helpers/snapshot.js';
 import { encodePoints, type PointSpec } from '../../src/store/lineproto.js';
 import { jobPoint, runInfoPoint, runStatePoint } from '../../src/store/schema.js';
 import {
@@ -96,25 +97,8 @@ async function writeRandom(campaign: string, r: () => number, batches: number, r
   for (let b = 0; b < batches; b++) await store.write(randomBatch(campaign, r, runs));
 }
 
-function plain(st: CampaignState): object {
-  return {
-    states: Object.fromEntries([...st.states].sort()),
-    registered: Object.fromEntries([...st.registered].sort((a, b) => a[0] - b[0])),
-    jobs: Object.fromEntries([...st.jobs].sort()),
-  };
-}
-
-async function expectFastEqualsFull(campaign: string, via: 'snapshot' | 'full'): Promise<void> {
-  const fast = await store.campaignState(campaign);
-  expect(fast.via).toBe(via);
-  const full = await store.fullState(campaign);
-  expect(plain(fast)).toEqual(plain(full));
-  // list's counts, read from the snapshot's statuses without state objects, agree too
-  const counts = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0]));
-  for (const s of full.states.values()) counts[s.status] = (counts[s.status] ?? 0) + 1;
-  const runs = new Set([...full.states.values()].map((s) => s.run)).size;
-  expect(await store.statusCounts(campaign)).toEqual({ counts, runs });
-}
+const expectFastEqualsFull = (c: string, via: 'snapshot' | 'full'): Promise<void> =>
+  sameAsFull(store, c, via);
 
 /** Writes lines whose client timestamps are `agoMs` in the past (a late write, or a host whose clock is behind). */
 async function writeLate(points: PointSpec[], agoMs: number): Promise<void> {
