@@ -7,6 +7,9 @@
 import { stateKey, type RunState } from './state.js';
 import { RUN_STATUSES } from './status.js';
 
+/** run, index in RUN_STATUSES, attempt, tries, outputs (comma list), reason, time (Unix ms). */
+export type StateRecord = [number, number, number, number, string, string, number];
+
 class Columns {
   n = 0;
   runs = new Int32Array(16);
@@ -36,20 +39,28 @@ class Columns {
 
   /** Stores a state; true when the pair is new. */
   put(s: RunState): boolean {
-    let i = this.slot.get(s.run);
+    const outputs = s.outputs.length === 0 ? '' : s.outputs.join(',');
+    const st = RUN_STATUSES.indexOf(s.status);
+    return this.putRecord([s.run, st, s.attempt, s.tries, outputs, s.reason, s.time]);
+  }
+
+  /** Stores a state given as a record (outputs as their comma list); true when the pair is new. */
+  putRecord(r: StateRecord): boolean {
+    const run = r[0];
+    let i = this.slot.get(run);
     const fresh = i === undefined;
     if (i === undefined) {
       if (this.n === this.runs.length) this.grow();
       i = this.n++;
-      this.slot.set(s.run, i);
+      this.slot.set(run, i);
     }
-    this.runs[i] = s.run;
-    this.status[i] = RUN_STATUSES.indexOf(s.status);
-    this.attempt[i] = s.attempt;
-    this.tries[i] = s.tries;
-    this.time[i] = s.time;
-    this.outputs[i] = s.outputs.length === 0 ? '' : s.outputs.join(',');
-    this.reason[i] = s.reason;
+    this.runs[i] = run;
+    this.status[i] = r[1];
+    this.attempt[i] = r[2];
+    this.tries[i] = r[3];
+    this.outputs[i] = r[4];
+    this.reason[i] = r[5];
+    this.time[i] = r[6];
     return fresh;
   }
 
@@ -89,11 +100,20 @@ export class StateTable implements Map<string, RunState> {
     return this.count;
   }
 
+  private columns(workflow: string): Columns {
+    let c = this.wfs.get(workflow);
+    if (!c) this.wfs.set(workflow, (c = new Columns(workflow)));
+    return c;
+  }
+
   /** Stores a state under its own run and workflow. */
   put(s: RunState): void {
-    let c = this.wfs.get(s.workflow);
-    if (!c) this.wfs.set(s.workflow, (c = new Columns(s.workflow)));
-    if (c.put(s)) this.count++;
+    if (this.columns(s.workflow).put(s)) this.count++;
+  }
+
+  /** Stores a state given as a record, without building it (a snapshot's chunks). */
+  putRecord(workflow: string, r: StateRecord): void {
+    if (this.columns(workflow).putRecord(r)) this.count++;
   }
 
   get(key: string): RunState | undefined {

@@ -11,9 +11,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { JobRecord } from '../domain/jobs.js';
-import { StateTable } from '../domain/state-table.js';
+import { StateTable, type StateRecord } from '../domain/state-table.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
-import { isJobStatus, isRunStatus, RUN_STATUSES } from '../domain/status.js';
+import { isJobStatus, RUN_STATUSES } from '../domain/status.js';
 import { int, type PointSpec } from './lineproto.js';
 
 export const SNAPSHOT = 'snapshot';
@@ -45,7 +45,7 @@ export interface SnapshotHead {
   jobs: number;
 }
 
-type StateRec = [number, number, number, number, string, string, number];
+type StateRec = StateRecord;
 type JobRec = (string | number | null)[];
 type Chunk = { k: 's'; w: string; v: StateRec[] } | { k: 'r'; v: RegisteredRun[] } | { k: 'j'; v: JobRec[] };
 
@@ -167,19 +167,15 @@ export function headPoint(campaign: string, h: Omit<SnapshotHead, 'time'>): Poin
 
 const split = (s: string): string[] => (s === '' ? [] : s.split(','));
 
-function decodeState(w: string, r: StateRec): RunState {
-  const status = RUN_STATUSES[r[1]];
-  if (status === undefined || !isRunStatus(status)) throw new SnapshotCorrupt(`bad status index ${r[1]}`);
-  return {
-    run: r[0],
-    workflow: w,
-    status,
-    attempt: r[2],
-    tries: r[3],
-    outputs: split(r[4]),
-    reason: r[5],
-    time: r[6],
-  };
+function checkRecord(r: StateRec): void {
+  const ok =
+    r.length === 7 &&
+    Number.isSafeInteger(r[0]) &&
+    RUN_STATUSES[r[1]] !== undefined &&
+    typeof r[4] === 'string' &&
+    typeof r[5] === 'string' &&
+    typeof r[6] === 'number';
+  if (!ok) throw new SnapshotCorrupt(`bad state record ${JSON.stringify(r).slice(0, 80)}`);
 }
 
 function decodeJobRec(r: JobRec): JobRecord {
@@ -198,7 +194,10 @@ export function decodeChunks(chunks: readonly string[]): CampaignState {
   for (const text of chunks) {
     const c = unpack(text);
     if (c.k === 's') {
-      for (const r of c.v) states.put(decodeState(c.w, r));
+      for (const r of c.v) {
+        checkRecord(r);
+        states.putRecord(c.w, r);
+      }
     } else if (c.k === 'r') {
       for (const r of c.v) st.registered.set(r.run, r);
     } else if (c.k === 'j') {
