@@ -22,7 +22,12 @@
  *      request (the same query reading nothing), what InfluxDB did (EXPLAIN ANALYZE), and a check that the
  *      first load merged with the incremental reads equals a fresh full load;
  *  (c) the RSS of a fresh process after a full load of every campaign, holding the state like the pass
- *      does (target ≤ 150 MB).
+ *      does (target ≤ 150 MB);
+ *  (d) issue 8: after `runctrl compact` (once the snapshot overlap window has passed over the built history) and
+ *      a little change, fresh processes spawning bin/runctrl.js — `automation --once --dry-run`, `list`,
+ *      `status -c` (latest 50) and `status -c --json` — wall time and peak RSS (/usr/bin/time), medians of
+ *      --reps; then the history doubled (another round of transitions on every pair) and the same again, with
+ *      the ratios against the targets (0.5 s, 150 MB; 0.5 s; 0.5 s; 1.5 s) and doubled / as built.
  *
  * Uses RUNCTRL_INFLUXDB_URL when set (in a fresh database, dropped at the end), otherwise starts a private
  * influxd (scripts/influxdb.sh up, temp dir) and stops it afterwards. --db NAME uses and keeps that database
