@@ -22,7 +22,12 @@
  *      request (the same query reading nothing), what InfluxDB did (EXPLAIN ANALYZE), and a check that the
  *      first load merged with the incremental reads equals a fresh full load;
  *  (c) the RSS of a fresh process after a full load of every campaign, holding the state like the pass
- *      does (target ≤ 150 MB).
+ *      does (target ≤ 150 MB);
+ *  (d) issue 8: after `runctrl compact` (once the snapshot overlap window has passed over the built history) and
+ *      a little change, fresh processes spawning bin/runctrl.js — `automation --once --dry-run`, `list`,
+ *      `status -c` (latest 50) and `status -c --json` — wall time and peak RSS (/usr/bin/time), medians of
+ *      --reps; then the history doubled (another round of transitions on every pair) and the same again, with
+ *      the ratios against the targets (0.5 s, 150 MB; 0.5 s; 0.5 s; 1.5 s) and doubled / as built.
  *
  * Uses RUNCTRL_INFLUXDB_URL when set (in a fresh database, dropped at the end), otherwise starts a private
  * influxd (scripts/influxdb.sh up, temp dir) and stops it afterwards. --db NAME uses and keeps that database
@@ -32,7 +37,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -44,10 +49,17 @@ if (!existsSync(path.join(root, 'dist', 'store', 'store.js'))) {
   process.exit(2);
 }
 const dist = (p) => import(pathToFileURL(path.join(root, 'dist', p)).href);
-const { Store } = await dist('store/store.js');
+const { Store, SNAPSHOT_OVERLAP_MS } = await dist('store/store.js');
 const schema = await dist('store/schema.js');
 
 const TARGET = { loadRatio: 1.5, incrementalMs: 200, rssMb: 150 };
+/** Issue 8: fresh processes, as an operator or cron runs them (wall ms, RSS MB). */
+const FRESH_TARGET = {
+  once: { ms: 500, rssMb: 150 },
+  list: { ms: 500 },
+  status: { ms: 500 },
+  statusJson: { ms: 1500 },
+};
 /** The overlap window of incremental reads: points written up to this long before the last pass are re-read. */
 const OVERLAP_MS = 3_000;
 const FIRST_RUN = 400_000;
@@ -360,6 +372,109 @@ async function explain(url, db, q) {
 
 // main -----------------------------------------------------------------------------------------------
 
+// (d) fresh processes ----------------------------------------------------------------------------------
+
+const BIN = path.join(root, 'bin', 'runctrl.js');
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+/** Spawns bin/runctrl.js as an operator would; wall ms and peak RSS (bytes, via /usr/bin/time when present). */
+function spawnCli(url, db, args, stateDir) {
+  return new Promise((resolve, reject) => {
+    const rssFile = path.join(stateDir, `rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    const argv = TIME ? ['-f', '%M', '-o', rssFile, process.execPath, BIN, ...args] : [BIN, ...args];
+    const t = performance.now();
+    const p = spawn(TIME ?? process.execPath, argv, {
+      env: { ...process.env, RUNCTRL_INFLUXDB_URL: url, RUNCTRL_DB: db, RUNCTRL_STATE_DIR: stateDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      const ms = performance.now() - t;
+      if (code !== 0)
+        return reject(new Error(`runctrl ${args.join(' ')} exited with ${code}: ${err.trim()}`));
+      let rss = NaN;
+      if (TIME) {
+        rss = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) * 1024;
+        rmSync(rssFile, { force: true });
+      }
+      resolve({ ms, rss, bytes: out.length });
+    });
+  });
+}
+
+const FRESH = [
+  {
+    key: 'once',
+    label: 'automation --once --dry-run',
+    args: () => ['automation', '--once', '--dry-run', '--json'],
+  },
+  { key: 'list', label: 'list', args: () => ['list'] },
+  { key: 'status', label: 'status -c C (latest 50)', args: (c) => ['status', '-c', c] },
+  {
+    key: 'statusJson',
+    label: 'status -c C --json (all)',
+    args: (c) => ['status', '-c', c, '--json'],
+  },
+];
+
+/** Medians of o.reps fresh processes of each command (after one untimed warm-up of each). */
+async function freshCommands(url, db, c0) {
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'runctrl-bench-fresh-'));
+  try {
+    const out = {};
+    for (const f of FRESH) {
+      await spawnCli(url, db, f.args(c0), stateDir);
+      const runs = [];
+      for (let r = 0; r < o.reps; r++) runs.push(await spawnCli(url, db, f.args(c0), stateDir));
+      out[f.key] = { ms: median(runs.map((x) => x.ms)), rss: median(runs.map((x) => x.rss)) };
+    }
+    return out;
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Snapshots of every campaign, as the loop leaves them (runctrl compact), then a little change after them. The
+ * history was written moments ago, where months would have passed: the snapshot is taken once the overlap window
+ * (points that may still arrive late, read again on top of every snapshot) has passed over it, as in real use.
+ */
+async function compactThenChange(url, db, store) {
+  await sleep(SNAPSHOT_OVERLAP_MS + 1_000);
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'runctrl-bench-compact-'));
+  try {
+    const t = await spawnCli(url, db, ['compact'], stateDir);
+    for (const c of campaigns) await littleChange(store, c);
+    return t;
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+function freshLines(label, f, line) {
+  line(`    ${label}:`);
+  for (const x of FRESH) {
+    const v = f[x.key];
+    const tgt = FRESH_TARGET[x.key];
+    const rssPart = Number.isNaN(v.rss) ? '' : `, RSS ${mb(v.rss)}`;
+    const rssTgt = tgt.rssMb ? `, RSS ratio ${(v.rss / (tgt.rssMb * 1024 * 1024)).toFixed(2)}` : '';
+    line(
+      `      ${x.label.padEnd(30)} ${fmt(v.ms).padStart(10)}${rssPart}  ratio to target ${(v.ms / tgt.ms).toFixed(2)}${rssTgt} (${verdict(v.ms <= tgt.ms && (!tgt.rssMb || !(v.rss > tgt.rssMb * 1024 * 1024)))})`,
+    );
+  }
+}
+
+function freshOk(f) {
+  return FRESH.every((x) => {
+    const tgt = FRESH_TARGET[x.key];
+    return f[x.key].ms <= tgt.ms && (!tgt.rssMb || !(f[x.key].rss > tgt.rssMb * 1024 * 1024));
+  });
+}
+
 async function main(url, db, store) {
   const version = await store.influx.ping();
   console.log(
@@ -554,11 +669,32 @@ async function main(url, db, store) {
   const child = await loadInChild('store');
   const childPlain = await loadInChild('plain-rows');
 
+  // (d) ----------------------------------------------------------------------------------------------
+  const d = {};
+  const countPoints = async () => {
+    const rows = await store.influx.rows(`SELECT count("status") FROM "run"`);
+    return rows[0]?.count ?? 0;
+  };
+  d.compact1 = await compactThenChange(url, db, store);
+  d.points1 = await countPoints();
+  d.load1 = load();
+  d.f1 = await freshCommands(url, db, c0);
+  d.doubleMs = (
+    await timed(async () => {
+      for (const c of campaigns) await buildCampaign(store, c);
+    })
+  ).ms;
+  d.compact2 = await compactThenChange(url, db, store);
+  d.points2 = await countPoints();
+  d.load2 = load();
+  d.f2 = await freshCommands(url, db, c0);
+
   // report -------------------------------------------------------------------------------------------
   const ratio = a.store / raw;
   const entities = first.states.size + first.registered.size + first.jobs.size;
   const rssOk = child.rss <= TARGET.rssMb * 1024 * 1024;
-  const ok = ratio <= TARGET.loadRatio && b.total <= TARGET.incrementalMs && rssOk;
+  const ok =
+    ratio <= TARGET.loadRatio && b.total <= TARGET.incrementalMs && rssOk && freshOk(d.f1) && freshOk(d.f2);
   const line = (s = '') => console.log(s);
   line();
   line(`(a) first full load of campaign ${c0}, median of ${o.reps}:`);
@@ -615,6 +751,18 @@ async function main(url, db, store) {
     `    what-if, rows built without { ...tags }: RSS ${mb(childPlain.rss)}, peak ${mb(childPlain.maxRss)}, heap used ${mb(childPlain.heapUsed)}, ${fmt(childPlain.loadMs)}`,
   );
   if (process.env.BENCH_EXPLAIN) line(`\n${exInc.text}\n\n${exFull.text}`);
+  line();
+  line(
+    `(d) fresh processes (spawning bin/runctrl.js), median of ${o.reps}, after runctrl compact (${fmt(d.compact1.ms)}) and a little change; load average ${d.load1}:`,
+  );
+  freshLines(`history as built (${d.points1} points)`, d.f1, line);
+  line(
+    `    history doubled (another round of transitions on every pair, ${fmt(d.doubleMs)}; compact ${fmt(d.compact2.ms)}); load average ${d.load2}:`,
+  );
+  freshLines(`doubled history (${d.points2} points)`, d.f2, line);
+  line(
+    `    doubled / as built: ${FRESH.map((x) => `${x.key} ${(d.f2[x.key].ms / d.f1[x.key].ms).toFixed(2)}`).join(', ')}`,
+  );
   line();
   line(`load average at the end ${load()}`);
   return ok;

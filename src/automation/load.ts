@@ -1,10 +1,13 @@
 /**
  * Step 2 of a pass: a campaign's current state (run × workflow states, registered runs, jobs), read in a
- * constant number of queries; incremental when a StateCache from the previous pass is at hand (daemon mode).
+ * constant number of queries and independent of the length of the history: the newest snapshot plus the points
+ * written since its watermark (Store.campaignState), then only what changed since the previous pass when a
+ * StateCache from the previous pass is at hand (daemon mode). A fresh read may leave a new snapshot behind.
  */
 import type { JobRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
-import type { Store } from '../store/store.js';
+import type { CampaignReadResult, Store } from '../store/store.js';
+import { fault } from './fault.js';
 
 /**
  * What a long-running loop keeps between passes: each campaign's state, so that a pass reads only the points
@@ -28,11 +31,51 @@ export class StateCache {
   ) {}
 }
 
+/** A fresh read leaves a new snapshot when the newest one is older than this… */
+export const SNAPSHOT_EVERY_MS = 30 * 60_000;
+/** …or when this many entries changed since its watermark, or when there was none. */
+export const SNAPSHOT_AFTER_CHANGES = 20_000;
+
+export interface LoadOptions {
+  /** Write a snapshot when the one read is missing or old (false with --dry-run). Default true. */
+  snapshot?: boolean;
+  log?: (line: string) => void;
+}
+
+function snapshotDue(r: CampaignReadResult, now: number): boolean {
+  if (r.via === 'full' || !r.head) return true;
+  return r.changed >= SNAPSHOT_AFTER_CHANGES || now - r.head.watermark >= SNAPSHOT_EVERY_MS;
+}
+
+/**
+ * The state through the fast path; a snapshot taken from it when due, before anyone folds anything into the
+ * state (it must be exactly what InfluxDB holds). A failed snapshot write costs speed, never correctness.
+ */
+async function freshRead(
+  store: Store,
+  campaign: string,
+  now: number,
+  o: LoadOptions,
+): Promise<CampaignReadResult> {
+  const r = await store.campaignState(campaign);
+  if ((o.snapshot ?? true) && snapshotDue(r, now)) {
+    try {
+      await store.writeSnapshot(campaign, r, r.readAt, () => fault('snapshot-before-head'));
+    } catch (err) {
+      o.log?.(
+        `campaign ${campaign}: snapshot not written (${err instanceof Error ? err.message : String(err)})`,
+      );
+    }
+  }
+  return r;
+}
+
 export async function loadCampaignState(
   store: Store,
   cache: StateCache | undefined,
   campaign: string,
   now: number,
+  o: LoadOptions = {},
 ): Promise<{
   states: Map<string, RunState>;
   registered: Map<number, RegisteredRun>;
@@ -40,12 +83,8 @@ export async function loadCampaignState(
 }> {
   const hit = cache?.entries.get(campaign);
   if (!hit || !cache || now - hit.loadedAt > cache.fullReloadMs) {
-    const [states, registered, jobs] = await Promise.all([
-      store.runStates(campaign),
-      store.registeredRuns(campaign),
-      store.jobs(campaign),
-    ]);
-    cache?.entries.set(campaign, { states, registered, jobs, readAt: now, loadedAt: now });
+    const { states, registered, jobs, readAt } = await freshRead(store, campaign, now, o);
+    cache?.entries.set(campaign, { states, registered, jobs, readAt, loadedAt: now });
     return { states, registered, jobs };
   }
   const since = hit.readAt - cache.overlapMs;

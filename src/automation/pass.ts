@@ -185,7 +185,10 @@ async function loadAll(
   const allLocks = await x.deps.store.locks();
   const loaded: Loaded[] = [];
   for (const c of campaigns) {
-    const s = await loadCampaignState(x.deps.store, x.deps.cache, c.name, x.now());
+    const s = await loadCampaignState(x.deps.store, x.deps.cache, c.name, x.now(), {
+      snapshot: !(x.o.dryRun ?? false),
+      ...(x.deps.log ? { log: x.deps.log } : {}),
+    });
     const locks = allLocks.filter((l) => l.campaign === c.name);
     loaded.push({ campaign: c, ...s, locks, report: emptyReport(c) });
   }

@@ -13,6 +13,7 @@ import { applyCommand, injectCommand, statusCommand } from './commands/runs.js';
 import { extraCommands } from './commands/index.js';
 import { serveCommand } from './commands/serve.js';
 import { whyCommand } from './commands/why.js';
+import { compactCommand } from './commands/compact.js';
 
 export const COMMANDS: CommandFactory[] = [
   createCommand,
@@ -28,6 +29,7 @@ export const COMMANDS: CommandFactory[] = [
   ...extraCommands,
   whyCommand,
   serveCommand,
+  compactCommand,
 ];
 
 export function createCli(argv: string[], io: Io = processIo): Argv<GlobalArgs> {

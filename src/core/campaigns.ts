@@ -1,7 +1,7 @@
 import { activeWorkflows, activityOf, editList, type Activity, type Campaign } from '../domain/campaign.js';
 import { DEFAULT_FILTER, describeFilter } from '../domain/filter.js';
 import { checkName } from '../domain/names.js';
-import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
+import type { RunStatus } from '../domain/status.js';
 import { UserError } from '../errors.js';
 import { campaignPoint, rtypePoint } from '../store/schema.js';
 import type { Ctx } from './context.js';
@@ -53,10 +53,6 @@ export interface CampaignSummary {
   counts: Record<RunStatus, number>;
 }
 
-function emptyCounts(): Record<RunStatus, number> {
-  return Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
-}
-
 export function summarize(c: Campaign, counts: Record<RunStatus, number>, runs: number): CampaignSummary {
   return {
     campaign: c.name,
@@ -76,16 +72,12 @@ export function summarize(c: Campaign, counts: Record<RunStatus, number>, runs: 
 
 /** Campaigns with activity, workflows and run × workflow counts per status. */
 export async function listCampaigns(ctx: Ctx): Promise<CampaignSummary[]> {
-  const [campaigns, states] = await Promise.all([ctx.store.campaigns(), ctx.store.allRunStates()]);
+  const campaigns = await ctx.store.campaigns();
   const out: CampaignSummary[] = [];
+  // one campaign at a time, through its snapshot: the cost follows the current state, not the history
   for (const c of campaigns) {
-    const counts = emptyCounts();
-    const runs = new Set<number>();
-    for (const s of states.get(c.name) ?? []) {
-      counts[s.status]++;
-      runs.add(s.run);
-    }
-    out.push(summarize(c, counts, runs.size));
+    const { counts, runs } = await ctx.store.statusCounts(c.name);
+    out.push(summarize(c, counts, runs));
   }
   return out;
 }

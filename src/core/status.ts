@@ -2,6 +2,7 @@ import { loadCampaign } from './campaigns.js';
 import { activeWorkflows } from '../domain/campaign.js';
 import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
 import type { Ctx } from './context.js';
+import type { RegisteredRun, RunState } from '../domain/state.js';
 import { readRunList, selectorKind, type RunSelector } from './runs.js';
 import { UserError } from '../errors.js';
 
@@ -33,13 +34,14 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
   const kind = selectorKind(sel);
   let runs = sel.runs;
   if (kind === 'runlist') runs = await readRunList(sel.runlist ?? '');
-  const q = { ...(runs ? { runs } : {}), ...(sel.range ? { range: sel.range } : {}) };
-  const [states, registered] = await Promise.all([
-    ctx.store.runStates(c.name, { ...q, ...(o.workflow ? { workflow: o.workflow } : {}) }),
-    ctx.store.registeredRuns(c.name, q),
-  ]);
+  const { states, registered } = selectState(
+    await ctx.store.campaignState(c.name),
+    runs,
+    sel.range,
+    o.workflow,
+  );
   const seen = new Set<string>(activeWorkflows(c));
-  for (const s of states.values()) seen.add(s.workflow);
+  for (const s of states) seen.add(s.workflow);
   const workflows = o.workflow ? [o.workflow] : [...seen].sort();
   if (o.workflow && !seen.has(o.workflow) && !c.workflows.some((w) => w.name === o.workflow)) {
     throw new UserError(
@@ -63,7 +65,7 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
     return r;
   };
   for (const info of registered.values()) row(info.run);
-  for (const s of states.values()) row(s.run).status[s.workflow] = s.status;
+  for (const s of states) row(s.run).status[s.workflow] = s.status;
   let rows = [...byRun.values()].sort((a, b) => a.run - b.run);
   if (sel.era !== undefined) {
     const era = sel.era;
@@ -81,6 +83,27 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
     }
   }
   return { campaign: c.name, workflows, rows, totals };
+}
+
+/**
+ * The selected part of a campaign's current state (read whole through the snapshot, whose cost does not grow
+ * with the history, then narrowed here).
+ */
+function selectState(
+  st: { states: ReadonlyMap<string, RunState>; registered: ReadonlyMap<number, RegisteredRun> },
+  runs: readonly number[] | undefined,
+  range: { min: number; max: number } | undefined,
+  workflow: string | undefined,
+): { states: RunState[]; registered: Map<number, RegisteredRun> } {
+  const only = runs ? new Set(runs) : undefined;
+  const keep = (run: number): boolean =>
+    (!only || only.has(run)) && (!range || (run >= range.min && run <= range.max));
+  const states: RunState[] = [];
+  for (const s of st.states.values())
+    if (keep(s.run) && (workflow === undefined || s.workflow === workflow)) states.push(s);
+  const registered = new Map<number, RegisteredRun>();
+  for (const [run, r] of st.registered) if (keep(run)) registered.set(run, r);
+  return { states, registered };
 }
 
 /** An era no registered run has and the run source does not know is a typo: say which eras exist. */

@@ -80,7 +80,12 @@ export function planPass(
   }
   const latest = latestJobs(jobs.values());
   // statuses as they will be after this plan's finalisation (dependants see fresh "done")
-  const effective = new Map<string, RunState>(states);
+  // an overlay over the states, not a copy of them (the states may be a compact StateTable)
+  const overlay = new Map<string, RunState>();
+  const effective = {
+    get: (k: string): RunState | undefined => overlay.get(k) ?? states.get(k),
+    set: (k: string, s: RunState): void => void overlay.set(k, s),
+  };
   const setEffective = (ch: RunStateChange, prev: RunState): void => {
     effective.set(stateKey(ch.run, ch.workflow), {
       ...prev,

@@ -130,18 +130,25 @@ export class InfluxClient {
       this.stats.queries++;
       const stream = this.http.stream('query', { searchParams });
       stream.setEncoding('utf8');
-      let buf = '';
+      // a line (one chunk of the answer) may be megabytes long (snapshot chunks): its pieces are kept apart and
+      // only each new piece is searched for the end of line, so a long line costs linear time
+      let pieces: string[] = [];
+      const flush = (line: string): void => {
+        if (line.trim() !== '') for (const s of chunkSeries(line, q)) forEachRow(s, fn);
+      };
       for await (const data of stream as AsyncIterable<string>) {
-        buf += data;
-        let nl = buf.indexOf('\n');
+        let from = 0;
+        let nl = data.indexOf('\n');
         while (nl >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (line.trim() !== '') for (const s of chunkSeries(line, q)) forEachRow(s, fn);
-          nl = buf.indexOf('\n');
+          pieces.push(data.slice(from, nl));
+          flush(pieces.join(''));
+          pieces = [];
+          from = nl + 1;
+          nl = data.indexOf('\n', from);
         }
+        if (from < data.length) pieces.push(data.slice(from));
       }
-      if (buf.trim() !== '') for (const s of chunkSeries(buf, q)) forEachRow(s, fn);
+      flush(pieces.join(''));
       return undefined;
     });
   }

@@ -5,9 +5,25 @@
 import type { Campaign } from '../domain/campaign.js';
 import { minMax } from '../domain/selectors.js';
 import { UserError } from '../errors.js';
+import { StateTable } from '../domain/state-table.js';
+import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
 import { InfluxClient, type InfluxOptions } from './influx.js';
-import { ident } from './influxql.js';
+import { ident, literal } from './influxql.js';
 import type { PointSpec } from './lineproto.js';
+import {
+  checksum,
+  chunkPoints,
+  decodeChunks,
+  decodeStatuses,
+  encodeChunks,
+  headPoint,
+  newGeneration,
+  SNAPSHOT,
+  SNAPSHOT_SCHEMA,
+  SnapshotCorrupt,
+  type CampaignState,
+  type SnapshotHead,
+} from './snapshot.js';
 import type { JobRecord, LeasePoint, LockRecord } from '../domain/jobs.js';
 import {
   decodeCampaign,
@@ -269,4 +285,210 @@ export class Store {
     );
     return out;
   }
+
+  // snapshots (README "Snapshots"): a campaign's current state kept in InfluxDB ---------------------------
+
+  /**
+   * A campaign's current state without reading its history: the newest complete snapshot, then the points
+   * written since its watermark minus `overlapMs` (late writes, clock skew), folded over it — equal to the full
+   * read. Falls back to the full read when there is no usable snapshot (missing, other schema, corrupt).
+   * 5 queries (2 for the snapshot, 3 for what changed), or 4 on the fallback.
+   */
+  async campaignState(
+    campaign: string,
+    overlapMs: number = SNAPSHOT_OVERLAP_MS,
+  ): Promise<CampaignReadResult> {
+    const readAt = Date.now();
+    const snap = await this.readSnapshot(campaign);
+    if (!snap) {
+      const full = await this.fullState(campaign);
+      return { ...full, states: StateTable.from(full.states.values()), readAt, via: 'full', changed: 0 };
+    }
+    const since = snap.head.watermark - overlapMs;
+    const [states, registered, jobs] = await Promise.all([
+      this.runStates(campaign, { since }),
+      this.registeredRuns(campaign, { since }),
+      this.jobs(campaign, { since }),
+    ]);
+    // a key's newest point after `since` is at least as new as the one the snapshot holds (README)
+    const st = snap.state;
+    for (const [k, s] of states) st.states.set(k, s);
+    for (const [k, r] of registered) st.registered.set(k, r);
+    for (const [k, j] of jobs) st.jobs.set(k, j);
+    const changed = states.size + registered.size + jobs.size;
+    return { ...st, readAt, via: 'snapshot', head: snap.head, changed };
+  }
+
+  /** The full read of a campaign's state (3 queries in parallel). */
+  async fullState(campaign: string): Promise<CampaignState> {
+    const [states, registered, jobs] = await Promise.all([
+      this.runStates(campaign),
+      this.registeredRuns(campaign),
+      this.jobs(campaign),
+    ]);
+    return { states, registered, jobs };
+  }
+
+  /** The newest complete snapshot head of a campaign (any schema), or undefined: one query. */
+  async snapshotHead(campaign: string): Promise<SnapshotHead | undefined> {
+    const rows = await this.influx.rows(
+      `SELECT * FROM ${ident(SNAPSHOT)} WHERE "campaign" = $c AND "part" = 'head' ORDER BY time DESC LIMIT 1`,
+      { c: campaign },
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    const n = (k: string): number => (typeof r[k] === 'number' ? r[k] : -1);
+    return {
+      gen: String(r.gen ?? ''),
+      schema: n('schema'),
+      watermark: n('watermark'),
+      first: n('first'),
+      time: n('time'),
+      chunks: n('chunks'),
+      sum: String(r.sum ?? ''),
+      states: n('states'),
+      runs: n('runs'),
+      jobs: n('jobs'),
+    };
+  }
+
+  /** The newest snapshot if it is whole, of this schema and matches its checksum; else undefined. */
+  async readSnapshot(campaign: string): Promise<{ head: SnapshotHead; state: CampaignState } | undefined> {
+    const v = await this.verifiedChunks(campaign);
+    if (!v) return undefined;
+    const state = decodeSafely(() => decodeChunks(v.chunks));
+    const ok =
+      state !== undefined &&
+      state.states.size === v.head.states &&
+      state.registered.size === v.head.runs &&
+      state.jobs.size === v.head.jobs;
+    return ok ? { head: v.head, state } : undefined;
+  }
+
+  /** The chunks of the newest head, if it is of this schema, whole and matches its checksum: 2 queries. */
+  private async verifiedChunks(
+    campaign: string,
+  ): Promise<{ head: SnapshotHead; chunks: string[] } | undefined> {
+    const head = await this.snapshotHead(campaign);
+    if (!head || head.schema !== SNAPSHOT_SCHEMA || head.first < 0 || head.time < head.first)
+      return undefined;
+    const chunks: string[] = [];
+    await this.influx.eachRow(
+      `SELECT "seq", "data" FROM ${ident(SNAPSHOT)} WHERE "campaign" = $c AND "part" = 'data' AND "gen" = $g AND time >= ${Math.trunc(head.first)}ms AND time <= ${Math.trunc(head.time)}ms`,
+      { c: campaign, g: head.gen },
+      (r) => {
+        const seq = r.seq;
+        if (typeof seq === 'number' && seq >= 0 && seq < head.chunks && typeof r.data === 'string')
+          chunks[seq] = r.data;
+      },
+    );
+    if (chunks.length !== head.chunks) return undefined;
+    for (let i = 0; i < chunks.length; i++) if (chunks[i] === undefined) return undefined;
+    return checksum(chunks) === head.sum ? { head, chunks } : undefined;
+  }
+
+  /**
+   * Run × workflow counts per status and the number of runs with a status, of a campaign's current state
+   * (`list`): the snapshot's statuses without building a state object per pair, plus the states written since
+   * its watermark; the full read when there is no usable snapshot. 3 queries (2 on the fallback).
+   */
+  async statusCounts(
+    campaign: string,
+    overlapMs: number = SNAPSHOT_OVERLAP_MS,
+  ): Promise<{ counts: Record<RunStatus, number>; runs: number }> {
+    const v = await this.verifiedChunks(campaign);
+    const byWf = v && decodeSafely(() => decodeStatuses(v.chunks));
+    const fold = byWf && v && byWf.count === v.head.states ? byWf : undefined;
+    const states = await this.runStates(campaign, fold && v ? { since: v.head.watermark - overlapMs } : {});
+    const m = fold ?? new Map<string, Map<number, number>>();
+    for (const s of states.values()) {
+      let w = m.get(s.workflow);
+      if (!w) m.set(s.workflow, (w = new Map()));
+      w.set(s.run, RUN_STATUSES.indexOf(s.status));
+    }
+    const counts = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
+    const runs = new Set<number>();
+    for (const w of m.values()) {
+      for (const [run, i] of w) {
+        const st = RUN_STATUSES[i];
+        if (st !== undefined) counts[st]++;
+        runs.add(run);
+      }
+    }
+    return { counts, runs: runs.size };
+  }
+
+  /**
+   * Writes a snapshot of `state`, which must be a read of the campaign begun at `watermark` (Unix ms) with
+   * nothing of the caller's own folded in: the chunks first, the head last (a crash in between leaves an
+   * invisible generation). Then removes generations older than the previous one. Returns the head.
+   */
+  async writeSnapshot(
+    campaign: string,
+    state: CampaignState,
+    watermark: number,
+    beforeHead: () => void = () => undefined,
+  ): Promise<SnapshotHead> {
+    const previous = await this.snapshotHead(campaign);
+    const chunks = encodeChunks(state);
+    const gen = newGeneration();
+    const first = await this.write(chunkPoints(campaign, gen, chunks));
+    beforeHead();
+    const h = {
+      gen,
+      schema: SNAPSHOT_SCHEMA,
+      watermark,
+      first,
+      chunks: chunks.length,
+      sum: checksum(chunks),
+      states: state.states.size,
+      runs: state.registered.size,
+      jobs: state.jobs.size,
+    };
+    const time = await this.write([headPoint(campaign, h)]);
+    if (previous && previous.first > 0) await this.pruneSnapshots(campaign, previous.first);
+    return { ...h, time };
+  }
+
+  /** Deletes a campaign's snapshot points older than `before` (Unix ms). */
+  private async pruneSnapshots(campaign: string, before: number): Promise<void> {
+    await this.influx.query(
+      `DELETE FROM ${ident(SNAPSHOT)} WHERE "campaign" = ${literal(campaign)} AND time < ${Math.trunc(before)}ms`,
+      {},
+      { write: true },
+    );
+  }
+}
+
+/** Points with client timestamps up to this long before a snapshot's watermark are read again. */
+export const SNAPSHOT_OVERLAP_MS = 120_000;
+
+/** The decoded value, or undefined when the (checksummed) chunks still do not decode. */
+function decodeSafely<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (err) {
+    if (
+      err instanceof SnapshotCorrupt ||
+      err instanceof SyntaxError ||
+      err instanceof TypeError ||
+      isZlibError(err)
+    )
+      return undefined;
+    throw err;
+  }
+}
+
+function isZlibError(err: unknown): boolean {
+  const code: unknown = err instanceof Error ? Reflect.get(err, 'code') : undefined;
+  return typeof code === 'string' && code.startsWith('Z_');
+}
+
+export interface CampaignReadResult extends CampaignState {
+  /** Unix ms at which the read began (the watermark of a snapshot taken from it). */
+  readAt: number;
+  via: 'snapshot' | 'full';
+  head?: SnapshotHead;
+  /** Entries read since the snapshot's watermark (0 on a full read). */
+  changed: number;
 }

@@ -1,0 +1,166 @@
+/**
+ * Run × workflow states held compactly: per workflow, columns in typed arrays (run, status, attempt, tries,
+ * time) and one string per pair only where outputs or a reason exist, instead of an object per pair. It is a
+ * Map<string, RunState> keyed by stateKey(run, workflow), so the pass and the planner read and update it as
+ * before; get() and iteration build the RunState objects on demand.
+ */
+import { stateKey, type RunState } from './state.js';
+import { RUN_STATUSES } from './status.js';
+
+/** run, index in RUN_STATUSES, attempt, tries, outputs (comma list), reason, time (Unix ms). */
+export type StateRecord = [number, number, number, number, string, string, number];
+
+class Columns {
+  n = 0;
+  runs = new Int32Array(16);
+  status = new Uint8Array(16);
+  attempt = new Int32Array(16);
+  tries = new Int32Array(16);
+  time = new Float64Array(16);
+  outputs: string[] = [];
+  reason: string[] = [];
+  readonly slot = new Map<number, number>();
+
+  constructor(readonly workflow: string) {}
+
+  private grow(): void {
+    const cap = this.runs.length * 2;
+    const g = <T extends Int32Array | Uint8Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.runs = g(this.runs, (n) => new Int32Array(n));
+    this.status = g(this.status, (n) => new Uint8Array(n));
+    this.attempt = g(this.attempt, (n) => new Int32Array(n));
+    this.tries = g(this.tries, (n) => new Int32Array(n));
+    this.time = g(this.time, (n) => new Float64Array(n));
+  }
+
+  /** Stores a state; true when the pair is new. */
+  put(s: RunState): boolean {
+    const outputs = s.outputs.length === 0 ? '' : s.outputs.join(',');
+    const st = RUN_STATUSES.indexOf(s.status);
+    return this.putRecord([s.run, st, s.attempt, s.tries, outputs, s.reason, s.time]);
+  }
+
+  /** Stores a state given as a record (outputs as their comma list); true when the pair is new. */
+  putRecord(r: StateRecord): boolean {
+    const run = r[0];
+    let i = this.slot.get(run);
+    const fresh = i === undefined;
+    if (i === undefined) {
+      if (this.n === this.runs.length) this.grow();
+      i = this.n++;
+      this.slot.set(run, i);
+    }
+    this.runs[i] = run;
+    this.status[i] = r[1];
+    this.attempt[i] = r[2];
+    this.tries[i] = r[3];
+    this.outputs[i] = r[4];
+    this.reason[i] = r[5];
+    this.time[i] = r[6];
+    return fresh;
+  }
+
+  at(i: number): RunState {
+    const out = this.outputs[i] ?? '';
+    return {
+      run: this.runs[i] ?? 0,
+      workflow: this.workflow,
+      status: RUN_STATUSES[this.status[i] ?? 0] ?? 'new',
+      attempt: this.attempt[i] ?? 0,
+      tries: this.tries[i] ?? 0,
+      outputs: out === '' ? [] : out.split(','),
+      reason: this.reason[i] ?? '',
+      time: this.time[i] ?? 0,
+    };
+  }
+}
+
+function parseKey(key: string): { workflow: string; run: number } | undefined {
+  const i = key.lastIndexOf('\u0000');
+  if (i < 0) return undefined;
+  return { workflow: key.slice(0, i), run: Number(key.slice(i + 1)) };
+}
+
+export class StateTable implements Map<string, RunState> {
+  private readonly wfs = new Map<string, Columns>();
+  private count = 0;
+  readonly [Symbol.toStringTag] = 'StateTable';
+
+  static from(states: Iterable<RunState>): StateTable {
+    const t = new StateTable();
+    for (const s of states) t.put(s);
+    return t;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  private columns(workflow: string): Columns {
+    let c = this.wfs.get(workflow);
+    if (!c) this.wfs.set(workflow, (c = new Columns(workflow)));
+    return c;
+  }
+
+  /** Stores a state under its own run and workflow. */
+  put(s: RunState): void {
+    if (this.columns(s.workflow).put(s)) this.count++;
+  }
+
+  /** Stores a state given as a record, without building it (a snapshot's chunks). */
+  putRecord(workflow: string, r: StateRecord): void {
+    if (this.columns(workflow).putRecord(r)) this.count++;
+  }
+
+  get(key: string): RunState | undefined {
+    const k = parseKey(key);
+    const c = k && this.wfs.get(k.workflow);
+    const i = k && c?.slot.get(k.run);
+    return c && i !== undefined ? c.at(i) : undefined;
+  }
+
+  has(key: string): boolean {
+    const k = parseKey(key);
+    return k !== undefined && (this.wfs.get(k.workflow)?.slot.has(k.run) ?? false);
+  }
+
+  set(key: string, value: RunState): this {
+    const k = parseKey(key);
+    this.put(k ? { ...value, workflow: k.workflow, run: k.run } : value);
+    return this;
+  }
+
+  /** Pairs are never removed from a campaign's state (points are append-only). */
+  delete(): boolean {
+    return false;
+  }
+
+  clear(): void {
+    this.wfs.clear();
+    this.count = 0;
+  }
+
+  *entries(): MapIterator<[string, RunState]> {
+    for (const s of this.values()) yield [stateKey(s.run, s.workflow), s];
+  }
+
+  *keys(): MapIterator<string> {
+    for (const c of this.wfs.values()) for (const run of c.slot.keys()) yield stateKey(run, c.workflow);
+  }
+
+  *values(): MapIterator<RunState> {
+    for (const c of this.wfs.values()) for (let i = 0; i < c.n; i++) yield c.at(i);
+  }
+
+  [Symbol.iterator](): MapIterator<[string, RunState]> {
+    return this.entries();
+  }
+
+  forEach(fn: (value: RunState, key: string, map: Map<string, RunState>) => void): void {
+    for (const [k, v] of this.entries()) fn(v, k, this);
+  }
+}

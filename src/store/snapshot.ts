@@ -1,0 +1,229 @@
+/**
+ * The `snapshot` measurement: a campaign's current state (run × workflow states, registered runs, latest job
+ * points) kept in InfluxDB, so that any process reads it plus the points written since its watermark instead of
+ * the whole history (README, "InfluxDB schema", "Snapshots").
+ *
+ * A snapshot is one generation (`gen`): data chunks (tag part=data, ≤ CHUNK_CHARS characters of JSON each, far
+ * below InfluxDB's 64 KB string limit) written first, then a head point (part=head) written last, carrying the
+ * chunk count, the sha256 of the chunks and the schema version. Without its head a generation is invisible;
+ * a head whose chunks do not add up to its checksum is refused. A chunk is base64 of deflated JSON.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import type { JobRecord } from '../domain/jobs.js';
+import { StateTable, type StateRecord } from '../domain/state-table.js';
+import type { RegisteredRun, RunState } from '../domain/state.js';
+import { isJobStatus, RUN_STATUSES } from '../domain/status.js';
+import { int, type PointSpec } from './lineproto.js';
+
+export const SNAPSHOT = 'snapshot';
+/** Bumped whenever the chunk encoding or the meaning of a stored point changes: older snapshots are stale. */
+export const SNAPSHOT_SCHEMA = 2;
+/** Records are gathered up to this many characters of JSON, then deflated and base64-encoded… */
+const RAW_CHARS = 400_000;
+/** …into a chunk of at most this many characters (InfluxDB keeps string fields up to 64 KB). */
+const MAX_CHUNK = 60_000;
+
+export interface CampaignState {
+  states: Map<string, RunState>;
+  registered: Map<number, RegisteredRun>;
+  jobs: Map<string, JobRecord>;
+}
+
+export interface SnapshotHead {
+  gen: string;
+  schema: number;
+  /** Unix ms at which the read the snapshot holds began: every point older than it was folded in. */
+  watermark: number;
+  /** Unix ms of the first data chunk; the head's own time closes the range. */
+  first: number;
+  time: number;
+  chunks: number;
+  sum: string;
+  states: number;
+  runs: number;
+  jobs: number;
+}
+
+type StateRec = StateRecord;
+type JobRec = (string | number | null)[];
+type Chunk = { k: 's'; w: string; v: StateRec[] } | { k: 'r'; v: RegisteredRun[] } | { k: 'j'; v: JobRec[] };
+
+const JOB_KEYS = [
+  'campaign',
+  'workflow',
+  'name',
+  'unit',
+  'runs',
+  'attempt',
+  'status',
+  'backend',
+  'nativeId',
+  'stdout',
+  'stderr',
+  'exitCodeFile',
+  'outputFile',
+  'exitCode',
+  'outputs',
+  'reason',
+  'submittedAt',
+  'unknownSince',
+  'heldSince',
+  'time',
+] as const satisfies readonly (keyof JobRecord)[];
+
+export class SnapshotCorrupt extends Error {}
+
+/** A chunk as stored: base64 of the deflated JSON (the repeated paths and names compress well). */
+function pack<T>(part: T[], make: (v: T[]) => Chunk): string[] {
+  const c = make(part);
+  // the kind comes first, in clear, so a reader needing only the states skips the other chunks unread
+  const text = c.k + deflateRawSync(JSON.stringify(c)).toString('base64');
+  if (text.length <= MAX_CHUNK || part.length < 2) return [text];
+  const half = Math.ceil(part.length / 2);
+  return [...pack(part.slice(0, half), make), ...pack(part.slice(half), make)];
+}
+
+function unpack(text: string): Chunk {
+  return JSON.parse(inflateRawSync(Buffer.from(text.slice(1), 'base64')).toString('utf8')) as Chunk;
+}
+
+/** Splits records into packed chunks of about RAW_CHARS characters of JSON each. */
+function* chunked<T>(items: Iterable<T>, make: (v: T[]) => Chunk): Generator<string> {
+  let part: T[] = [];
+  let chars = 0;
+  for (const it of items) {
+    const n = JSON.stringify(it).length;
+    if (part.length > 0 && chars + n > RAW_CHARS) {
+      yield* pack(part, make);
+      part = [];
+      chars = 0;
+    }
+    part.push(it);
+    chars += n + 1;
+  }
+  if (part.length > 0) yield* pack(part, make);
+}
+
+function stateRec(s: RunState): StateRec {
+  return [s.run, RUN_STATUSES.indexOf(s.status), s.attempt, s.tries, s.outputs.join(','), s.reason, s.time];
+}
+
+/** The JSON chunks of a campaign state, in order. */
+export function encodeChunks(st: CampaignState): string[] {
+  const byWf = new Map<string, StateRec[]>();
+  for (const s of st.states.values()) {
+    let l = byWf.get(s.workflow);
+    if (!l) byWf.set(s.workflow, (l = []));
+    l.push(stateRec(s));
+  }
+  const out: string[] = [];
+  for (const [w, recs] of byWf) out.push(...chunked(recs, (v) => ({ k: 's', w, v })));
+  out.push(...chunked(st.registered.values(), (v) => ({ k: 'r', v })));
+  const jobs = [...st.jobs.values()].map((j) =>
+    JOB_KEYS.map((k) => (k === 'runs' ? j.runs.join(',') : k === 'outputs' ? j.outputs.join(',') : j[k])),
+  );
+  out.push(...chunked(jobs, (v) => ({ k: 'j', v })));
+  return out;
+}
+
+export function checksum(chunks: readonly string[]): string {
+  const h = createHash('sha256');
+  for (const c of chunks) h.update(c).update('\n');
+  return h.digest('hex');
+}
+
+export function newGeneration(): string {
+  return `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
+export function chunkPoints(campaign: string, gen: string, chunks: readonly string[]): PointSpec[] {
+  return chunks.map((data, seq) => ({
+    measurement: SNAPSHOT,
+    tags: { campaign, part: 'data' },
+    fields: { gen, seq: int(seq), data },
+    key: seq + 1,
+  }));
+}
+
+export function headPoint(campaign: string, h: Omit<SnapshotHead, 'time'>): PointSpec {
+  return {
+    measurement: SNAPSHOT,
+    tags: { campaign, part: 'head' },
+    fields: {
+      gen: h.gen,
+      schema: int(h.schema),
+      watermark: int(h.watermark),
+      first: int(h.first),
+      chunks: int(h.chunks),
+      sum: h.sum,
+      states: int(h.states),
+      runs: int(h.runs),
+      jobs: int(h.jobs),
+    },
+    key: 0,
+  };
+}
+
+const split = (s: string): string[] => (s === '' ? [] : s.split(','));
+
+function checkRecord(r: StateRec): void {
+  const ok =
+    r.length === 7 &&
+    Number.isSafeInteger(r[0]) &&
+    RUN_STATUSES[r[1]] !== undefined &&
+    typeof r[4] === 'string' &&
+    typeof r[5] === 'string' &&
+    typeof r[6] === 'number';
+  if (!ok) throw new SnapshotCorrupt(`bad state record ${JSON.stringify(r).slice(0, 80)}`);
+}
+
+function decodeJobRec(r: JobRec): JobRecord {
+  const o: Record<string, unknown> = {};
+  JOB_KEYS.forEach((k, i) => (o[k] = r[i]));
+  const j = o as unknown as JobRecord & { runs: unknown; outputs: unknown };
+  if (!isJobStatus(String(j.status)) || typeof j.runs !== 'string' || typeof j.outputs !== 'string')
+    throw new SnapshotCorrupt(`bad job record ${String(j.name)}`);
+  return { ...j, runs: split(j.runs).map(Number), outputs: split(j.outputs) };
+}
+
+/** The state held by verified chunks (in seq order). Throws SnapshotCorrupt on anything unexpected. */
+export function decodeChunks(chunks: readonly string[]): CampaignState {
+  const states = new StateTable();
+  const st: CampaignState = { states, registered: new Map(), jobs: new Map() };
+  for (const text of chunks) {
+    const c = unpack(text);
+    if (c.k === 's') {
+      for (const r of c.v) {
+        checkRecord(r);
+        states.putRecord(c.w, r);
+      }
+    } else if (c.k === 'r') {
+      for (const r of c.v) st.registered.set(r.run, r);
+    } else if (c.k === 'j') {
+      for (const r of c.v) {
+        const j = decodeJobRec(r);
+        st.jobs.set(j.name, j);
+      }
+    } else throw new SnapshotCorrupt('unknown chunk kind');
+  }
+  return st;
+}
+
+/** Run × workflow statuses only (workflow → run → index in RUN_STATUSES), for counting without objects. */
+export function decodeStatuses(
+  chunks: readonly string[],
+): Map<string, Map<number, number>> & { count: number } {
+  const out = new Map<string, Map<number, number>>();
+  let n = 0;
+  for (const text of chunks) {
+    if (!text.startsWith('s')) continue;
+    const c = unpack(text);
+    if (c.k !== 's') throw new SnapshotCorrupt('chunk kind does not match its prefix');
+    let m = out.get(c.w);
+    if (!m) out.set(c.w, (m = new Map()));
+    for (const r of c.v) m.set(r[0], r[1]);
+    n += c.v.length;
+  }
+  return Object.assign(out, { count: n });
+}
