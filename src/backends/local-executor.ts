@@ -107,7 +107,19 @@ export class Executor {
     return s;
   }
 
+  private ticking = false;
+
   private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      await this.tickOnce();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async tickOnce(): Promise<void> {
     for (const [token, s] of this.running) {
       if (s.adopted && s.pid !== undefined && !runsScript(s.pid, s.job.script))
         await this.onExit(token, s.pid);
