@@ -69,9 +69,13 @@ export class Executor {
   async start(): Promise<void> {
     await this.files.ensure();
     await this.recover();
-    for (const d of ['queue', 'cancel'] as const) {
-      this.watchers.push(watch(this.files.dir(d), () => this.schedule()));
-    }
+    this.watchers.push(
+      watch(this.files.dir('queue'), (_e, f) => {
+        if (f !== null && !f.startsWith('.') && f.endsWith('.json')) this.arrivals.push(f.slice(0, -5));
+        this.schedule();
+      }),
+      watch(this.files.dir('cancel'), () => this.schedule()),
+    );
     setInterval(() => void this.tick(), POLL_MS);
     this.schedule();
   }
@@ -107,7 +111,24 @@ export class Executor {
     return s;
   }
 
+  private ticking = false;
+  private ticks = 0;
+  /** The queue in FIFO order, read again every second; arrivals come from inotify in between. */
+  private queue: string[] | undefined;
+  private arrivals: string[] = [];
+
   private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      await this.tickOnce();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async tickOnce(): Promise<void> {
+    if (++this.ticks % 10 === 0) this.queue = undefined;
     for (const [token, s] of this.running) {
       if (s.adopted && s.pid !== undefined && !runsScript(s.pid, s.job.script))
         await this.onExit(token, s.pid);
@@ -160,13 +181,22 @@ export class Executor {
   }
 
   /** Starts queued jobs in FIFO order while the first one fits (no overtaking: big jobs do not starve). */
+  private async queued(): Promise<string[]> {
+    const arrived = this.arrivals;
+    this.arrivals = [];
+    if (this.queue === undefined) this.queue = await this.files.tokens('queue');
+    else if (arrived.length > 0) this.queue = [...new Set([...this.queue, ...arrived])].sort();
+    return this.queue;
+  }
+
   private async fill(): Promise<void> {
-    for (const token of await this.files.tokens('queue')) {
+    for (const token of [...(await this.queued())]) {
       const job = await this.files.read('queue', token);
-      if (!job) continue;
+      const claimed = job !== undefined && (impossible(job, this.cap) !== undefined || this.fits(job));
+      if (job !== undefined && !claimed) return;
+      this.queue = this.queue?.filter((t) => t !== token);
+      if (!job || !(await this.files.move('queue', 'run', token))) continue; // cancelled meanwhile
       const why = impossible(job, this.cap);
-      if (why === undefined && !this.fits(job)) return;
-      if (!(await this.files.move('queue', 'run', token))) continue; // cancelled meanwhile
       if (why !== undefined || (await this.files.exists('cancel', token))) {
         this.slot(job, false);
         await this.finish(token, why ?? 'cancelled before it started');

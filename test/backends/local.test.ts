@@ -11,15 +11,6 @@ import { backendConformance, makeJob, TERMINAL, track, waitFor } from './conform
 const base = mkdtempSync(path.join(os.tmpdir(), 'runctrl-local-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-backendConformance(
-  'local',
-  async () => ({
-    backend: new LocalBackend({ stateDir: path.join(base, 'state'), maxRunning: 16 }),
-    workRoot: path.join(base, 'conf'),
-  }),
-  { timeoutMs: 20_000, pollMs: 100, unknownId: `local:${os.hostname()}:00000000000001-000001-abcdef` },
-);
-
 const IDLE = { RUNCTRL_LOCAL_IDLE_EXIT_S: '20' };
 const stateDirs: string[] = [];
 
@@ -46,6 +37,15 @@ afterAll(() => {
     if (pid !== undefined) process.kill(pid, 'SIGTERM');
   }
 });
+
+backendConformance(
+  'local',
+  async () => ({
+    backend: backend('state').b,
+    workRoot: path.join(base, 'conf'),
+  }),
+  { timeoutMs: 20_000, pollMs: 100, unknownId: `local:${os.hostname()}:00000000000001-000001-abcdef` },
+);
 
 /** `<start ns> <end ns>` a timed job wrote. */
 function times(file: string): [number, number] {

@@ -1,6 +1,6 @@
 /** Loop options an operator relies on: the in-flight limit, --ignore-locks, and cancelling jobs by hand. */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { procStat, parseLocalId } from '../../src/backends/local.js';
+import { LocalBackend, procStat } from '../../src/backends/local.js';
 import { makeRun } from '../helpers/fixtures.js';
 import { freshDb } from '../helpers/influx.js';
 import { cli, loopEnv, ok, statusOf, writeCampaign, type LoopEnv } from '../helpers/loop.js';
@@ -63,7 +63,12 @@ describe('automation limits and manual control', () => {
       (await ok(e, ['jobs', '--campaign', 'lim', '--status', 'idle', 'running', '--json'])).stdout,
     ) as JobJson[];
     expect(before).toHaveLength(1);
-    const pid = parseLocalId(before[0]?.nativeId ?? '')?.pid ?? 0;
+    const local = new LocalBackend({ stateDir: e.env.RUNCTRL_STATE_DIR as string });
+    let pid = 0;
+    for (let i = 0; i < 100 && !pid; i++) {
+      pid = (await local.pidOf(before[0]?.nativeId ?? '')) ?? 0;
+      if (!pid) await new Promise((res) => setTimeout(res, 50));
+    }
     expect(procStat(pid)).toBeDefined();
     const r = JSON.parse(
       (await ok(e, ['jobs', 'cancel', '--campaign', 'lim', '--workflow', 'slow', '--json'])).stdout,
