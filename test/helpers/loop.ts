@@ -38,6 +38,8 @@ export function loopEnv(db: string, runs: RunInfo[] = twentyRuns(), url: string 
       RUNCTRL_STATE_DIR: path.join(dir, 'state'),
       RUNCTRL_RUN_SOURCE: registry,
       RUNCTRL_LOCAL_MAX_RUNNING: '32',
+      // the executors of the tests' state directories do not outlive the tests by long
+      RUNCTRL_LOCAL_IDLE_EXIT_S: '20',
       RUNCTRL_EXEC_LOG: execLog,
       RUNCTRL_JOB_ENV: 'RUNCTRL_EXEC_LOG,RUNCTRL_BIN',
     },
