@@ -21,13 +21,21 @@ export class StateCache {
       registered: Map<number, RegisteredRun>;
       jobs: Map<string, JobRecord>;
       readAt: number;
+      /** When the last full pass read (its reads overlap the previous full pass's by overlapMs). */
+      fullReadAt: number;
       loadedAt: number;
     }
   >();
-  /** Reads overlap the previous read by overlapMs; everything is read again every fullReloadMs. */
+  /**
+   * A full pass reads what was written since the previous full pass's read minus overlapMs (late writes: points
+   * whose timestamps are older than their arrival); a wake-up pass, since the previous read minus wakeOverlapMs,
+   * so that a burst of wake-ups does not re-read the last minute each time — what a wake-up pass misses, the
+   * next full pass reads. Everything is read again every fullReloadMs.
+   */
   constructor(
     readonly overlapMs = 60_000,
     readonly fullReloadMs = 3_600_000,
+    readonly wakeOverlapMs = 5_000,
   ) {}
 }
 
@@ -40,6 +48,8 @@ export interface LoadOptions {
   /** Write a snapshot when the one read is missing or old (false with --dry-run). Default true. */
   snapshot?: boolean;
   log?: (line: string) => void;
+  /** A wake-up pass (a short overlap, see StateCache). */
+  wake?: boolean;
 }
 
 function snapshotDue(r: CampaignReadResult, now: number): boolean {
@@ -84,10 +94,10 @@ export async function loadCampaignState(
   const hit = cache?.entries.get(campaign);
   if (!hit || !cache || now - hit.loadedAt > cache.fullReloadMs) {
     const { states, registered, jobs, readAt } = await freshRead(store, campaign, now, o);
-    cache?.entries.set(campaign, { states, registered, jobs, readAt, loadedAt: now });
+    cache?.entries.set(campaign, { states, registered, jobs, readAt, fullReadAt: readAt, loadedAt: now });
     return { states, registered, jobs };
   }
-  const since = hit.readAt - cache.overlapMs;
+  const since = o.wake ? hit.readAt - cache.wakeOverlapMs : hit.fullReadAt - cache.overlapMs;
   const [states, registered, jobs] = await Promise.all([
     store.runStates(campaign, { since }),
     store.registeredRuns(campaign, { since }),
@@ -103,5 +113,6 @@ export async function loadCampaignState(
     if (!cur || j.time >= cur.time) hit.jobs.set(k, j);
   }
   hit.readAt = now;
+  if (!o.wake) hit.fullReadAt = now;
   return hit;
 }

@@ -187,6 +187,7 @@ async function loadAll(
   for (const c of campaigns) {
     const s = await loadCampaignState(x.deps.store, x.deps.cache, c.name, x.now(), {
       snapshot: !(x.o.dryRun ?? false),
+      wake: x.report.wake,
       ...(x.deps.log ? { log: x.deps.log } : {}),
     });
     const locks = allLocks.filter((l) => l.campaign === c.name);
