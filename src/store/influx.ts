@@ -161,7 +161,8 @@ export class InfluxClient {
         this.stats.writes++;
         await this.http.post('write', {
           searchParams: { db: this.db, precision: 'ns' },
-          body: chunk.join('\n'),
+          // as bytes: got writes a Buffer body with less client CPU than the same text
+          body: Buffer.from(chunk.join('\n')),
         });
         return '';
       });
