@@ -23,6 +23,41 @@ export function matchingRtypes(c: Campaign, r: RunInfo): string[] {
   return c.rtypes.filter((t) => matches(t.filter, r)).map((t) => t.name);
 }
 
+interface Combination {
+  rtypes: readonly string[];
+  /** The run types joined with ',' (as stored on the runinfo point). */
+  key: string;
+  /** Their active workflows, each once. */
+  workflows: readonly string[];
+}
+
+/**
+ * The matching run types of a run and their workflows, computed once per combination (a bit mask over the
+ * campaign's run types) rather than once per run.
+ */
+function combinationsOf(c: Campaign): (r: RunInfo) => Combination {
+  const cache = new Map<string | number, Combination>();
+  const byMask = c.rtypes.length <= 30;
+  return (r) => {
+    let mask = 0;
+    let bits = '';
+    for (let i = 0; i < c.rtypes.length; i++) {
+      const on = matches((c.rtypes[i] as Campaign['rtypes'][number]).filter, r);
+      if (byMask) mask |= on ? 1 << i : 0;
+      else bits += on ? '1' : '0';
+    }
+    const id = byMask ? mask : bits;
+    let comb = cache.get(id);
+    if (!comb) {
+      const types = c.rtypes.filter((t, i) => (byMask ? (mask >>> i) & 1 : bits[i] === '1'));
+      const rtypes = types.map((t) => t.name);
+      comb = { rtypes, key: rtypes.join(','), workflows: [...new Set(types.flatMap((t) => t.workflows))] };
+      cache.set(id, comb);
+    }
+    return comb;
+  };
+}
+
 export function planInject(
   c: Campaign,
   runs: readonly RunInfo[],
@@ -34,18 +69,11 @@ export function planInject(
   const keep = (why: string): void => {
     plan.kept[why] = (plan.kept[why] ?? 0) + 1;
   };
-  // the active workflows of each combination of matching run types, computed once per combination
-  const byCombination = new Map<string, string[]>();
+  const combinations = combinationsOf(c);
   for (const r of runs) {
-    const rtypes = matchingRtypes(c, r);
-    const combination = rtypes.join(',');
+    const { rtypes, key: combination, workflows } = combinations(r);
     const prev = registered.get(r.run);
-    if (!prev || prev.rtypes.join(',') !== combination) plan.register.push({ info: r, rtypes });
-    let workflows = byCombination.get(combination);
-    if (!workflows) {
-      workflows = [...new Set(c.rtypes.filter((t) => rtypes.includes(t.name)).flatMap((t) => t.workflows))];
-      byCombination.set(combination, workflows);
-    }
+    if (!prev || prev.rtypes.join(',') !== combination) plan.register.push({ info: r, rtypes: [...rtypes] });
     if (workflows.length === 0) {
       plan.unmatched.push(r.run);
       continue;

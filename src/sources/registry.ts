@@ -301,6 +301,85 @@ function toRunInfo(rec: RawRecord): RunInfo {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Fast path for JSON records
+
+/** Spellings other than the canonical one: a record using any of them takes the full path. */
+const OTHER_SPELLINGS = Object.values(ALIASES).flatMap((a) => a.slice(1));
+
+const isGiven = (v: unknown): boolean => v !== undefined && v !== null;
+
+/** Unix seconds of a JSON number the full path accepts as such; undefined otherwise. */
+function fastSeconds(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1e11 ? Math.floor(v) : undefined;
+}
+
+function fastReal(v: unknown): number | undefined {
+  if (!isGiven(v)) return 0;
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
+}
+
+function fastBool(v: unknown): boolean | undefined {
+  if (!isGiven(v)) return false;
+  return typeof v === 'boolean' ? v : undefined;
+}
+
+function fastQuality(v: unknown): Record<string, boolean> | undefined {
+  const out: Record<string, boolean> = {};
+  if (!isGiven(v)) return out;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const q = v as Record<string, unknown>;
+  for (const k of Object.keys(q)) {
+    const flag = q[k];
+    if (typeof flag !== 'boolean') return undefined;
+    out[k] = flag;
+  }
+  return out;
+}
+
+/**
+ * The RunInfo of a JSON record in the common form — canonical keys, values of their JSON type, all valid —
+ * equal to what {@link toRunInfo} makes of it; undefined for any other record (left to the full path).
+ */
+export function fastRunInfo(o: Record<string, unknown>): RunInfo | undefined {
+  for (const k of OTHER_SPELLINGS) if (isGiven(o[k])) return undefined;
+  const { run, era, endTime: end, fill = 0, runClass = '' } = o;
+  if (typeof run !== 'number' || !Number.isSafeInteger(run) || run < 1) return undefined;
+  if (typeof era !== 'string' || era.trim() === '') return undefined;
+  const startTime = fastSeconds(o.startTime);
+  const endTime = isGiven(end) ? fastSeconds(end) : null;
+  if (startTime === undefined || endTime === undefined || (endTime !== null && endTime < startTime))
+    return undefined;
+  if (!(
+    (fill === null || (Number.isSafeInteger(fill) && (fill as number) >= 0)) &&
+    (runClass === null || typeof runClass === 'string')
+  ))
+    return undefined;
+  const r = {
+    run,
+    fill: (fill ?? 0) as number,
+    era: era.trim(),
+    startTime,
+    endTime,
+    global: fastBool(o.global),
+    stableBeams: fastBool(o.stableBeams),
+    runClass: (runClass ?? '').trim(),
+    deliveredLumi: fastReal(o.deliveredLumi),
+    recordedLumi: fastReal(o.recordedLumi),
+    beamEnergy: fastReal(o.beamEnergy),
+    magnetCurrent: fastReal(o.magnetCurrent),
+    quality: fastQuality(o.quality),
+  };
+  return allDefined(r) ? r : undefined;
+}
+
+type Defined<T> = { [K in keyof T]: Exclude<T[K], undefined> };
+
+function allDefined<T extends object>(r: T): r is Defined<T> & T {
+  for (const k in r) if (r[k] === undefined) return false;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // File formats
 
 /**
@@ -321,7 +400,18 @@ function badJsonLine(text: string): number | undefined {
   return undefined;
 }
 
-function jsonRecords(text: string, file: string): RawRecord[] {
+/** The records of a registry, validated one at a time (so errors come in file order). */
+interface Records {
+  length: number;
+  /** The validated run of record i, or a UserError naming the file, record and field. */
+  run(i: number): RunInfo;
+  /** Short form for cross-references, e.g. `record #12` or `line 14`. */
+  label(i: number): string;
+  /** e.g. `data/x.json: record #12` or `data/x.csv:14`. */
+  where(i: number): string;
+}
+
+function jsonRecords(text: string, file: string): Records {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -337,13 +427,20 @@ function jsonRecords(text: string, file: string): RawRecord[] {
       ? (doc as { runs: unknown[] }).runs
       : undefined;
   if (!list) throw new UserError(`${file}: expected a JSON array of runs or an object { "runs": [ … ] }`);
-  return list.map((item, i) => {
-    const where = `${file}: record #${i + 1}`;
+  const label = (i: number): string => `record #${i + 1}`;
+  const where = (i: number): string => `${file}: ${label(i)}`;
+  const objects = list as Record<string, unknown>[];
+  for (let i = 0; i < list.length; i++) {
+    const item: unknown = list[i];
     if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-      throw new UserError(`${where}: expected an object, got ${describeValue(item)}`);
+      throw new UserError(`${where(i)}: expected an object, got ${describeValue(item)}`);
     }
-    return { where, label: `record #${i + 1}`, values: new Map(Object.entries(item)) };
-  });
+  }
+  // the common case (canonical keys, JSON types) takes the fast path; anything else the full one, which
+  // accepts every other spelling and gives the error messages
+  const full = (i: number): RunInfo =>
+    toRunInfo({ where: where(i), label: label(i), values: new Map(Object.entries(objects[i] ?? {})) });
+  return { length: list.length, run: (i) => fastRunInfo(objects[i] ?? {}) ?? full(i), label, where };
 }
 
 /** Splits CSV text into rows of cells with the line number each row starts on (RFC 4180 quoting). */
@@ -401,7 +498,17 @@ export function parseCsv(text: string, file: string): { line: number; cells: str
   return rows;
 }
 
-function csvRecords(text: string, file: string): RawRecord[] {
+function csvRecords(text: string, file: string): Records {
+  const recs = csvRawRecords(text, file);
+  return {
+    length: recs.length,
+    run: (i) => toRunInfo(recs[i] as RawRecord),
+    label: (i) => recs[i]?.label ?? '',
+    where: (i) => recs[i]?.where ?? file,
+  };
+}
+
+function csvRawRecords(text: string, file: string): RawRecord[] {
   const rows = parseCsv(text, file);
   const head = rows.shift();
   if (!head) return [];
@@ -430,20 +537,22 @@ function csvRecords(text: string, file: string): RawRecord[] {
 /** Parses and validates a whole registry text; runs sorted by run number. */
 export function parseRegistry(text: string, format: RegistryFormat, file: string): RunInfo[] {
   const records = format === 'json' ? jsonRecords(text, file) : csvRecords(text, file);
-  const seen = new Map<number, string>();
-  const runs: RunInfo[] = [];
-  for (const rec of records) {
-    const r = toRunInfo(rec);
+  const seen = new Map<number, number>();
+  const runs = new Array<RunInfo>(records.length);
+  let sorted = true;
+  for (let i = 0; i < records.length; i++) {
+    const r = records.run(i);
     const before = seen.get(r.run);
     if (before !== undefined) {
       throw new UserError(
-        `${rec.where} (run ${r.run}): run ${r.run} appears twice (first at ${before}): keep one record per run`,
+        `${records.where(i)} (run ${r.run}): run ${r.run} appears twice (first at ${records.label(before)}): keep one record per run`,
       );
     }
-    seen.set(r.run, rec.label);
-    runs.push(r);
+    seen.set(r.run, i);
+    if (i > 0 && r.run < (runs[i - 1] as RunInfo).run) sorted = false;
+    runs[i] = r;
   }
-  return runs.sort((a, b) => a.run - b.run);
+  return sorted ? runs : runs.sort((a, b) => a.run - b.run);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -41,6 +41,8 @@ interface QueryResult {
 }
 
 export const WRITE_BATCH = 5000;
+/** Batches encoded, at most, beyond the one being written. */
+export const ENCODE_AHEAD = 2;
 
 export class InfluxClient {
   readonly url: string;
@@ -161,7 +163,8 @@ export class InfluxClient {
         this.stats.writes++;
         await this.http.post('write', {
           searchParams: { db: this.db, precision: 'ns' },
-          body: chunk.join('\n'),
+          // as bytes: got writes a Buffer body with less client CPU than the same text
+          body: Buffer.from(chunk.join('\n')),
         });
         return '';
       });
@@ -171,35 +174,42 @@ export class InfluxClient {
   }
 
   /**
-   * Encodes and writes points in batches, encoding the next batch while the previous one is on the wire
-   * (one request in flight at a time, as with {@link write}). Points may come from a generator, so a large
+   * Encodes and writes points in batches, one request in flight at a time and in order (as with
+   * {@link write}), encoding up to {@link ENCODE_AHEAD} batches ahead of the one on the wire, so the next
+   * request leaves as soon as the previous one is answered. Points may come from a generator, so a large
    * injection never holds all its points or lines in memory. Returns the millisecond of the first point.
+   * After a failed batch no later one is sent.
    */
   async writePoints(points: Iterable<PointSpec>, onBatch?: (written: number) => void): Promise<number> {
     const enc = new LineEncoder();
     let batch: string[] = [];
     let written = 0;
-    let inFlight: Promise<void> | undefined;
+    /** Settles when batch i is written (or one before it failed). */
+    const done: Promise<void>[] = [];
     const send = async (lines: string[]): Promise<void> => {
-      if (inFlight) await inFlight;
-      inFlight = this.write(lines).then(() => {
+      const ahead = done[done.length - ENCODE_AHEAD];
+      if (ahead) await ahead;
+      const sent = (done[done.length - 1] ?? Promise.resolve()).then(async () => {
+        await this.write(lines);
         written += lines.length;
         onBatch?.(written);
       });
-      // handled when awaited (next batch or the end); keeps a failure from counting as unhandled meanwhile
-      inFlight.catch(() => undefined);
+      // handled when awaited (a later batch or the end); keeps a failure from counting as unhandled meanwhile
+      sent.catch(() => undefined);
+      done.push(sent);
     };
     for (const p of points) {
       batch.push(enc.line(p));
-      // let the request in flight send its body while this batch is encoded
-      if (inFlight && batch.length % 500 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      // let the request in flight send its body (and the next one leave) while this batch is encoded
+      if (done.length > 0 && batch.length % 500 === 0)
+        await new Promise<void>((resolve) => setImmediate(resolve));
       if (batch.length >= this.batchSize) {
         await send(batch);
         batch = [];
       }
     }
     if (batch.length > 0) await send(batch);
-    if (inFlight) await inFlight;
+    await done[done.length - 1];
     return enc.firstMs;
   }
 

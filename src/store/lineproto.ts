@@ -84,9 +84,14 @@ interface SeriesState {
   prefix: string;
   few: Set<number>;
   bits?: Uint8Array;
+  /** The field keys (those given a value) of the series' last point, and each with its separator escaped. */
+  layout?: { keys: string[]; heads: string[] };
 }
 
 const BITMAP_FROM = 2048;
+
+/** The zeros that pad a sub-millisecond key of n digits to 6. */
+const PADS = ['000000', '00000', '0000', '000', '00', '0', ''];
 
 /** Marks a key as used; false when it already was. */
 function claim(st: SeriesState, sub: number): boolean {
@@ -167,6 +172,17 @@ export class LineEncoder {
     return st;
   }
 
+  private fieldKey(k: string): string {
+    let ek = this.fieldKeys.get(k);
+    if (ek === undefined) this.fieldKeys.set(k, (ek = escape.tag(k) + '='));
+    return ek;
+  }
+
+  private layoutOf(p: PointSpec): { keys: string[]; heads: string[] } {
+    const keys = Object.keys(p.fields).filter((k) => p.fields[k] !== undefined);
+    return { keys, heads: keys.map((k, i) => (i === 0 ? ' ' : ',') + this.fieldKey(k)) };
+  }
+
   line(p: PointSpec): string {
     const sub = ((Math.trunc(p.key) % KEY_SPACE) + KEY_SPACE) % KEY_SPACE;
     const st = this.seriesOf(p);
@@ -179,18 +195,25 @@ export class LineEncoder {
     }
     // parts joined once give a flat string: no rope to flatten again when the batch is joined
     const parts: string[] = [st.prefix];
-    let sep = ' ';
+    // the points of a series mostly share their field keys: ' key=' / ',key=' come from its last layout
+    const lay = st.layout;
+    let same = lay !== undefined;
+    let n = 0;
     for (const k in p.fields) {
       const v = p.fields[k];
       if (v === undefined) continue;
-      let ek = this.fieldKeys.get(k);
-      if (ek === undefined) this.fieldKeys.set(k, (ek = escape.tag(k) + '='));
-      parts.push(sep, ek, fieldText(v));
-      sep = ',';
+      let head = same ? lay?.heads[n] : undefined;
+      if (head === undefined || lay?.keys[n] !== k) {
+        same = false;
+        head = (n === 0 ? ' ' : ',') + this.fieldKey(k);
+      }
+      parts.push(head, fieldText(v));
+      n++;
     }
-    if (sep === ' ') throw new InternalError(`point without fields on ${p.measurement}`);
+    if (n === 0) throw new InternalError(`point without fields on ${p.measurement}`);
+    if (!same || n !== lay?.keys.length) st.layout = this.layoutOf(p);
     const subText = String(sub);
-    parts.push(' ', this.msText, '000000'.slice(subText.length), subText);
+    parts.push(' ', this.msText, PADS[subText.length] ?? '', subText);
     return parts.join('');
   }
 }

@@ -214,7 +214,7 @@ export function runStatePoint(campaign: string, s: RunStateChange): PointSpec {
       status: s.status,
       attempt: int(s.attempt ?? 0),
       tries: int(s.tries ?? 0),
-      outputs: (s.outputs ?? []).join(','),
+      outputs: s.outputs === undefined ? '' : s.outputs.join(','),
       reason: s.reason ?? '',
     },
     key: s.run,

@@ -56,5 +56,7 @@ describe('writePoints', () => {
     }
     await expect(client.writePoints(counted())).rejects.toBeInstanceOf(UserError);
     expect(made).toBeLessThan(100);
+    // batches encoded ahead are never sent once one has failed
+    expect(client.stats.writes).toBe(1);
   });
 });

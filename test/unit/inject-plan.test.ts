@@ -118,4 +118,35 @@ describe('planInject', () => {
     const plan = planInject(campaign, [beam], current, new Map(), 'all');
     expect(plan.changes.every((c) => c.status !== 'reprocess' || c.tries === 0)).toBe(true);
   });
+
+  it('registers each run with its own matching run types, with few or many (> 30) run types', () => {
+    for (const n of [3, 33]) {
+      const many: Campaign = {
+        ...campaign,
+        rtypes: Array.from({ length: n }, (_, i) => ({
+          name: `t${i}`,
+          filter:
+            i % 3 === 0
+              ? { global: true }
+              : i % 3 === 1
+                ? { stableBeams: true }
+                : { runClass: ['Cosmics24'] },
+          workflows: [`w${i % 4}`],
+          suspended: [],
+        })),
+      };
+      const runs = [beam, noBeam, local, makeRun(4)];
+      const plan = planInject(many, runs, new Map(), new Map(), 'missing');
+      expect(plan.register.map((r) => r.rtypes)).toEqual(runs.map((r) => matchingRtypes(many, r)));
+      expect(plan.register[0]?.rtypes).not.toBe(plan.register[3]?.rtypes);
+      const wfs = (r: (typeof runs)[number]): string[] => [
+        ...new Set(
+          many.rtypes.filter((t) => matchingRtypes(many, r).includes(t.name)).flatMap((t) => t.workflows),
+        ),
+      ];
+      expect(plan.changes.map((c) => `${c.run}/${c.workflow}`)).toEqual(
+        runs.flatMap((r) => wfs(r).map((w) => `${r.run}/${w}`)),
+      );
+    }
+  });
 });

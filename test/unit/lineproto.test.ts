@@ -87,6 +87,33 @@ describe('encodePoints', () => {
     expect(lines[0]).toMatch(/^run,campaign=a\\ b\\,c\\=d reason="said \\"no\\"\\\\",ok=T,n=3i,f=1\.5 \d+$/);
   });
 
+  it('writes the field keys of each point, whatever the fields of the points before it in the series', () => {
+    const tags = { campaign: 'c' };
+    const fieldSets: PointSpec['fields'][] = [
+      { run: int(1), status: 'new' },
+      { run: int(2), status: 'new' },
+      { run: int(3), status: undefined, reason: 'x' },
+      { status: 'done', run: int(4) },
+      { run: int(5) },
+      { run: int(6), status: 'new', 'a b': 1.5 },
+      { run: int(7), status: 'new' },
+      { run: undefined, status: 'new' },
+    ];
+    const { lines } = encodePoints(
+      fieldSets.map((fields, i) => ({ measurement: 'm', tags, fields, key: i })),
+    );
+    expect(lines.map((l) => l.slice(0, l.lastIndexOf(' ')))).toEqual([
+      'm,campaign=c run=1i,status="new"',
+      'm,campaign=c run=2i,status="new"',
+      'm,campaign=c run=3i,reason="x"',
+      'm,campaign=c status="done",run=4i',
+      'm,campaign=c run=5i',
+      'm,campaign=c run=6i,status="new",a\\ b=1.5',
+      'm,campaign=c run=7i,status="new"',
+      'm,campaign=c status="new"',
+    ]);
+  });
+
   it('refuses points that would write a wrong line (a bug, not user input)', () => {
     expect(() => encodePoints([{ measurement: 'm', tags: { c: '' }, fields: { v: 1 }, key: 1 }])).toThrow(
       /empty tag c/,

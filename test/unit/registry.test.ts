@@ -8,6 +8,7 @@ import { UserError } from '../../src/errors.js';
 import { openRunSource, parseEraList } from '../../src/sources/index.js';
 import { OmsSource } from '../../src/sources/oms.js';
 import {
+  fastRunInfo,
   parseCsv,
   parseQuality,
   parseRegistry,
@@ -324,6 +325,40 @@ describe('registry validation', () => {
     expect((await loadError('m11.json', JSON.stringify({ rows: [] }))).message).toMatch(
       /expected a JSON array of runs/,
     );
+  });
+
+  it('reads canonical JSON records on a fast path that gives what the full path gives', async () => {
+    const good: Record<string, unknown>[] = [
+      { run: 1, ...base },
+      { run: 2, ...base, era: '  Run2024D ', startTime: 1713000000.7, endTime: 1713000001.2, fill: 0 },
+      { run: 3, ...base, endTime: null, fill: null, runClass: null, global: null, quality: null },
+      { run: 4, ...base, global: true, stableBeams: false, runClass: ' Collisions24 ', other: 'x' },
+      { run: 5, ...base, deliveredLumi: 0.5, recordedLumi: -0, beamEnergy: 6800, magnetCurrent: 18164 },
+      { run: 6, ...base, quality: { ecal: true, hcal: false }, runClass: '   ', fill: 9000 },
+    ];
+    // an empty alias is absent for the full path, but sends the record there
+    const viaFullPath = good.map((r) => ({ ...r, class: '' }));
+    for (const r of good) expect(fastRunInfo(r)).toBeDefined();
+    for (const r of viaFullPath) expect(fastRunInfo(r)).toBeUndefined();
+    const fast = parseRegistry(JSON.stringify(good), 'json', 'f.json');
+    expect(fast).toEqual(parseRegistry(JSON.stringify(viaFullPath), 'json', 'f.json'));
+    expect(fast.map((r) => Object.keys(r))).toEqual(
+      parseRegistry(JSON.stringify(viaFullPath), 'json', 'f.json').map((r) => Object.keys(r)),
+    );
+    // values of another JSON type, or invalid ones, leave the fast path: same results and errors as before
+    for (const odd of [
+      { run: '7', ...base },
+      { run: 7, ...base, startTime: '2024-05-01T12:00:00Z', global: 'yes', quality: 'ecal:good' },
+      { run: 7, ...base, endTime: '' },
+      { run: 7, ...base, fill: '3', recordedLumi: '1.5', stableBeams: 1 },
+    ]) {
+      expect(fastRunInfo(odd)).toBeUndefined();
+      expect(parseRegistry(JSON.stringify([odd]), 'json', 'f.json')).toEqual(
+        parseRegistry(JSON.stringify([{ ...odd, class: '' }]), 'json', 'f.json'),
+      );
+    }
+    for (const bad of [{ run: 0 }, { run: 7, startTime: 2e11 }, { run: 7, endTime: 1 }, { run: 7, era: ' ' }])
+      expect(fastRunInfo({ ...base, ...bad })).toBeUndefined();
   });
 
   it('rejects duplicate run numbers', async () => {
