@@ -5,6 +5,7 @@ import type { Ctx } from './context.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { readRunList, selectorKind, type RunSelector } from './runs.js';
 import { UserError } from '../errors.js';
+import { checkName } from '../domain/names.js';
 
 export interface StatusOptions {
   campaign: string;
@@ -29,17 +30,16 @@ export interface StatusResult {
 
 /** Runs × workflows of a campaign with counts per status; selection by workflow, runs, range, era or run list. */
 export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> {
-  const c = await loadCampaign(ctx, o.campaign);
+  checkName('campaign', o.campaign);
   const sel = o.selector ?? {};
   const kind = selectorKind(sel);
-  let runs = sel.runs;
-  if (kind === 'runlist') runs = await readRunList(sel.runlist ?? '');
-  const { states, registered } = selectState(
-    await ctx.store.campaignState(c.name),
-    runs,
-    sel.range,
-    o.workflow,
-  );
+  // the definition, the run list and the state are read together
+  const [c, runs, current] = await allInOrder([
+    loadCampaign(ctx, o.campaign),
+    kind === 'runlist' ? readRunList(sel.runlist ?? '') : sel.runs,
+    ctx.store.campaignState(o.campaign),
+  ]);
+  const { states, registered } = selectState(current, runs, sel.range, o.workflow);
   const seen = new Set<string>(activeWorkflows(c));
   for (const s of states) seen.add(s.workflow);
   const workflows = o.workflow ? [o.workflow] : [...seen].sort();
@@ -104,6 +104,17 @@ function selectState(
   const registered = new Map<number, RegisteredRun>();
   for (const [run, r] of st.registered) if (keep(run)) registered.set(run, r);
   return { states, registered };
+}
+
+/** Like Promise.all, but on failure throws the error of the first failed promise in argument order. */
+async function allInOrder<T extends readonly unknown[]>(
+  ps: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(ps);
+  for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  return settled.map((r) => (r.status === 'fulfilled' ? r.value : undefined)) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
 }
 
 /** An era no registered run has and the run source does not know is a typo: say which eras exist. */
