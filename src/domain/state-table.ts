@@ -5,7 +5,7 @@
  * before; get() and iteration build the RunState objects on demand.
  */
 import { stateKey, type RunState } from './state.js';
-import { RUN_STATUSES } from './status.js';
+import { RUN_STATUSES, type RunStatus } from './status.js';
 
 /** run, index in RUN_STATUSES, attempt, tries, outputs (comma list), reason, time (Unix ms). */
 export type StateRecord = [number, number, number, number, string, string, number];
@@ -154,6 +154,14 @@ export class StateTable implements Map<string, RunState> {
 
   *values(): MapIterator<RunState> {
     for (const c of this.wfs.values()) for (let i = 0; i < c.n; i++) yield c.at(i);
+  }
+
+  /** The states whose status is one of `statuses`, built only for those (the others are skipped unread). */
+  *valuesWithStatus(statuses: readonly RunStatus[]): Generator<RunState> {
+    const want = new Uint8Array(RUN_STATUSES.length);
+    for (const st of statuses) want[RUN_STATUSES.indexOf(st)] = 1;
+    for (const c of this.wfs.values())
+      for (let i = 0; i < c.n; i++) if (want[c.status[i] ?? 0]) yield c.at(i);
   }
 
   [Symbol.iterator](): MapIterator<[string, RunState]> {
