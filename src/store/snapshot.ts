@@ -8,9 +8,8 @@
  * chunk count, the sha256 of the chunks and the schema version. Without its head a generation is invisible;
  * a head whose chunks do not add up to its checksum is refused. A chunk is base64 of deflated JSON.
  *
- * State chunks are columns (schema 3): the runs (first one, then differences), the statuses (one digit per pair)
- * and the other columns as one nested JSON string, which `list` (decodeStatuses) skips over without building
- * the strings and numbers it holds.
+ * State chunks are columns (schema 3): a first line with the runs (first one, then differences) and the statuses
+ * (one digit per pair), then a line with the other columns, which `list` (decodeStatuses) does not parse.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
@@ -51,7 +50,7 @@ export interface SnapshotHead {
 
 type StateRec = StateRecord;
 type JobRec = (string | number | null)[];
-/** Runs (first, then differences), statuses (digits: index in RUN_STATUSES), JSON of the other columns. */
+/** Runs (first, then differences), statuses (digits: index in RUN_STATUSES), JSON text of the other columns. */
 interface StateColumns {
   runs: number[];
   st: string;
@@ -91,14 +90,31 @@ export class SnapshotCorrupt extends Error {}
 function pack<T>(part: T[], make: (v: T[]) => Chunk): string[] {
   const c = make(part);
   // the kind comes first, in clear, so a reader needing only the states skips the other chunks unread
-  const text = c.k + deflateRawSync(JSON.stringify(c)).toString('base64');
+  const text = c.k + serialize(c);
   if (text.length <= MAX_CHUNK || part.length < 2) return [text];
   const half = Math.ceil(part.length / 2);
   return [...pack(part.slice(0, half), make), ...pack(part.slice(half), make)];
 }
 
-function unpack(text: string): Chunk {
-  return JSON.parse(inflateRawSync(Buffer.from(text.slice(1), 'base64')).toString('utf8')) as Chunk;
+/**
+ * A state chunk is its status columns and its other columns deflated apart (`s` HEAD `.` REST, `.` being outside
+ * base64), so that counting inflates and parses the status columns only; other chunks are one JSON value.
+ */
+function serialize(c: Chunk): string {
+  const z = (json: string): string => deflateRawSync(json).toString('base64');
+  if (c.k !== 's') return z(JSON.stringify(c));
+  const { rest, ...head } = c;
+  return `${z(JSON.stringify(head))}.${z(rest)}`;
+}
+
+/** A chunk decoded; with `rest` false, a state chunk's other columns are left undecoded (''). */
+function unpack(text: string, rest = true): Chunk {
+  const inflate = (b64: string): string => inflateRawSync(Buffer.from(b64, 'base64')).toString('utf8');
+  const dot = text.indexOf('.');
+  if (dot < 0) return JSON.parse(inflate(text.slice(1))) as Chunk;
+  const c = JSON.parse(inflate(text.slice(1, dot))) as Chunk;
+  if (c.k !== 's') throw new SnapshotCorrupt('only state chunks have two parts');
+  return { ...c, rest: rest ? inflate(text.slice(dot + 1)) : '' };
 }
 
 /** Splits records into packed chunks of about RAW_CHARS characters of JSON each. */
@@ -286,7 +302,7 @@ export function decodeStatuses(chunks: readonly string[]): { w: string; runs: nu
   const out: { w: string; runs: number[]; st: Uint8Array }[] = [];
   for (const text of chunks) {
     if (!text.startsWith('s')) continue;
-    const c = unpack(text);
+    const c = unpack(text, false);
     if (c.k !== 's') throw new SnapshotCorrupt('chunk kind does not match its prefix');
     out.push({ w: c.w, ...statusColumns(c) });
   }

@@ -422,7 +422,7 @@ export class Store {
       cols && v && cols.reduce((n, c) => n + c.runs.length, 0) === v.head.states ? cols : undefined;
     const states = fold && since ? since : await this.runStates(campaign);
     const counts = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
-    const runs = new Set<number>();
+    const runs = new RunSet();
     // the pairs written since the watermark replace the snapshot's; the others are counted from its columns
     const changed = new Map<string, Set<number>>();
     for (const s of states.values()) {
@@ -484,6 +484,28 @@ export class Store {
       {},
       { write: true },
     );
+  }
+}
+
+/** A set of run numbers: a bitmap over the runs of a dense range, a Set beyond it. */
+class RunSet {
+  private readonly bits = new Uint8Array(1 << 16);
+  private base = -1;
+  private readonly other = new Set<number>();
+  private n = 0;
+
+  add(run: number): void {
+    if (this.base < 0) this.base = Math.max(0, run - (1 << 15));
+    const i = run - this.base;
+    if (i < 0 || i >= this.bits.length) this.other.add(run);
+    else if (this.bits[i] === 0) {
+      this.bits[i] = 1;
+      this.n++;
+    }
+  }
+
+  get size(): number {
+    return this.n + this.other.size;
   }
 }
 
