@@ -37,7 +37,7 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
   const [c, runs, current] = await allInOrder([
     loadCampaign(ctx, o.campaign),
     kind === 'runlist' ? readRunList(sel.runlist ?? '') : sel.runs,
-    ctx.store.campaignState(o.campaign),
+    ctx.store.campaignState(o.campaign, undefined, { statusesOnly: true }),
   ]);
   const { states, registered } = selectState(current, runs, sel.range, o.workflow);
   const seen = new Set<string>(activeWorkflows(c));

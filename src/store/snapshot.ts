@@ -251,6 +251,17 @@ function restColumns(c: StateColumns, n: number): RestColumns {
   return r as RestColumns;
 }
 
+/** Stores a state chunk's run × workflow statuses in the table (other fields 0 or empty). */
+function putStatuses(states: StateTable, c: { w: string } & StateColumns): void {
+  const { runs, st } = statusColumns(c);
+  const rec: StateRec = [0, 0, 0, 0, '', '', 0];
+  for (let i = 0; i < runs.length; i++) {
+    rec[0] = runs[i] ?? 0;
+    rec[1] = st[i] ?? 0;
+    states.putRecord(c.w, rec);
+  }
+}
+
 /** Stores a state chunk's pairs in the table, without building a state object per pair. */
 function putColumns(states: StateTable, c: { w: string } & StateColumns): void {
   const { runs, st } = statusColumns(c);
@@ -278,13 +289,17 @@ function decodeJobRec(r: JobRec): JobRecord {
   return { ...j, runs: split(j.runs).map(Number), outputs: split(j.outputs) };
 }
 
-/** The state held by verified chunks (in seq order). Throws SnapshotCorrupt on anything unexpected. */
-export function decodeChunks(chunks: readonly string[]): CampaignState {
+/**
+ * The state held by verified chunks (in seq order). Throws SnapshotCorrupt on anything unexpected. With
+ * `statusesOnly`, the states carry run, workflow and status only (other fields 0 or empty) and jobs are left out.
+ */
+export function decodeChunks(chunks: readonly string[], statusesOnly = false): CampaignState {
   const states = new StateTable();
   const st: CampaignState = { states, registered: new Map(), jobs: new Map() };
   for (const text of chunks) {
-    const c = unpack(text);
-    if (c.k === 's') putColumns(states, c);
+    if (statusesOnly && text.startsWith('j')) continue;
+    const c = unpack(text, !statusesOnly);
+    if (c.k === 's') (statusesOnly ? putStatuses : putColumns)(states, c);
     else if (c.k === 'r') {
       for (const r of c.v) st.registered.set(r.run, r);
     } else if (c.k === 'j') {
