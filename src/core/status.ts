@@ -6,6 +6,9 @@ import type { RegisteredRun, RunState } from '../domain/state.js';
 import { readRunList, selectorKind, type RunSelector } from './runs.js';
 import { UserError } from '../errors.js';
 import { checkName } from '../domain/names.js';
+import { StateTable } from '../domain/state-table.js';
+
+type PairStatus = Pick<RunState, 'workflow' | 'run' | 'status'>;
 
 export interface StatusOptions {
   campaign: string;
@@ -94,13 +97,17 @@ function selectState(
   runs: readonly number[] | undefined,
   range: { min: number; max: number } | undefined,
   workflow: string | undefined,
-): { states: RunState[]; registered: Map<number, RegisteredRun> } {
+): { states: PairStatus[]; registered: Map<number, RegisteredRun> } {
   const only = runs ? new Set(runs) : undefined;
   const keep = (run: number): boolean =>
     (!only || only.has(run)) && (!range || (run >= range.min && run <= range.max));
-  const states: RunState[] = [];
-  for (const s of st.states.values())
-    if (keep(s.run) && (workflow === undefined || s.workflow === workflow)) states.push(s);
+  const states: PairStatus[] = [];
+  const add = (w: string, run: number, status: RunStatus): void => {
+    if (keep(run) && (workflow === undefined || w === workflow)) states.push({ workflow: w, run, status });
+  };
+  // a StateTable gives the statuses without building a state object per pair
+  if (st.states instanceof StateTable) st.states.forEachStatus(add);
+  else for (const s of st.states.values()) add(s.workflow, s.run, s.status);
   const registered = new Map<number, RegisteredRun>();
   for (const [run, r] of st.registered) if (keep(run)) registered.set(run, r);
   return { states, registered };

@@ -156,6 +156,12 @@ export class StateTable implements Map<string, RunState> {
     for (const c of this.wfs.values()) for (let i = 0; i < c.n; i++) yield c.at(i);
   }
 
+  /** Calls fn with the workflow, run and status of every pair, without building state objects. */
+  forEachStatus(fn: (workflow: string, run: number, status: RunStatus) => void): void {
+    for (const c of this.wfs.values())
+      for (let i = 0; i < c.n; i++) fn(c.workflow, c.runs[i] ?? 0, RUN_STATUSES[c.status[i] ?? 0] ?? 'new');
+  }
+
   /** The states whose status is one of `statuses`, built only for those (the others are skipped unread). */
   *valuesWithStatus(statuses: readonly RunStatus[]): Generator<RunState> {
     const want = new Uint8Array(RUN_STATUSES.length);
