@@ -1,5 +1,10 @@
 /** Where the CLI prints. Tests pass their own to capture output. */
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
+import type CliTable3 from 'cli-table3';
+
+// cli-table3 (CommonJS) is loaded on the first table printed, not at every CLI start
+const load = createRequire(import.meta.url);
+let Table: typeof CliTable3 | undefined;
 
 export interface Io {
   out(text: string): void;
@@ -19,6 +24,7 @@ export const processIo: Io = {
 };
 
 export function table(head: string[], rows: (string | number)[][]): string {
+  Table ??= load('cli-table3') as typeof CliTable3;
   const t = new Table({ head, style: { head: [], border: [] } });
   for (const r of rows) t.push(r.map((c) => String(c)));
   return t.toString();

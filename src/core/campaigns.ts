@@ -1,7 +1,7 @@
 import { activeWorkflows, activityOf, editList, type Activity, type Campaign } from '../domain/campaign.js';
 import { DEFAULT_FILTER, describeFilter } from '../domain/filter.js';
 import { checkName } from '../domain/names.js';
-import type { RunStatus } from '../domain/status.js';
+import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
 import { UserError } from '../errors.js';
 import { campaignPoint, rtypePoint } from '../store/schema.js';
 import type { Ctx } from './context.js';
@@ -70,16 +70,19 @@ export function summarize(c: Campaign, counts: Record<RunStatus, number>, runs: 
   };
 }
 
+function emptyCounts(): Record<RunStatus, number> {
+  return Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
+}
+
 /** Campaigns with activity, workflows and run × workflow counts per status. */
 export async function listCampaigns(ctx: Ctx): Promise<CampaignSummary[]> {
   const campaigns = await ctx.store.campaigns();
-  const out: CampaignSummary[] = [];
-  // one campaign at a time, through its snapshot: the cost follows the current state, not the history
-  for (const c of campaigns) {
-    const { counts, runs } = await ctx.store.statusCounts(c.name);
-    out.push(summarize(c, counts, runs));
-  }
-  return out;
+  // every campaign through its snapshot, all at once: the cost follows the current state, not the history
+  const counts = await Promise.all(campaigns.map((c) => ctx.store.statusCounts(c.name)));
+  return campaigns.map((c, i) => {
+    const n = counts[i] ?? { counts: emptyCounts(), runs: 0 };
+    return summarize(c, n.counts, n.runs);
+  });
 }
 
 export interface ActivationResult {

@@ -5,6 +5,10 @@ import type { Ctx } from './context.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { readRunList, selectorKind, type RunSelector } from './runs.js';
 import { UserError } from '../errors.js';
+import { checkName } from '../domain/names.js';
+import { StateTable } from '../domain/state-table.js';
+
+type PairStatus = Pick<RunState, 'workflow' | 'run' | 'status'>;
 
 export interface StatusOptions {
   campaign: string;
@@ -29,17 +33,16 @@ export interface StatusResult {
 
 /** Runs × workflows of a campaign with counts per status; selection by workflow, runs, range, era or run list. */
 export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> {
-  const c = await loadCampaign(ctx, o.campaign);
+  checkName('campaign', o.campaign);
   const sel = o.selector ?? {};
   const kind = selectorKind(sel);
-  let runs = sel.runs;
-  if (kind === 'runlist') runs = await readRunList(sel.runlist ?? '');
-  const { states, registered } = selectState(
-    await ctx.store.campaignState(c.name),
-    runs,
-    sel.range,
-    o.workflow,
-  );
+  // the definition, the run list and the state are read together
+  const [c, runs, current] = await allInOrder([
+    loadCampaign(ctx, o.campaign),
+    kind === 'runlist' ? readRunList(sel.runlist ?? '') : sel.runs,
+    ctx.store.campaignState(o.campaign, undefined, { statusesOnly: true }),
+  ]);
+  const { states, registered } = selectState(current, runs, sel.range, o.workflow);
   const seen = new Set<string>(activeWorkflows(c));
   for (const s of states) seen.add(s.workflow);
   const workflows = o.workflow ? [o.workflow] : [...seen].sort();
@@ -94,16 +97,31 @@ function selectState(
   runs: readonly number[] | undefined,
   range: { min: number; max: number } | undefined,
   workflow: string | undefined,
-): { states: RunState[]; registered: Map<number, RegisteredRun> } {
+): { states: PairStatus[]; registered: Map<number, RegisteredRun> } {
   const only = runs ? new Set(runs) : undefined;
   const keep = (run: number): boolean =>
     (!only || only.has(run)) && (!range || (run >= range.min && run <= range.max));
-  const states: RunState[] = [];
-  for (const s of st.states.values())
-    if (keep(s.run) && (workflow === undefined || s.workflow === workflow)) states.push(s);
+  const states: PairStatus[] = [];
+  const add = (w: string, run: number, status: RunStatus): void => {
+    if (keep(run) && (workflow === undefined || w === workflow)) states.push({ workflow: w, run, status });
+  };
+  // a StateTable gives the statuses without building a state object per pair
+  if (st.states instanceof StateTable) st.states.forEachStatus(add);
+  else for (const s of st.states.values()) add(s.workflow, s.run, s.status);
   const registered = new Map<number, RegisteredRun>();
   for (const [run, r] of st.registered) if (keep(run)) registered.set(run, r);
   return { states, registered };
+}
+
+/** Like Promise.all, but on failure throws the error of the first failed promise in argument order. */
+async function allInOrder<T extends readonly unknown[]>(
+  ps: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(ps);
+  for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  return settled.map((r) => (r.status === 'fulfilled' ? r.value : undefined)) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
 }
 
 /** An era no registered run has and the run source does not know is a typo: say which eras exist. */

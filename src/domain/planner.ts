@@ -6,6 +6,8 @@ import { activeWorkflows, type Campaign } from './campaign.js';
 import { lockHolds, type JobRecord, type LockRecord } from './jobs.js';
 import type { RegisteredRun, RunState, RunStateChange } from './state.js';
 import { stateKey } from './state.js';
+import { StateTable } from './state-table.js';
+import type { RunStatus } from './status.js';
 import type { WorkflowSpec } from './workflow.js';
 import { topoOrder } from './workflow.js';
 
@@ -55,6 +57,15 @@ export function latestJobs(jobs: Iterable<JobRecord>): Map<string, JobRecord> {
   return out;
 }
 
+/** Only pairs in these statuses are planned: done and failed ones wait for a reprocess (a new point). */
+const PLANNED: readonly RunStatus[] = ['new', 'reprocess', 'processing'];
+
+/** The states the planner walks; a StateTable builds objects for those only, not for every pair. */
+function pendingStates(states: ReadonlyMap<string, RunState>): Iterable<RunState> {
+  if (states instanceof StateTable) return states.valuesWithStatus(PLANNED);
+  return [...states.values()].filter((s) => PLANNED.includes(s.status));
+}
+
 export function planPass(
   c: Campaign,
   states: ReadonlyMap<string, RunState>,
@@ -73,7 +84,7 @@ export function planPass(
   const specs = topoOrder(c.workflows);
   plan.undefinedWorkflows = [...active].filter((w) => !c.workflows.some((s) => s.name === w));
   const byRun = new Map<string, RunState[]>();
-  for (const s of states.values()) {
+  for (const s of pendingStates(states)) {
     let l = byRun.get(s.workflow);
     if (!l) byRun.set(s.workflow, (l = []));
     l.push(s);

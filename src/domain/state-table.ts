@@ -5,10 +5,64 @@
  * before; get() and iteration build the RunState objects on demand.
  */
 import { stateKey, type RunState } from './state.js';
-import { RUN_STATUSES } from './status.js';
+import { RUN_STATUSES, type RunStatus } from './status.js';
 
 /** run, index in RUN_STATUSES, attempt, tries, outputs (comma list), reason, time (Unix ms). */
 export type StateRecord = [number, number, number, number, string, string, number];
+
+/**
+ * Run → slot of a workflow's columns: a dense index (4 bytes per run number of the covered range) while the runs
+ * are dense enough, as they are in a campaign; a Map otherwise.
+ */
+class Slots {
+  private base = 0;
+  private index: Int32Array | undefined = new Int32Array(0);
+  private map: Map<number, number> | undefined;
+
+  get(run: number): number | undefined {
+    if (this.map) return this.map.get(run);
+    const v = this.index?.[run - this.base] ?? 0;
+    return v > 0 ? v - 1 : undefined;
+  }
+
+  has(run: number): boolean {
+    return this.get(run) !== undefined;
+  }
+
+  set(run: number, slot: number, count: number): void {
+    if (!this.map && !this.fits(run, count)) this.toMap();
+    if (this.map) this.map.set(run, slot);
+    else if (this.index) this.index[run - this.base] = slot + 1;
+  }
+
+  /** Grows the dense index to cover run, unless that makes it too sparse for `count` runs. */
+  private fits(run: number, count: number): boolean {
+    const ix = this.index ?? new Int32Array(0);
+    if (ix.length > 0 && run >= this.base && run < this.base + ix.length) return true;
+    const lo = ix.length === 0 ? run : Math.min(this.base, run);
+    const hi = ix.length === 0 ? run : Math.max(this.base + ix.length - 1, run);
+    const span = hi - lo + 1;
+    if (!Number.isSafeInteger(run) || span > 8 * count + 4096) return false;
+    const cap = Math.min(Math.max(span * 2, 64), 8 * count + 4096);
+    const from = run < this.base || ix.length === 0 ? Math.max(lo - (cap - span), 0) : lo;
+    const next = new Int32Array(Math.max(cap, hi - from + 1));
+    if (ix.length > 0) next.set(ix, this.base - from);
+    this.index = next;
+    this.base = from;
+    return run - from >= 0;
+  }
+
+  private toMap(): void {
+    const m = new Map<number, number>();
+    const ix = this.index ?? new Int32Array(0);
+    for (let i = 0; i < ix.length; i++) {
+      const v = ix[i] ?? 0;
+      if (v > 0) m.set(this.base + i, v - 1);
+    }
+    this.map = m;
+    this.index = undefined;
+  }
+}
 
 class Columns {
   n = 0;
@@ -19,7 +73,7 @@ class Columns {
   time = new Float64Array(16);
   outputs: string[] = [];
   reason: string[] = [];
-  readonly slot = new Map<number, number>();
+  readonly slot = new Slots();
 
   constructor(readonly workflow: string) {}
 
@@ -52,7 +106,7 @@ class Columns {
     if (i === undefined) {
       if (this.n === this.runs.length) this.grow();
       i = this.n++;
-      this.slot.set(run, i);
+      this.slot.set(run, i, this.n);
     }
     this.runs[i] = run;
     this.status[i] = r[1];
@@ -149,11 +203,26 @@ export class StateTable implements Map<string, RunState> {
   }
 
   *keys(): MapIterator<string> {
-    for (const c of this.wfs.values()) for (const run of c.slot.keys()) yield stateKey(run, c.workflow);
+    for (const c of this.wfs.values())
+      for (let i = 0; i < c.n; i++) yield stateKey(c.runs[i] ?? 0, c.workflow);
   }
 
   *values(): MapIterator<RunState> {
     for (const c of this.wfs.values()) for (let i = 0; i < c.n; i++) yield c.at(i);
+  }
+
+  /** Calls fn with the workflow, run and status of every pair, without building state objects. */
+  forEachStatus(fn: (workflow: string, run: number, status: RunStatus) => void): void {
+    for (const c of this.wfs.values())
+      for (let i = 0; i < c.n; i++) fn(c.workflow, c.runs[i] ?? 0, RUN_STATUSES[c.status[i] ?? 0] ?? 'new');
+  }
+
+  /** The states whose status is one of `statuses`, built only for those (the others are skipped unread). */
+  *valuesWithStatus(statuses: readonly RunStatus[]): Generator<RunState> {
+    const want = new Uint8Array(RUN_STATUSES.length);
+    for (const st of statuses) want[RUN_STATUSES.indexOf(st)] = 1;
+    for (const c of this.wfs.values())
+      for (let i = 0; i < c.n; i++) if (want[c.status[i] ?? 0]) yield c.at(i);
   }
 
   [Symbol.iterator](): MapIterator<[string, RunState]> {

@@ -7,6 +7,9 @@
  * below InfluxDB's 64 KB string limit) written first, then a head point (part=head) written last, carrying the
  * chunk count, the sha256 of the chunks and the schema version. Without its head a generation is invisible;
  * a head whose chunks do not add up to its checksum is refused. A chunk is base64 of deflated JSON.
+ *
+ * State chunks are columns (schema 3): a first line with the runs (first one, then differences) and the statuses
+ * (one digit per pair), then a line with the other columns, which `list` (decodeStatuses) does not parse.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
@@ -18,7 +21,7 @@ import { int, type PointSpec } from './lineproto.js';
 
 export const SNAPSHOT = 'snapshot';
 /** Bumped whenever the chunk encoding or the meaning of a stored point changes: older snapshots are stale. */
-export const SNAPSHOT_SCHEMA = 2;
+export const SNAPSHOT_SCHEMA = 3;
 /** Records are gathered up to this many characters of JSON, then deflated and base64-encoded… */
 const RAW_CHARS = 400_000;
 /** …into a chunk of at most this many characters (InfluxDB keeps string fields up to 64 KB). */
@@ -47,7 +50,16 @@ export interface SnapshotHead {
 
 type StateRec = StateRecord;
 type JobRec = (string | number | null)[];
-type Chunk = { k: 's'; w: string; v: StateRec[] } | { k: 'r'; v: RegisteredRun[] } | { k: 'j'; v: JobRec[] };
+/** Runs (first, then differences), statuses (digits: index in RUN_STATUSES), JSON text of the other columns. */
+interface StateColumns {
+  runs: number[];
+  st: string;
+  rest: string;
+}
+/** attempt, tries, outputs, reason, time (first, then differences). */
+type RestColumns = [number[], number[], string[], string[], number[]];
+type Chunk =
+  ({ k: 's'; w: string } & StateColumns) | { k: 'r'; v: RegisteredRun[] } | { k: 'j'; v: JobRec[] };
 
 const JOB_KEYS = [
   'campaign',
@@ -78,14 +90,31 @@ export class SnapshotCorrupt extends Error {}
 function pack<T>(part: T[], make: (v: T[]) => Chunk): string[] {
   const c = make(part);
   // the kind comes first, in clear, so a reader needing only the states skips the other chunks unread
-  const text = c.k + deflateRawSync(JSON.stringify(c)).toString('base64');
+  const text = c.k + serialize(c);
   if (text.length <= MAX_CHUNK || part.length < 2) return [text];
   const half = Math.ceil(part.length / 2);
   return [...pack(part.slice(0, half), make), ...pack(part.slice(half), make)];
 }
 
-function unpack(text: string): Chunk {
-  return JSON.parse(inflateRawSync(Buffer.from(text.slice(1), 'base64')).toString('utf8')) as Chunk;
+/**
+ * A state chunk is its status columns and its other columns deflated apart (`s` HEAD `.` REST, `.` being outside
+ * base64), so that counting inflates and parses the status columns only; other chunks are one JSON value.
+ */
+function serialize(c: Chunk): string {
+  const z = (json: string): string => deflateRawSync(json).toString('base64');
+  if (c.k !== 's') return z(JSON.stringify(c));
+  const { rest, ...head } = c;
+  return `${z(JSON.stringify(head))}.${z(rest)}`;
+}
+
+/** A chunk decoded; with `rest` false, a state chunk's other columns are left undecoded (''). */
+function unpack(text: string, rest = true): Chunk {
+  const inflate = (b64: string): string => inflateRawSync(Buffer.from(b64, 'base64')).toString('utf8');
+  const dot = text.indexOf('.');
+  if (dot < 0) return JSON.parse(inflate(text.slice(1))) as Chunk;
+  const c = JSON.parse(inflate(text.slice(1, dot))) as Chunk;
+  if (c.k !== 's') throw new SnapshotCorrupt('only state chunks have two parts');
+  return { ...c, rest: rest ? inflate(text.slice(dot + 1)) : '' };
 }
 
 /** Splits records into packed chunks of about RAW_CHARS characters of JSON each. */
@@ -105,6 +134,24 @@ function* chunked<T>(items: Iterable<T>, make: (v: T[]) => Chunk): Generator<str
   if (part.length > 0) yield* pack(part, make);
 }
 
+/** Differences of consecutive values (the first one as is): small numbers that print short. */
+function deltas(v: readonly number[]): number[] {
+  return v.map((x, i) => (i === 0 ? x : x - (v[i - 1] ?? 0)));
+}
+
+function undeltas(v: readonly number[]): number[] {
+  const out = new Array<number>(v.length);
+  let acc = 0;
+  for (let i = 0; i < v.length; i++) out[i] = acc = i === 0 ? (v[0] ?? 0) : acc + (v[i] ?? 0);
+  return out;
+}
+
+function toColumns(recs: readonly StateRec[]): StateColumns {
+  const col = <T>(i: number): T[] => recs.map((r) => r[i] as T);
+  const rest: RestColumns = [col(2), col(3), col(4), col(5), deltas(col(6))];
+  return { runs: deltas(col(0)), st: col<number>(1).join(''), rest: JSON.stringify(rest) };
+}
+
 function stateRec(s: RunState): StateRec {
   return [s.run, RUN_STATUSES.indexOf(s.status), s.attempt, s.tries, s.outputs.join(','), s.reason, s.time];
 }
@@ -118,7 +165,7 @@ export function encodeChunks(st: CampaignState): string[] {
     l.push(stateRec(s));
   }
   const out: string[] = [];
-  for (const [w, recs] of byWf) out.push(...chunked(recs, (v) => ({ k: 's', w, v })));
+  for (const [w, recs] of byWf) out.push(...chunked(recs, (v) => ({ k: 's', w, ...toColumns(v) })));
   out.push(...chunked(st.registered.values(), (v) => ({ k: 'r', v })));
   const jobs = [...st.jobs.values()].map((j) =>
     JOB_KEYS.map((k) => (k === 'runs' ? j.runs.join(',') : k === 'outputs' ? j.outputs.join(',') : j[k])),
@@ -167,15 +214,70 @@ export function headPoint(campaign: string, h: Omit<SnapshotHead, 'time'>): Poin
 
 const split = (s: string): string[] => (s === '' ? [] : s.split(','));
 
-function checkRecord(r: StateRec): void {
+const isArray = (v: unknown, n: number, ok: (x: unknown) => boolean): boolean =>
+  Array.isArray(v) && v.length === n && v.every(ok);
+const isInt = (x: unknown): boolean => Number.isSafeInteger(x);
+const isNum = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x);
+const isStr = (x: unknown): boolean => typeof x === 'string';
+
+/** The run numbers and status indexes of a state chunk, checked. */
+function statusColumns(c: { w: string } & StateColumns): { runs: number[]; st: Uint8Array } {
+  const n = Array.isArray(c.runs) ? c.runs.length : -1;
+  const ok0 = typeof c.w === 'string' && typeof c.st === 'string' && c.st.length === n && c.runs.every(isInt);
+  if (!ok0) throw new SnapshotCorrupt('bad state columns');
+  const st = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const d = c.st.charCodeAt(i) - 48;
+    if (!(d >= 0 && d < RUN_STATUSES.length)) throw new SnapshotCorrupt('bad status in state columns');
+    st[i] = d;
+  }
+  const runs = undeltas(c.runs);
+  if (!runs.every(isInt)) throw new SnapshotCorrupt('bad run in state columns');
+  return { runs, st };
+}
+
+/** Every column of a state chunk, checked. */
+function restColumns(c: StateColumns, n: number): RestColumns {
+  const r = JSON.parse(typeof c.rest === 'string' ? c.rest : 'null') as unknown;
   const ok =
-    r.length === 7 &&
-    Number.isSafeInteger(r[0]) &&
-    RUN_STATUSES[r[1]] !== undefined &&
-    typeof r[4] === 'string' &&
-    typeof r[5] === 'string' &&
-    typeof r[6] === 'number';
-  if (!ok) throw new SnapshotCorrupt(`bad state record ${JSON.stringify(r).slice(0, 80)}`);
+    Array.isArray(r) &&
+    r.length === 5 &&
+    isArray(r[0], n, isInt) &&
+    isArray(r[1], n, isInt) &&
+    isArray(r[2], n, isStr) &&
+    isArray(r[3], n, isStr) &&
+    isArray(r[4], n, isNum);
+  if (!ok) throw new SnapshotCorrupt('bad state columns');
+  return r as RestColumns;
+}
+
+/** Stores a state chunk's run × workflow statuses in the table (other fields 0 or empty). */
+function putStatuses(states: StateTable, c: { w: string } & StateColumns): void {
+  const { runs, st } = statusColumns(c);
+  const rec: StateRec = [0, 0, 0, 0, '', '', 0];
+  for (let i = 0; i < runs.length; i++) {
+    rec[0] = runs[i] ?? 0;
+    rec[1] = st[i] ?? 0;
+    states.putRecord(c.w, rec);
+  }
+}
+
+/** Stores a state chunk's pairs in the table, without building a state object per pair. */
+function putColumns(states: StateTable, c: { w: string } & StateColumns): void {
+  const { runs, st } = statusColumns(c);
+  const [attempt, tries, outputs, reason, time] = restColumns(c, runs.length);
+  const t = undeltas(time);
+  const rec: StateRec = [0, 0, 0, 0, '', '', 0];
+  for (let i = 0; i < runs.length; i++) {
+    rec[0] = runs[i] ?? 0;
+    rec[1] = st[i] ?? 0;
+    rec[2] = attempt[i] ?? 0;
+    rec[3] = tries[i] ?? 0;
+    rec[4] = outputs[i] ?? '';
+    rec[5] = reason[i] ?? '';
+    rec[6] = t[i] ?? 0;
+    states.putRecord(c.w, rec);
+  }
 }
 
 function decodeJobRec(r: JobRec): JobRecord {
@@ -187,18 +289,18 @@ function decodeJobRec(r: JobRec): JobRecord {
   return { ...j, runs: split(j.runs).map(Number), outputs: split(j.outputs) };
 }
 
-/** The state held by verified chunks (in seq order). Throws SnapshotCorrupt on anything unexpected. */
-export function decodeChunks(chunks: readonly string[]): CampaignState {
+/**
+ * The state held by verified chunks (in seq order). Throws SnapshotCorrupt on anything unexpected. With
+ * `statusesOnly`, the states carry run, workflow and status only (other fields 0 or empty) and jobs are left out.
+ */
+export function decodeChunks(chunks: readonly string[], statusesOnly = false): CampaignState {
   const states = new StateTable();
   const st: CampaignState = { states, registered: new Map(), jobs: new Map() };
   for (const text of chunks) {
-    const c = unpack(text);
-    if (c.k === 's') {
-      for (const r of c.v) {
-        checkRecord(r);
-        states.putRecord(c.w, r);
-      }
-    } else if (c.k === 'r') {
+    if (statusesOnly && text.startsWith('j')) continue;
+    const c = unpack(text, !statusesOnly);
+    if (c.k === 's') (statusesOnly ? putStatuses : putColumns)(states, c);
+    else if (c.k === 'r') {
       for (const r of c.v) st.registered.set(r.run, r);
     } else if (c.k === 'j') {
       for (const r of c.v) {
@@ -210,20 +312,14 @@ export function decodeChunks(chunks: readonly string[]): CampaignState {
   return st;
 }
 
-/** Run × workflow statuses only (workflow → run → index in RUN_STATUSES), for counting without objects. */
-export function decodeStatuses(
-  chunks: readonly string[],
-): Map<string, Map<number, number>> & { count: number } {
-  const out = new Map<string, Map<number, number>>();
-  let n = 0;
+/** Run × workflow statuses only, per state chunk (runs, index in RUN_STATUSES), for counting without objects. */
+export function decodeStatuses(chunks: readonly string[]): { w: string; runs: number[]; st: Uint8Array }[] {
+  const out: { w: string; runs: number[]; st: Uint8Array }[] = [];
   for (const text of chunks) {
     if (!text.startsWith('s')) continue;
-    const c = unpack(text);
+    const c = unpack(text, false);
     if (c.k !== 's') throw new SnapshotCorrupt('chunk kind does not match its prefix');
-    let m = out.get(c.w);
-    if (!m) out.set(c.w, (m = new Map()));
-    for (const r of c.v) m.set(r[0], r[1]);
-    n += c.v.length;
+    out.push({ w: c.w, ...statusColumns(c) });
   }
-  return Object.assign(out, { count: n });
+  return out;
 }

@@ -292,24 +292,31 @@ export class Store {
    * A campaign's current state without reading its history: the newest complete snapshot, then the points
    * written since its watermark minus `overlapMs` (late writes, clock skew), folded over it — equal to the full
    * read. Falls back to the full read when there is no usable snapshot (missing, other schema, corrupt).
-   * 5 queries (2 for the snapshot, 3 for what changed), or 4 on the fallback.
+   * 5 queries in 2 round trips (2 for the snapshot, 3 for what changed), or 4 on the fallback. With
+   * `statusesOnly` (`status`), the snapshot's states carry run, workflow and status only and jobs are not read.
    */
   async campaignState(
     campaign: string,
     overlapMs: number = SNAPSHOT_OVERLAP_MS,
+    o: { statusesOnly?: boolean } = {},
   ): Promise<CampaignReadResult> {
     const readAt = Date.now();
-    const snap = await this.readSnapshot(campaign);
-    if (!snap) {
+    const head = await this.usableHead(campaign);
+    // the chunks and what changed since the watermark are read together (2 round trips in all)
+    const since = head && head.watermark - overlapMs;
+    const only = o.statusesOnly ?? false;
+    const [snap, states, registered, jobs] = head
+      ? await Promise.all([
+          this.readSnapshot(campaign, head, only),
+          this.runStates(campaign, { since }),
+          this.registeredRuns(campaign, { since }),
+          only ? new Map<string, JobRecord>() : this.jobs(campaign, { since }),
+        ])
+      : [];
+    if (!snap || !states || !registered || !jobs) {
       const full = await this.fullState(campaign);
       return { ...full, states: StateTable.from(full.states.values()), readAt, via: 'full', changed: 0 };
     }
-    const since = snap.head.watermark - overlapMs;
-    const [states, registered, jobs] = await Promise.all([
-      this.runStates(campaign, { since }),
-      this.registeredRuns(campaign, { since }),
-      this.jobs(campaign, { since }),
-    ]);
     // a key's newest point after `since` is at least as new as the one the snapshot holds (README)
     const st = snap.state;
     for (const [k, s] of states) st.states.set(k, s);
@@ -353,25 +360,35 @@ export class Store {
   }
 
   /** The newest snapshot if it is whole, of this schema and matches its checksum; else undefined. */
-  async readSnapshot(campaign: string): Promise<{ head: SnapshotHead; state: CampaignState } | undefined> {
-    const v = await this.verifiedChunks(campaign);
+  async readSnapshot(
+    campaign: string,
+    known?: SnapshotHead,
+    statusesOnly = false,
+  ): Promise<{ head: SnapshotHead; state: CampaignState } | undefined> {
+    const v = await this.verifiedChunks(campaign, known ?? (await this.usableHead(campaign)));
     if (!v) return undefined;
-    const state = decodeSafely(() => decodeChunks(v.chunks));
+    const state = decodeSafely(() => decodeChunks(v.chunks, statusesOnly));
     const ok =
       state !== undefined &&
       state.states.size === v.head.states &&
       state.registered.size === v.head.runs &&
-      state.jobs.size === v.head.jobs;
+      (statusesOnly || state.jobs.size === v.head.jobs);
     return ok ? { head: v.head, state } : undefined;
   }
 
-  /** The chunks of the newest head, if it is of this schema, whole and matches its checksum: 2 queries. */
+  /** The newest snapshot head of a campaign if it is of this schema and well formed: one query. */
+  private async usableHead(campaign: string): Promise<SnapshotHead | undefined> {
+    const head = await this.snapshotHead(campaign);
+    const ok = head && head.schema === SNAPSHOT_SCHEMA && head.first >= 0 && head.time >= head.first;
+    return ok ? head : undefined;
+  }
+
+  /** The chunks of a head, if they are whole and match its checksum: one query. */
   private async verifiedChunks(
     campaign: string,
+    head: SnapshotHead | undefined,
   ): Promise<{ head: SnapshotHead; chunks: string[] } | undefined> {
-    const head = await this.snapshotHead(campaign);
-    if (!head || head.schema !== SNAPSHOT_SCHEMA || head.first < 0 || head.time < head.first)
-      return undefined;
+    if (!head) return undefined;
     const chunks: string[] = [];
     await this.influx.eachRow(
       `SELECT "seq", "data" FROM ${ident(SNAPSHOT)} WHERE "campaign" = $c AND "part" = 'data' AND "gen" = $g AND time >= ${Math.trunc(head.first)}ms AND time <= ${Math.trunc(head.time)}ms`,
@@ -390,27 +407,41 @@ export class Store {
   /**
    * Run × workflow counts per status and the number of runs with a status, of a campaign's current state
    * (`list`): the snapshot's statuses without building a state object per pair, plus the states written since
-   * its watermark; the full read when there is no usable snapshot. 3 queries (2 on the fallback).
+   * its watermark; the full read when there is no usable snapshot. 3 queries in 2 round trips (2 on the
+   * fallback).
    */
   async statusCounts(
     campaign: string,
     overlapMs: number = SNAPSHOT_OVERLAP_MS,
   ): Promise<{ counts: Record<RunStatus, number>; runs: number }> {
-    const v = await this.verifiedChunks(campaign);
-    const byWf = v && decodeSafely(() => decodeStatuses(v.chunks));
-    const fold = byWf && v && byWf.count === v.head.states ? byWf : undefined;
-    const states = await this.runStates(campaign, fold && v ? { since: v.head.watermark - overlapMs } : {});
-    const m = fold ?? new Map<string, Map<number, number>>();
-    for (const s of states.values()) {
-      let w = m.get(s.workflow);
-      if (!w) m.set(s.workflow, (w = new Map()));
-      w.set(s.run, RUN_STATUSES.indexOf(s.status));
-    }
+    const head = await this.usableHead(campaign);
+    const [v, since] = head
+      ? await Promise.all([
+          this.verifiedChunks(campaign, head),
+          this.runStates(campaign, { since: head.watermark - overlapMs }),
+        ])
+      : [];
+    const cols = v && decodeSafely(() => decodeStatuses(v.chunks));
+    const fold =
+      cols && v && cols.reduce((n, c) => n + c.runs.length, 0) === v.head.states ? cols : undefined;
+    const states = fold && since ? since : await this.runStates(campaign);
     const counts = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
-    const runs = new Set<number>();
-    for (const w of m.values()) {
-      for (const [run, i] of w) {
-        const st = RUN_STATUSES[i];
+    const runs = new RunSet();
+    // the pairs written since the watermark replace the snapshot's; the others are counted from its columns
+    const changed = new Map<string, Set<number>>();
+    for (const s of states.values()) {
+      let w = changed.get(s.workflow);
+      if (!w) changed.set(s.workflow, (w = new Set()));
+      w.add(s.run);
+      counts[s.status]++;
+      runs.add(s.run);
+    }
+    for (const c of fold ?? []) {
+      const skip = changed.get(c.w);
+      for (let i = 0; i < c.runs.length; i++) {
+        const run = c.runs[i] ?? 0;
+        if (skip?.has(run)) continue;
+        const st = RUN_STATUSES[c.st[i] ?? 0];
         if (st !== undefined) counts[st]++;
         runs.add(run);
       }
@@ -457,6 +488,28 @@ export class Store {
       {},
       { write: true },
     );
+  }
+}
+
+/** A set of run numbers: a bitmap over the runs of a dense range, a Set beyond it. */
+class RunSet {
+  private readonly bits = new Uint8Array(1 << 16);
+  private base = -1;
+  private readonly other = new Set<number>();
+  private n = 0;
+
+  add(run: number): void {
+    if (this.base < 0) this.base = Math.max(0, run - (1 << 15));
+    const i = run - this.base;
+    if (i < 0 || i >= this.bits.length) this.other.add(run);
+    else if (this.bits[i] === 0) {
+      this.bits[i] = 1;
+      this.n++;
+    }
+  }
+
+  get size(): number {
+    return this.n + this.other.size;
   }
 }
 

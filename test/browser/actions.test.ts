@@ -1,6 +1,6 @@
 /** Operator actions of the dashboard against a real influxd: off by default, a token in constant time, logged. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backendPool } from '../../src/cli/commands/automation.js';
+import { backendPool } from '../../src/cli/backend-pool.js';
 import { createCampaign } from '../../src/core/campaigns.js';
 import { runStatePoint, workflowPoint, rtypePoint } from '../../src/store/schema.js';
 import { parseTokens, tokenName } from '../../src/web/actions.js';

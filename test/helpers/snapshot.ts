@@ -27,4 +27,13 @@ export async function expectFastEqualsFull(
   for (const s of full.states.values()) counts[s.status] = (counts[s.status] ?? 0) + 1;
   const runs = new Set([...full.states.values()].map((s) => s.run)).size;
   expect(await store.statusCounts(campaign)).toEqual({ counts, runs });
+  // `status` reads the statuses only: the same run × workflow statuses and registered runs
+  const statuses = (st: CampaignState): object =>
+    Object.fromEntries([...st.states.values()].map((s) => [`${s.workflow}/${s.run}`, s.status]).sort());
+  const light = await store.campaignState(campaign, undefined, { statusesOnly: true });
+  expect(light.via).toBe(via);
+  expect(statuses(light)).toEqual(statuses(full));
+  expect([...light.registered].sort((a, b) => a[0] - b[0])).toEqual(
+    [...full.registered].sort((a, b) => a[0] - b[0]),
+  );
 }

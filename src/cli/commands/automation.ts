@@ -1,40 +1,17 @@
 import path from 'node:path';
-import { createBackend } from '../../backends/index.js';
-import type { Backend } from '../../backends/types.js';
-import { runLoop } from '../../automation/loop.js';
 import type { PassReport } from '../../automation/pass.js';
+import type { StateCache } from '../../automation/load.js';
 import type { Config } from '../../config.js';
 import { parseDuration } from '../../domain/duration.js';
 import { parseRange } from '../../domain/selectors.js';
 import { TransientError, UsageError } from '../../errors.js';
+import type { LiveDashboard } from '../../web/live.js';
 import { contextFrom } from '../context.js';
 import { defineCommand, jsonOption } from '../define.js';
 import { json, table, type Io } from '../io.js';
-import { StateCache } from '../../automation/load.js';
-import { serveLive, type LiveDashboard } from '../../web/live.js';
-import { flowProgress, progressLine, progressRows } from '../flow-progress.js';
-import { jobEndUrl } from '../../store/jobend.js';
-import { ensureWritableDir } from '../../util/dirs.js';
 
-/** One backend instance per name for the life of the process; closed at the end. */
-export function backendPool(
-  config: Config,
-  env: NodeJS.ProcessEnv,
-): { get: (name: string) => Backend; close: () => Promise<void> } {
-  const pool = new Map<string, Backend>();
-  return {
-    get: (name: string): Backend => {
-      const have = pool.get(name);
-      if (have) return have;
-      const b = createBackend(name, { stateDir: config.stateDir, env });
-      pool.set(name, b);
-      return b;
-    },
-    close: async () => {
-      await Promise.all([...pool.values()].map((b) => b.close()));
-    },
-  };
-}
+// the loop, the backends and the dashboard are imported when the command runs, not at every CLI start
+const flow = () => import('../flow-progress.js');
 
 /** The named variables of the environment (secrets of runctrl's own are never forwarded). */
 function forwardedEnv(env: NodeJS.ProcessEnv, names: string[]): Record<string, string> {
@@ -108,6 +85,7 @@ async function startLive(
   maxInFlight: number | undefined,
 ): Promise<LiveDashboard> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--serve: a port 0–65535');
+  const { serveLive } = await import('../../web/live.js');
   const live = await serveLive({
     entries: cache.entries,
     port,
@@ -128,7 +106,8 @@ function jobSecrets(c: Config): Record<string, string> {
   return out;
 }
 
-function usableDirs(stateDir: string, jobRoot: string, outputRoot: string): void {
+async function usableDirs(stateDir: string, jobRoot: string, outputRoot: string): Promise<void> {
+  const { ensureWritableDir } = await import('../../util/dirs.js');
   const fix = 'give a writable directory with --state-dir (or RUNCTRL_STATE_DIR)';
   ensureWritableDir(stateDir, 'state directory', fix);
   ensureWritableDir(jobRoot, 'job directory', 'give a writable directory with --job-root');
@@ -136,7 +115,8 @@ function usableDirs(stateDir: string, jobRoot: string, outputRoot: string): void
 }
 
 /** The end of --until-done: what is done and failed, and what still waits (it cannot move by itself). */
-function printSettled(io: Io, r: PassReport): void {
+async function printSettled(io: Io, r: PassReport): Promise<void> {
+  const { progressLine, progressRows } = await flow();
   io.out(progressLine(progressRows(r)).replace(/^progress: /, 'finished: '));
   for (const c of r.campaigns) {
     const waiting = Object.entries(c.waiting).map(([k, v]) => `${v} ${k}`);
@@ -237,15 +217,24 @@ export const automationCommand = defineCommand({
         'process a campaign to the end',
       ),
   handler: async (a, io) => {
-    const { ctx, config } = contextFrom(a, io);
+    const { ctx, config } = await contextFrom(a, io);
     const intervalMs = parseDuration(a.interval, '--interval');
     if (intervalMs > 86_400_000) throw new UsageError('--interval: at most 1d between passes');
     const jobRoot = path.resolve(io.cwd, a.jobRoot ?? path.join(config.stateDir, 'jobs'));
     const outputRoot = path.resolve(io.cwd, a.outputRoot ?? path.join(config.stateDir, 'outputs'));
-    if (!a.dryRun) usableDirs(config.stateDir, jobRoot, outputRoot);
+    if (!a.dryRun) await usableDirs(config.stateDir, jobRoot, outputRoot);
     const untilDone = a.untilDone === true;
     if (untilDone && a.prompt)
       throw new UsageError('--until-done does not go with --prompt (new runs keep coming): use --daemon');
+    const [{ runLoop }, { StateCache }, { jobEndUrl }, { backendPool }, { flowProgress }] = await Promise.all(
+      [
+        import('../../automation/loop.js'),
+        import('../../automation/load.js'),
+        import('../../store/jobend.js'),
+        import('../backend-pool.js'),
+        flow(),
+      ],
+    );
     const progress = untilDone && !a.json ? flowProgress(io) : undefined;
     if (a.serve !== undefined && !a.daemon && !untilDone)
       throw new UsageError('--serve goes with --daemon or --until-done (a single pass has no state to show)');
@@ -319,7 +308,7 @@ export const automationCommand = defineCommand({
       if (result.error) throw new TransientError(`automation pass failed: ${result.error}`);
       if (result.last) {
         if (a.json) io.out(json(result.last));
-        else if (untilDone) printSettled(io, result.last);
+        else if (untilDone) await printSettled(io, result.last);
         else if (!a.daemon) printReport(io, result.last);
       }
     } finally {

@@ -1,14 +1,10 @@
-import {
-  createCampaign,
-  deactivate,
-  listCampaigns,
-  reactivate,
-  type ActivationResult,
-} from '../../core/campaigns.js';
+import type { ActivationResult } from '../../core/campaigns.js';
 import { RUN_STATUSES } from '../../domain/status.js';
 import { contextFrom } from '../context.js';
 import { campaignOption, defineCommand, jsonOption } from '../define.js';
 import { json, table, type Io } from '../io.js';
+
+const core = () => import('../../core/campaigns.js');
 
 export const createCommand = defineCommand({
   command: 'create',
@@ -23,8 +19,10 @@ export const createCommand = defineCommand({
       })
       .example('$0 --db ecal_rerecos_v1 create --campaign test_rereco', 'create a campaign'),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    const r = await createCampaign(ctx, {
+    const { ctx } = await contextFrom(a, io);
+    const r = await (
+      await core()
+    ).createCampaign(ctx, {
       campaign: a.campaign,
       description: a.description ?? '',
       ifNotExists: a.ifNotExists,
@@ -44,8 +42,8 @@ export const listCommand = defineCommand({
   describe: 'list campaigns: active or not, workflows, run counts per status',
   builder: (y) => jsonOption(y).example('$0 --db ecal_rerecos_v1 list', 'all campaigns of a database'),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    const list = await listCampaigns(ctx);
+    const { ctx } = await contextFrom(a, io);
+    const list = await (await core()).listCampaigns(ctx);
     if (a.json) return io.out(json(list));
     if (list.length === 0) return io.out(`no campaigns in database '${ctx.store.db}'`);
     io.out(
@@ -86,8 +84,13 @@ export const deactivateCommand = defineCommand({
   builder: (y) =>
     campaignOption(jsonOption(y)).example('$0 --db ecal_rerecos_v1 deactivate --campaign test_rereco', ''),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    printActivation(io, await deactivate(ctx, { campaign: a.campaign }), a.json, 'deactivated');
+    const { ctx } = await contextFrom(a, io);
+    printActivation(
+      io,
+      await (await core()).deactivate(ctx, { campaign: a.campaign }),
+      a.json,
+      'deactivated',
+    );
   },
 });
 
@@ -97,7 +100,12 @@ export const reactivateCommand = defineCommand({
   builder: (y) =>
     campaignOption(jsonOption(y)).example('$0 --db ecal_rerecos_v1 reactivate --campaign test_rereco', ''),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    printActivation(io, await reactivate(ctx, { campaign: a.campaign }), a.json, 'reactivated');
+    const { ctx } = await contextFrom(a, io);
+    printActivation(
+      io,
+      await (await core()).reactivate(ctx, { campaign: a.campaign }),
+      a.json,
+      'reactivated',
+    );
   },
 });

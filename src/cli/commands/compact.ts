@@ -1,4 +1,3 @@
-import { compact } from '../../core/compact.js';
 import { contextFrom } from '../context.js';
 import { defineCommand, jsonOption } from '../define.js';
 import { json, table } from '../io.js';
@@ -12,8 +11,10 @@ export const compactCommand = defineCommand({
       .example('$0 --db ecal_prompt_v1 compact', 'snapshot every campaign')
       .example('$0 --db ecal_prompt_v1 compact --campaign prompt', 'snapshot one campaign'),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    const r = await compact(ctx, a.campaign === undefined ? {} : { campaign: a.campaign });
+    const { ctx } = await contextFrom(a, io);
+    const r = await (
+      await import('../../core/compact.js')
+    ).compact(ctx, a.campaign === undefined ? {} : { campaign: a.campaign });
     if (a.json) return io.out(json(r));
     if (r.length === 0) return io.out(`no campaigns in database '${ctx.store.db}'`);
     io.out(

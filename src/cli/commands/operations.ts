@@ -1,23 +1,14 @@
-import {
-  cancelSelected,
-  listJobs,
-  listLocks,
-  lock,
-  outputs,
-  reportJob,
-  reprocess,
-  reset,
-  type StateEditResult,
-} from '../../core/operations.js';
+import type { StateEditResult } from '../../core/operations.js';
 import { splitNames } from '../../domain/selectors.js';
 import { UsageError } from '../../errors.js';
 import { JOB_STATUSES, type JobStatus } from '../../domain/status.js';
-import { unlock } from '../../core/operations.js';
 import { contextFrom } from '../context.js';
 import { campaignOption, defineCommand, jsonOption, runSelectorOptions } from '../define.js';
 import { json, table, type Io } from '../io.js';
 import { selectorFrom } from '../selectors.js';
-import { backendPool } from './automation.js';
+
+const core = () => import('../../core/operations.js');
+const pools = () => import('../backend-pool.js');
 
 function printEdit(io: Io, r: StateEditResult, verb: string): void {
   io.out(
@@ -42,8 +33,10 @@ export const reprocessCommand = defineCommand({
         '',
       ),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    const r = await reprocess(ctx, {
+    const { ctx } = await contextFrom(a, io);
+    const r = await (
+      await core()
+    ).reprocess(ctx, {
       campaign: a.campaign,
       workflow: a.workflow,
       selector: selectorFrom(a),
@@ -64,10 +57,12 @@ export const resetCommand = defineCommand({
       .option('dry-run', { type: 'boolean', default: false })
       .example('$0 --db ecal_rerecos_v1 reset --campaign test_rereco --workflow pi0-mon --runs 380241', ''),
   handler: async (a, io) => {
-    const { ctx, config } = contextFrom(a, io);
-    const pool = backendPool(config, io.env);
+    const { ctx, config } = await contextFrom(a, io);
+    const pool = (await pools()).backendPool(config, io.env);
     try {
-      const r = await reset(ctx, {
+      const r = await (
+        await core()
+      ).reset(ctx, {
         campaign: a.campaign,
         workflow: a.workflow,
         selector: selectorFrom(a),
@@ -111,7 +106,7 @@ export const jobsCommand = defineCommand({
       .example('$0 --db ecal_prompt_v1 jobs --campaign prompt --status failed --logs', '')
       .example('$0 --db ecal_prompt_v1 jobs cancel --campaign prompt --workflow pi0-mon --run 380241', ''),
   handler: async (a, io) => {
-    const { ctx, config } = contextFrom(a, io);
+    const { ctx, config } = await contextFrom(a, io);
     const statuses = splitNames(a.status);
     const bad = statuses.filter((s) => !(JOB_STATUSES as readonly string[]).includes(s));
     if (bad.length)
@@ -125,9 +120,9 @@ export const jobsCommand = defineCommand({
       ...(statuses.length ? { status: statuses as JobStatus[] } : {}),
     };
     if (a.action === 'cancel') {
-      const pool = backendPool(config, io.env);
+      const pool = (await pools()).backendPool(config, io.env);
       try {
-        const names = await cancelSelected(ctx, { ...q, backend: pool.get });
+        const names = await (await core()).cancelSelected(ctx, { ...q, backend: pool.get });
         if (a.json) return io.out(json({ cancelled: names }));
         return io.out(
           names.length ? `cancelled ${names.length} job(s): ${names.join(' ')}` : 'no job in flight matches',
@@ -136,7 +131,7 @@ export const jobsCommand = defineCommand({
         await pool.close();
       }
     }
-    const jobs = await listJobs(ctx, q);
+    const jobs = await (await core()).listJobs(ctx, q);
     if (a.json) return io.out(json(jobs));
     if (jobs.length === 0) return io.out('no jobs match');
     const head = ['job', 'runs', 'attempt', 'status', 'backend', 'native id', 'exit', 'reason'];
@@ -183,8 +178,10 @@ export const jobCommand = defineCommand({
         '',
       ),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    const j = await reportJob(ctx, {
+    const { ctx } = await contextFrom(a, io);
+    const j = await (
+      await core()
+    ).reportJob(ctx, {
       campaign: a.campaign,
       workflow: a.workflow,
       run: a.run,
@@ -208,8 +205,10 @@ export const outputsCommand = defineCommand({
         '',
       ),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    const r = await outputs(ctx, { campaign: a.campaign, workflow: a.workflow, selector: selectorFrom(a) });
+    const { ctx } = await contextFrom(a, io);
+    const r = await (
+      await core()
+    ).outputs(ctx, { campaign: a.campaign, workflow: a.workflow, selector: selectorFrom(a) });
     if (a.json) return io.out(json(r));
     io.out(
       table(
@@ -233,8 +232,10 @@ export const lockCommand = defineCommand({
         '',
       ),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    const l = await lock(ctx, {
+    const { ctx } = await contextFrom(a, io);
+    const l = await (
+      await core()
+    ).lock(ctx, {
       campaign: a.campaign,
       workflow: a.workflow,
       fromRun: a.fromRun,
@@ -252,8 +253,8 @@ export const unlockCommand = defineCommand({
       .option('workflow', { alias: 'w', type: 'string', demandOption: true })
       .example('$0 --db ecal_prompt_v1 unlock --campaign prompt --workflow ic-combi', ''),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    const l = await unlock(ctx, { campaign: a.campaign, workflow: a.workflow });
+    const { ctx } = await contextFrom(a, io);
+    const l = await (await core()).unlock(ctx, { campaign: a.campaign, workflow: a.workflow });
     io.out(a.json ? json(l) : `unlocked ${l.campaign}/${l.workflow}`);
   },
 });
@@ -266,8 +267,8 @@ export const locksCommand = defineCommand({
       .option('campaign', { alias: 'c', type: 'string' })
       .example('$0 --db ecal_prompt_v1 locks', ''),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    const ls = await listLocks(ctx, a.campaign ? { campaign: a.campaign } : {});
+    const { ctx } = await contextFrom(a, io);
+    const ls = await (await core()).listLocks(ctx, a.campaign ? { campaign: a.campaign } : {});
     if (a.json) return io.out(json(ls));
     if (ls.length === 0) return io.out('no locks');
     io.out(

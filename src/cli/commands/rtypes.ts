@@ -1,9 +1,11 @@
-import { rtypeCreate, rtypeList, rtypeUpdate, type RtypeView } from '../../core/rtypes.js';
+import type { RtypeView } from '../../core/rtypes.js';
 import { parseFilterText, type RunFilter } from '../../domain/filter.js';
 import { splitNames } from '../../domain/selectors.js';
 import { contextFrom } from '../context.js';
 import { campaignOption, defineCommand, jsonOption } from '../define.js';
 import { json, table } from '../io.js';
+
+const core = () => import('../../core/rtypes.js');
 
 interface FilterFlags {
   filter?: string | undefined;
@@ -98,8 +100,10 @@ export const rtypeCreateCommand = defineCommand({
         '',
       ),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    const r = await rtypeCreate(ctx, {
+    const { ctx } = await contextFrom(a, io);
+    const r = await (
+      await core()
+    ).rtypeCreate(ctx, {
       campaign: a.campaign,
       rtype: a.type,
       filter: filterFrom(a) ?? {},
@@ -135,9 +139,11 @@ export const rtypeUpdateCommand = defineCommand({
         'remove three',
       ),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
+    const { ctx } = await contextFrom(a, io);
     const filter = filterFrom(a);
-    const r = await rtypeUpdate(ctx, {
+    const r = await (
+      await core()
+    ).rtypeUpdate(ctx, {
       campaign: a.campaign,
       rtype: a.type,
       add: splitNames(a.add),
@@ -161,8 +167,8 @@ export const rtypeListCommand = defineCommand({
   builder: (y) =>
     campaignOption(jsonOption(y)).example("$0 --db 'db_name' rtype-list --campaign 'campaign_name'", ''),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    const rows = await rtypeList(ctx, { campaign: a.campaign });
+    const { ctx } = await contextFrom(a, io);
+    const rows = await (await core()).rtypeList(ctx, { campaign: a.campaign });
     io.out(a.json ? json(rows) : printRtypes(rows));
   },
 });

@@ -1,13 +1,9 @@
-import { apply } from '../../core/apply.js';
-import { inject } from '../../core/inject.js';
-import { status } from '../../core/status.js';
 import { UsageError } from '../../errors.js';
 import { INJECT_MODES, type InjectMode } from '../../domain/inject-plan.js';
 import { RUN_STATUSES } from '../../domain/status.js';
 import { contextFrom } from '../context.js';
 import { campaignOption, defineCommand, jsonOption, runSelectorOptions } from '../define.js';
 import { json, table } from '../io.js';
-import { progressBar } from '../progress.js';
 import { selectorFrom } from '../selectors.js';
 
 export const injectCommand = defineCommand({
@@ -41,7 +37,11 @@ export const injectCommand = defineCommand({
         'redo failures too',
       ),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
+    const [{ ctx }, { inject }, { progressBar }] = await Promise.all([
+      contextFrom(a, io),
+      import('../../core/inject.js'),
+      import('../progress.js'),
+    ]);
     const bar = progressBar(io, 'inject');
     const r = await inject(ctx, {
       campaign: a.campaign,
@@ -92,7 +92,7 @@ export const statusCommand = defineCommand({
   handler: async (a, io) => {
     if (!Number.isInteger(a.limit) || a.limit < 0)
       throw new UsageError(`--limit: give a whole number of runs ≥ 0 (0 shows all), not '${a.limit}'`);
-    const { ctx } = contextFrom(a, io);
+    const [{ ctx }, { status }] = await Promise.all([contextFrom(a, io), import('../../core/status.js')]);
     const r = await status(ctx, {
       campaign: a.campaign,
       ...(a.workflow ? { workflow: a.workflow } : {}),
@@ -129,7 +129,7 @@ export const applyCommand = defineCommand({
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the diff only' })
       .example('$0 --db ecal_rerecos_v1 apply campaigns/rereco_2024.json --dry-run', ''),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
+    const [{ ctx }, { apply }] = await Promise.all([contextFrom(a, io), import('../../core/apply.js')]);
     const r = await apply(ctx, { file: a.file, dryRun: a.dryRun });
     if (a.json) return io.out(json(r));
     if (r.changes.length === 0)

@@ -1,12 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { UsageError } from '../../errors.js';
-import { parseTokens } from '../../web/actions.js';
-import { serve } from '../../web/server.js';
-import { storeSource } from '../../web/source.js';
 import { contextFrom } from '../context.js';
 import { defineCommand } from '../define.js';
-import { backendPool } from './automation.js';
 
 export const serveCommand = defineCommand({
   command: 'serve',
@@ -43,7 +39,15 @@ export const serveCommand = defineCommand({
         'for the control room',
       ),
   handler: async (a, io) => {
-    const { ctx, config } = contextFrom(a, io);
+    const [{ ctx, config }, { parseTokens }, { serve }, { storeSource }, { backendPool }] = await Promise.all(
+      [
+        contextFrom(a, io),
+        import('../../web/actions.js'),
+        import('../../web/server.js'),
+        import('../../web/source.js'),
+        import('../backend-pool.js'),
+      ],
+    );
     const log = (l: string): void => io.err(l);
     let actions;
     const pool = backendPool(config, io.env);

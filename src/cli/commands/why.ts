@@ -1,5 +1,4 @@
 import { UsageError } from '../../errors.js';
-import { why } from '../../core/why.js';
 import { contextFrom } from '../context.js';
 import { campaignOption, defineCommand, jsonOption } from '../define.js';
 import { json, table } from '../io.js';
@@ -23,8 +22,10 @@ export const whyCommand = defineCommand({
       .example('$0 --db ecal_prompt_v1 why --campaign prompt --run 386642', 'every workflow of the run')
       .example('$0 --db ecal_prompt_v1 why -c prompt --run 386642 --workflow pi0-mon --json', 'for scripts'),
   handler: async (a, io) => {
-    const { ctx } = contextFrom(a, io);
-    const r = await why(ctx, {
+    const { ctx } = await contextFrom(a, io);
+    const r = await (
+      await import('../../core/why.js')
+    ).why(ctx, {
       campaign: a.campaign,
       run: a.run,
       ...(a.workflow ? { workflow: a.workflow } : {}),
