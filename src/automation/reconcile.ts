@@ -3,7 +3,7 @@
  * the record of the id, or by a deferral). Found in the backend → its id is recorded; finished (exit-code file)
  * → its result is recorded; neither → it is submitted again under the same name (returned).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readExitCodeFile } from '../backends/common.js';
 import type { JobRecord } from '../domain/jobs.js';
 import type { PointSpec } from '../store/lineproto.js';
 import { jobPoint } from '../store/schema.js';
@@ -12,16 +12,6 @@ import type { Loaded, PassContext } from './pass.js';
 import { groupBy, messageOf } from './util.js';
 
 export type Resubmit = Map<string, { job: JobRecord; l: Loaded }>;
-
-function readExitCode(file: string): number | undefined {
-  try {
-    if (!file || !existsSync(file)) return undefined;
-    const n = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(n) ? n : undefined;
-  } catch {
-    return undefined; // unreadable (another host's path, permissions): as if absent
-  }
-}
 
 /** The record of an intent whose job already ended (its exit-code file is there). */
 async function recovered(j: JobRecord, ec: number, now: number): Promise<JobRecord> {
@@ -58,7 +48,7 @@ export async function reconcileIntents(x: PassContext, loaded: Loaded[]): Promis
       const l = byCampaign.get(j.campaign);
       if (!l) continue;
       const id = found.get(j.name);
-      const ec = id ? undefined : readExitCode(j.exitCodeFile);
+      const ec = id ? undefined : await readExitCodeFile(j.exitCodeFile);
       let next: JobRecord | undefined;
       if (id) next = { ...j, nativeId: id, time: x.now(), reason: 'recovered after restart' };
       else if (ec !== undefined) next = await recovered(j, ec, x.now());
