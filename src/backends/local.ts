@@ -261,7 +261,9 @@ export class LocalBackend implements Backend {
   }
 
   async inFlight(): Promise<number> {
-    return (await this.files.tokens('queue')).length + (await this.files.tokens('run')).length;
+    // queue/ before run/, as jobs move: a job renamed between the two reads is seen twice, never missed
+    const queued = await this.files.tokens('queue');
+    return new Set([...queued, ...(await this.files.tokens('run'))]).size;
   }
 
   /** The pid of a running job (for tests and operators), from its claim. */
