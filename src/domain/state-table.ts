@@ -3,12 +3,31 @@
  * time) and one string per pair only where outputs or a reason exist, instead of an object per pair. It is a
  * Map<string, RunState> keyed by stateKey(run, workflow), so the pass and the planner read and update it as
  * before; get() and iteration build the RunState objects on demand.
+ *
+ * Pairs may arrive with their status only and the other columns of a whole batch behind a loader (a snapshot
+ * chunk's, still compressed): the batch is decoded the first time one of its pairs is read in full, so a pass
+ * that needs the statuses of every pair and the rest of a few decodes only the chunks it touches.
  */
 import { stateKey, type RunState } from './state.js';
 import { RUN_STATUSES, type RunStatus } from './status.js';
 
 /** run, index in RUN_STATUSES, attempt, tries, outputs (comma list), reason, time (Unix ms). */
 export type StateRecord = [number, number, number, number, string, string, number];
+
+/** The other columns of a batch of pairs, in the order of its runs: attempt, tries, outputs, reason, time. */
+export interface RestOfBatch {
+  attempt: ArrayLike<number>;
+  tries: ArrayLike<number>;
+  outputs: ArrayLike<string>;
+  reason: ArrayLike<string>;
+  time: ArrayLike<number>;
+}
+
+/** A batch whose other columns are not decoded yet: the slots of its pairs, and how to decode them. */
+interface LazyBatch {
+  slots: Int32Array;
+  load: () => RestOfBatch;
+}
 
 /**
  * Run → slot of a workflow's columns: a dense index (4 bytes per run number of the covered range) while the runs
@@ -71,9 +90,12 @@ class Columns {
   attempt = new Int32Array(16);
   tries = new Int32Array(16);
   time = new Float64Array(16);
+  /** 0 when a pair's columns are all here, else 1 + the index of its batch in `batches`. */
+  lazy = new Int32Array(16);
   outputs: string[] = [];
   reason: string[] = [];
   readonly slot = new Slots();
+  private readonly batches: (LazyBatch | undefined)[] = [];
 
   constructor(readonly workflow: string) {}
 
@@ -89,6 +111,7 @@ class Columns {
     this.attempt = g(this.attempt, (n) => new Int32Array(n));
     this.tries = g(this.tries, (n) => new Int32Array(n));
     this.time = g(this.time, (n) => new Float64Array(n));
+    this.lazy = g(this.lazy, (n) => new Int32Array(n));
   }
 
   /** Stores a state; true when the pair is new. */
@@ -115,10 +138,53 @@ class Columns {
     this.outputs[i] = r[4];
     this.reason[i] = r[5];
     this.time[i] = r[6];
+    this.lazy[i] = 0;
     return fresh;
   }
 
+  /**
+   * Stores pairs with their status only (runs and indexes in RUN_STATUSES); `load` gives their other columns
+   * when one of them is first read in full. Returns the number of new pairs.
+   */
+  putLazy(runs: ArrayLike<number>, statuses: ArrayLike<number>, load: () => RestOfBatch): number {
+    const rec: StateRecord = [0, 0, 0, 0, '', '', 0];
+    const slots = new Int32Array(runs.length);
+    const batch = this.batches.length + 1;
+    let fresh = 0;
+    for (let k = 0; k < runs.length; k++) {
+      rec[0] = runs[k] ?? 0;
+      rec[1] = statuses[k] ?? 0;
+      if (this.putRecord(rec)) fresh++;
+      const i = this.slot.get(rec[0]) ?? 0;
+      slots[k] = i;
+      this.lazy[i] = batch;
+    }
+    this.batches.push({ slots, load });
+    return fresh;
+  }
+
+  /** Decodes the batch of slot i if its columns are not here yet (pairs overwritten since keep their own). */
+  private ensure(i: number): void {
+    const b = this.lazy[i] ?? 0;
+    const batch = b > 0 ? this.batches[b - 1] : undefined;
+    if (!batch) return;
+    const r = batch.load();
+    const { slots } = batch;
+    for (let k = 0; k < slots.length; k++) {
+      const j = slots[k] ?? 0;
+      if (this.lazy[j] !== b) continue;
+      this.attempt[j] = r.attempt[k] ?? 0;
+      this.tries[j] = r.tries[k] ?? 0;
+      this.outputs[j] = r.outputs[k] ?? '';
+      this.reason[j] = r.reason[k] ?? '';
+      this.time[j] = r.time[k] ?? 0;
+      this.lazy[j] = 0;
+    }
+    this.batches[b - 1] = undefined;
+  }
+
   at(i: number): RunState {
+    this.ensure(i);
     const out = this.outputs[i] ?? '';
     return {
       run: this.runs[i] ?? 0,
@@ -168,6 +234,28 @@ export class StateTable implements Map<string, RunState> {
   /** Stores a state given as a record, without building it (a snapshot's chunks). */
   putRecord(workflow: string, r: StateRecord): void {
     if (this.columns(workflow).putRecord(r)) this.count++;
+  }
+
+  /**
+   * Stores a batch of a workflow's pairs with their statuses (indexes in RUN_STATUSES); `load` decodes their
+   * other columns, once, when one of them is first read in full (get, iteration). `load` may throw: the read
+   * that needed the batch throws with it.
+   */
+  putLazy(
+    workflow: string,
+    runs: ArrayLike<number>,
+    statuses: ArrayLike<number>,
+    load: () => RestOfBatch,
+  ): void {
+    this.count += this.columns(workflow).putLazy(runs, statuses, load);
+  }
+
+  /** The status of a pair, without reading the rest of it. */
+  statusOf(key: string): RunStatus | undefined {
+    const k = parseKey(key);
+    const c = k && this.wfs.get(k.workflow);
+    const i = k && c?.slot.get(k.run);
+    return c && i !== undefined ? RUN_STATUSES[c.status[i] ?? 0] : undefined;
   }
 
   get(key: string): RunState | undefined {

@@ -107,14 +107,15 @@ function serialize(c: Chunk): string {
   return `${z(JSON.stringify(head))}.${z(rest)}`;
 }
 
-/** A chunk decoded; with `rest` false, a state chunk's other columns are left undecoded (''). */
-function unpack(text: string, rest = true): Chunk {
-  const inflate = (b64: string): string => inflateRawSync(Buffer.from(b64, 'base64')).toString('utf8');
+const inflate = (b64: string): string => inflateRawSync(Buffer.from(b64, 'base64')).toString('utf8');
+
+/** A chunk decoded, a state chunk's other columns left as stored (`restB64`, deflated). */
+function unpack(text: string): { c: Chunk; restB64: string } {
   const dot = text.indexOf('.');
-  if (dot < 0) return JSON.parse(inflate(text.slice(1))) as Chunk;
+  if (dot < 0) return { c: JSON.parse(inflate(text.slice(1))) as Chunk, restB64: '' };
   const c = JSON.parse(inflate(text.slice(1, dot))) as Chunk;
   if (c.k !== 's') throw new SnapshotCorrupt('only state chunks have two parts');
-  return { ...c, rest: rest ? inflate(text.slice(dot + 1)) : '' };
+  return { c: { ...c, rest: '' }, restB64: text.slice(dot + 1) };
 }
 
 /** Splits records into packed chunks of about RAW_CHARS characters of JSON each. */
@@ -251,33 +252,20 @@ function restColumns(c: StateColumns, n: number): RestColumns {
   return r as RestColumns;
 }
 
-/** Stores a state chunk's run × workflow statuses in the table (other fields 0 or empty). */
-function putStatuses(states: StateTable, c: { w: string } & StateColumns): void {
+/**
+ * Stores a state chunk's pairs in the table with their statuses; the other columns stay deflated until one of
+ * the chunk's pairs is first read in full (StateTable.putLazy). The chunk's bytes were checked against the head's
+ * checksum, so a failure there is a writer's bug, not a torn write: it throws SnapshotCorrupt, never a wrong state.
+ */
+function putChunk(states: StateTable, c: { w: string } & StateColumns, restB64: string): void {
   const { runs, st } = statusColumns(c);
-  const rec: StateRec = [0, 0, 0, 0, '', '', 0];
-  for (let i = 0; i < runs.length; i++) {
-    rec[0] = runs[i] ?? 0;
-    rec[1] = st[i] ?? 0;
-    states.putRecord(c.w, rec);
-  }
-}
-
-/** Stores a state chunk's pairs in the table, without building a state object per pair. */
-function putColumns(states: StateTable, c: { w: string } & StateColumns): void {
-  const { runs, st } = statusColumns(c);
-  const [attempt, tries, outputs, reason, time] = restColumns(c, runs.length);
-  const t = undeltas(time);
-  const rec: StateRec = [0, 0, 0, 0, '', '', 0];
-  for (let i = 0; i < runs.length; i++) {
-    rec[0] = runs[i] ?? 0;
-    rec[1] = st[i] ?? 0;
-    rec[2] = attempt[i] ?? 0;
-    rec[3] = tries[i] ?? 0;
-    rec[4] = outputs[i] ?? '';
-    rec[5] = reason[i] ?? '';
-    rec[6] = t[i] ?? 0;
-    states.putRecord(c.w, rec);
-  }
+  states.putLazy(c.w, runs, st, () => {
+    const [attempt, tries, outputs, reason, time] = restColumns(
+      { ...c, rest: inflate(restB64) },
+      runs.length,
+    );
+    return { attempt, tries, outputs, reason, time: undeltas(time) };
+  });
 }
 
 function decodeJobRec(r: JobRec): JobRecord {
@@ -290,16 +278,16 @@ function decodeJobRec(r: JobRec): JobRecord {
 }
 
 /**
- * The state held by verified chunks (in seq order). Throws SnapshotCorrupt on anything unexpected. With
- * `statusesOnly`, the states carry run, workflow and status only (other fields 0 or empty) and jobs are left out.
+ * The state held by verified chunks (in seq order). Throws SnapshotCorrupt on anything unexpected (a state
+ * chunk's other columns: when first read, see putChunk). With `statusesOnly`, jobs are left out.
  */
 export function decodeChunks(chunks: readonly string[], statusesOnly = false): CampaignState {
   const states = new StateTable();
   const st: CampaignState = { states, registered: new Map(), jobs: new Map() };
   for (const text of chunks) {
     if (statusesOnly && text.startsWith('j')) continue;
-    const c = unpack(text, !statusesOnly);
-    if (c.k === 's') (statusesOnly ? putStatuses : putColumns)(states, c);
+    const { c, restB64 } = unpack(text);
+    if (c.k === 's') putChunk(states, c, restB64);
     else if (c.k === 'r') {
       for (const r of c.v) st.registered.set(r.run, r);
     } else if (c.k === 'j') {
@@ -317,7 +305,7 @@ export function decodeStatuses(chunks: readonly string[]): { w: string; runs: nu
   const out: { w: string; runs: number[]; st: Uint8Array }[] = [];
   for (const text of chunks) {
     if (!text.startsWith('s')) continue;
-    const c = unpack(text, false);
+    const { c } = unpack(text);
     if (c.k !== 's') throw new SnapshotCorrupt('chunk kind does not match its prefix');
     out.push({ w: c.w, ...statusColumns(c) });
   }
