@@ -1,6 +1,6 @@
 /**
  * A run source over the CMS OMS aggregation REST API (`https://cmsoms.cern.ch/agg/api/v1`), `runs` endpoint,
- * JSON:API style, through `got`.
+ * JSON:API style, over node:http (src/util/http.ts).
  *
  * Request: `GET {base}/runs?fields=run_number,fill_number,…&filter[run_number][GE]=…&filter[run_number][LE]=…
  *           &sort=run_number&page[offset]=…&page[limit]=…` (also `[EQ]`, `[GT]`); `fields` names exactly the
@@ -56,11 +56,9 @@
  * and renewed by src/sources/oms-auth.ts; one renewal and retry on a 401, then a 401/403 is a user error),
  * or a static bearer token, or a cookie. Secrets and tokens never appear in any message or in `describe`.
  */
-import got, { RequestError, type Got } from 'got';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { InternalError, TransientError, UserError } from '../errors.js';
 import type { RunInfo } from '../domain/run.js';
+import { HttpClient, HttpStatusError, NetworkError } from '../util/http.js';
 import { withRetry, type BackoffOptions } from '../util/retry.js';
 import { copyRun, queryMatches, toUnixSeconds, validateQuery } from './registry.js';
 import type { RunQuery, RunSource } from './source.js';
@@ -157,8 +155,7 @@ export class OmsSource implements RunSource {
   readonly baseUrl: string;
   /** Counters for tests and benchmarks. */
   readonly stats = { requests: 0 };
-  private readonly http: Got;
-  private readonly agents: { http: HttpAgent; https: HttpsAgent };
+  private readonly http: HttpClient;
   private readonly backoff: BackoffOptions;
   private readonly pageSize: number;
   private readonly timeoutMs: number;
@@ -186,19 +183,7 @@ export class OmsSource implements RunSource {
     this.auth = opts.credentials ? new OmsTokenProvider(opts.credentials, this.timeoutMs) : undefined;
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     if (opts.cookie) headers.cookie = opts.cookie;
-    this.agents = {
-      http: new HttpAgent({ keepAlive: true, maxSockets: 4 }),
-      https: new HttpsAgent({ keepAlive: true, maxSockets: 4 }),
-    };
-    this.http = got.extend({
-      headers,
-      retry: { limit: 0 },
-      timeout: { request: this.timeoutMs },
-      agent: this.agents,
-      followRedirect: false,
-      throwHttpErrors: false,
-      responseType: 'text',
-    });
+    this.http = new HttpClient({ url: this.baseUrl, headers, timeoutMs: this.timeoutMs });
   }
 
   async fetch(q: RunQuery): Promise<RunInfo[]> {
@@ -258,8 +243,7 @@ export class OmsSource implements RunSource {
   }
 
   async close(): Promise<void> {
-    this.agents.http.destroy();
-    this.agents.https.destroy();
+    this.http.close();
   }
 
   /** Maps one OMS row onto a RunInfo (see the module comment); `eras` names the run's era. */
@@ -385,12 +369,12 @@ export class OmsSource implements RunSource {
   ): Promise<{ status: number; body: string; location: string | undefined }> {
     this.stats.requests++;
     try {
-      const res = await this.http.get(url, {
-        searchParams: params,
-        ...(token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } }),
-      });
-      return { status: res.statusCode, body: res.body, location: res.headers.location };
+      const auth: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+      const res = await this.http.text('GET', url, params, undefined, auth);
+      return { status: 200, body: res.text, location: undefined };
     } catch (err) {
+      if (err instanceof HttpStatusError)
+        return { status: err.status, body: err.body, location: err.headers.location };
       throw this.requestError(url, err);
     }
   }
@@ -441,13 +425,11 @@ export class OmsSource implements RunSource {
   }
 
   private requestError(url: string, err: unknown): Error {
-    if (err instanceof RequestError) {
-      if (err.code === 'ETIMEDOUT' || err.name === 'TimeoutError') {
+    if (err instanceof NetworkError) {
+      if (err.code === 'ETIMEDOUT') {
         return new TransientError(`OMS at ${url} did not answer within ${this.timeoutMs} ms`);
       }
-      return new TransientError(
-        `cannot reach OMS at ${url} (${err.code ?? err.message}): check the network and the URL`,
-      );
+      return new TransientError(`cannot reach OMS at ${url} (${err.code}): check the network and the URL`);
     }
     return err instanceof Error ? err : new InternalError(String(err));
   }

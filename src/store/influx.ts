@@ -1,16 +1,14 @@
 /**
- * The InfluxDB v1 HTTP API client: `/query` (InfluxQL) and `/write` (line protocol) through `got`.
+ * The InfluxDB v1 HTTP API client: `/query` (InfluxQL) and `/write` (line protocol) over node:http (src/util/http.ts).
  * Works with InfluxDB 1.x and with the v1-compatibility endpoints of 2.x/3.x (token auth).
  *
  * Errors are mapped onto the error module: unreachable server and 5xx are transient (retried with capped
  * backoff); 401/403/404 and bad requests are user errors whose message says how to fix them. Passwords
  * and tokens never appear in a message.
  */
-import got, { type Got, HTTPError, RequestError } from 'got';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { InternalError, TransientError, UserError } from '../errors.js';
 import { withRetry, type BackoffOptions } from '../util/retry.js';
+import { HttpClient, HttpStatusError, NetworkError } from '../util/http.js';
 import { LineEncoder, type PointSpec } from './lineproto.js';
 
 export interface InfluxOptions {
@@ -47,7 +45,7 @@ export const ENCODE_AHEAD = 2;
 export class InfluxClient {
   readonly url: string;
   readonly db: string;
-  private readonly http: Got;
+  private readonly http: HttpClient;
   private readonly backoff: BackoffOptions;
   private readonly batchSize: number;
   private readonly who: string;
@@ -65,17 +63,7 @@ export class InfluxClient {
     else if (opts.user !== undefined) {
       headers.authorization = `Basic ${Buffer.from(`${opts.user}:${opts.password ?? ''}`).toString('base64')}`;
     }
-    this.http = got.extend({
-      prefixUrl: this.url,
-      headers,
-      retry: { limit: 0 },
-      timeout: { request: opts.timeoutMs ?? 30_000 },
-      agent: {
-        http: new HttpAgent({ keepAlive: true, maxSockets: 8 }),
-        https: new HttpsAgent({ keepAlive: true, maxSockets: 8 }),
-      },
-      throwHttpErrors: true,
-    });
+    this.http = new HttpClient({ url: this.url, headers, timeoutMs: opts.timeoutMs ?? 30_000 });
   }
 
   /** Runs one InfluxQL statement and returns its series (empty when there are no rows). */
@@ -91,11 +79,13 @@ export class InfluxClient {
     const body = await this.request(`query`, async () => {
       this.stats.queries++;
       if (opts.write) {
-        return this.http.post('query', { form: searchParams }).text();
+        const form = Buffer.from(new URLSearchParams(searchParams).toString());
+        return (
+          await this.http.text('POST', 'query', {}, { data: form, type: 'application/x-www-form-urlencoded' })
+        ).text;
       }
-      return this.http
-        .get('query', { searchParams: { ...searchParams, chunked: 'true', chunk_size: '10000' } })
-        .text();
+      return (await this.http.text('GET', 'query', { ...searchParams, chunked: 'true', chunk_size: '10000' }))
+        .text;
     });
     return mergeChunks(body, q);
   }
@@ -130,15 +120,14 @@ export class InfluxClient {
     if (Object.keys(params).length > 0) searchParams.params = JSON.stringify(params);
     await this.request('query', async () => {
       this.stats.queries++;
-      const stream = this.http.stream('query', { searchParams });
-      stream.setEncoding('utf8');
+      const stream = this.http.stream('query', searchParams);
       // a line (one chunk of the answer) may be megabytes long (snapshot chunks): its pieces are kept apart and
       // only each new piece is searched for the end of line, so a long line costs linear time
       let pieces: string[] = [];
       const flush = (line: string): void => {
         if (line.trim() !== '') for (const s of chunkSeries(line, q)) forEachRow(s, fn);
       };
-      for await (const data of stream as AsyncIterable<string>) {
+      for await (const data of stream) {
         let from = 0;
         let nl = data.indexOf('\n');
         while (nl >= 0) {
@@ -161,11 +150,12 @@ export class InfluxClient {
       const chunk = lines.slice(i, i + this.batchSize);
       await this.request('write', async () => {
         this.stats.writes++;
-        await this.http.post('write', {
-          searchParams: { db: this.db, precision: 'ns' },
-          // as bytes: got writes a Buffer body with less client CPU than the same text
-          body: Buffer.from(chunk.join('\n')),
-        });
+        await this.http.text(
+          'POST',
+          'write',
+          { db: this.db, precision: 'ns' },
+          { data: Buffer.from(chunk.join('\n')), type: 'text/plain; charset=utf-8' },
+        );
         return '';
       });
       this.stats.lines += chunk.length;
@@ -215,7 +205,7 @@ export class InfluxClient {
 
   async ping(): Promise<string> {
     return this.request('ping', async () => {
-      const res = await this.http.get('ping');
+      const res = await this.http.text('GET', 'ping', {});
       return String(res.headers['x-influxdb-version'] ?? 'unknown');
     });
   }
@@ -257,11 +247,11 @@ export class InfluxClient {
   }
 
   private mapError(what: string, err: unknown): Error {
-    if (err instanceof HTTPError) {
-      const status = err.response.statusCode;
-      // a streamed answer has no body here: InfluxDB repeats the message in the X-Influxdb-Error header
-      const header = err.response.headers['x-influxdb-error'];
-      const msg = serverMessage(String(err.response.body ?? (typeof header === 'string' ? header : '')));
+    if (err instanceof HttpStatusError) {
+      const status = err.status;
+      // InfluxDB repeats the message in the X-Influxdb-Error header
+      const header = err.headers['x-influxdb-error'];
+      const msg = serverMessage(err.body !== '' ? err.body : typeof header === 'string' ? header : '');
       if (status === 401) {
         return new UserError(
           `InfluxDB at ${this.url} refused the credentials of '${this.who}' (401 ${msg}): check RUNCTRL_INFLUXDB_USER/RUNCTRL_INFLUXDB_PASSWORD (or ECAL_INFLUXDB_USER/ECAL_INFLUXDB_PWD, or RUNCTRL_INFLUXDB_TOKEN)`,
@@ -282,7 +272,7 @@ export class InfluxClient {
       if (status === 413) return new InternalError(`InfluxDB refused a ${what} body as too large (413)`);
       return new InternalError(`InfluxDB answered ${status} to ${what}: ${msg}`);
     }
-    if (err instanceof RequestError) {
+    if (err instanceof NetworkError) {
       return new TransientError(
         `cannot reach InfluxDB at ${this.url} (${err.code}): start it (scripts/influxdb.sh up) or point --influx-url/RUNCTRL_INFLUXDB_URL at a running server`,
       );
