@@ -23,12 +23,6 @@ export interface RestOfBatch {
   time: ArrayLike<number>;
 }
 
-/** A batch whose other columns are not decoded yet: the slots of its pairs, and how to decode them. */
-interface LazyBatch {
-  slots: Int32Array;
-  load: () => RestOfBatch;
-}
-
 /**
  * Run → slot of a workflow's columns: a dense index (4 bytes per run number of the covered range) while the runs
  * are dense enough, as they are in a campaign; a Map otherwise.
@@ -83,35 +77,69 @@ class Slots {
   }
 }
 
+/**
+ * One workflow's pairs. Per slot: run, status, and where the other columns are — in a batch (lazy, pos) or
+ * among the slot's own columns (own), which only pairs stored in full have: after a snapshot, the few that
+ * changed since it.
+ */
 class Columns {
   n = 0;
   runs = new Int32Array(16);
   status = new Uint8Array(16);
-  attempt = new Int32Array(16);
-  tries = new Int32Array(16);
-  time = new Float64Array(16);
-  /** 0 when a pair's columns are all here, else 1 + the index of its batch in `batches`. */
+  /** 0 when a pair's other columns are its own (below), else 1 + the index of its batch in `batches`… */
   lazy = new Int32Array(16);
-  outputs: string[] = [];
-  reason: string[] = [];
+  /** …and its position in that batch. */
+  pos = new Int32Array(16);
+  /** 1 + the index of a pair's own columns (0: none yet); the own columns are dense. */
+  own = new Int32Array(16);
+  private nOwn = 0;
+  private attempt = new Int32Array(0);
+  private tries = new Int32Array(0);
+  private time = new Float64Array(0);
+  private readonly outs: string[] = [];
+  private readonly whys: string[] = [];
   readonly slot = new Slots();
-  private readonly batches: (LazyBatch | undefined)[] = [];
+  private readonly batches: { load: () => RestOfBatch; rest?: RestOfBatch }[] = [];
 
   constructor(readonly workflow: string) {}
 
-  private grow(): void {
-    const cap = this.runs.length * 2;
-    const g = <T extends Int32Array | Uint8Array | Float64Array>(a: T, make: (n: number) => T): T => {
-      const b = make(cap);
-      b.set(a);
-      return b;
-    };
-    this.runs = g(this.runs, (n) => new Int32Array(n));
-    this.status = g(this.status, (n) => new Uint8Array(n));
-    this.attempt = g(this.attempt, (n) => new Int32Array(n));
-    this.tries = g(this.tries, (n) => new Int32Array(n));
-    this.time = g(this.time, (n) => new Float64Array(n));
-    this.lazy = g(this.lazy, (n) => new Int32Array(n));
+  /** Room for `more` slots: the slot columns grow by at least half their size, or to what is needed. */
+  reserve(more: number): void {
+    const need = this.n + more;
+    if (need <= this.runs.length) return;
+    const cap = Math.max(need, this.runs.length + (this.runs.length >> 1));
+    this.runs = grown(this.runs, cap, (k) => new Int32Array(k));
+    this.status = grown(this.status, cap, (k) => new Uint8Array(k));
+    this.lazy = grown(this.lazy, cap, (k) => new Int32Array(k));
+    this.pos = grown(this.pos, cap, (k) => new Int32Array(k));
+    this.own = grown(this.own, cap, (k) => new Int32Array(k));
+  }
+
+  /** The index of slot i's own columns, made when it has none. */
+  private ownOf(i: number): number {
+    const o = (this.own[i] ?? 0) - 1;
+    if (o >= 0) return o;
+    if (this.nOwn === this.attempt.length) {
+      const cap = Math.max(16, this.attempt.length * 2);
+      this.attempt = grown(this.attempt, cap, (k) => new Int32Array(k));
+      this.tries = grown(this.tries, cap, (k) => new Int32Array(k));
+      this.time = grown(this.time, cap, (k) => new Float64Array(k));
+    }
+    this.own[i] = ++this.nOwn;
+    this.outs.push('');
+    this.whys.push('');
+    return this.nOwn - 1;
+  }
+
+  /** The slot of a run, a new one (true) when the pair is new. */
+  private slotOf(run: number): [number, boolean] {
+    const i = this.slot.get(run);
+    if (i !== undefined) return [i, false];
+    this.reserve(1);
+    const j = this.n++;
+    this.slot.set(run, j, this.n);
+    this.runs[j] = run;
+    return [j, true];
   }
 
   /** Stores a state; true when the pair is new. */
@@ -123,22 +151,15 @@ class Columns {
 
   /** Stores a state given as a record (outputs as their comma list); true when the pair is new. */
   putRecord(r: StateRecord): boolean {
-    const run = r[0];
-    let i = this.slot.get(run);
-    const fresh = i === undefined;
-    if (i === undefined) {
-      if (this.n === this.runs.length) this.grow();
-      i = this.n++;
-      this.slot.set(run, i, this.n);
-    }
-    this.runs[i] = run;
+    const [i, fresh] = this.slotOf(r[0]);
     this.status[i] = r[1];
-    this.attempt[i] = r[2];
-    this.tries[i] = r[3];
-    this.outputs[i] = r[4];
-    this.reason[i] = r[5];
-    this.time[i] = r[6];
     this.lazy[i] = 0;
+    const o = this.ownOf(i);
+    this.attempt[o] = r[2];
+    this.tries[o] = r[3];
+    this.outs[o] = r[4];
+    this.whys[o] = r[5];
+    this.time[o] = r[6];
     return fresh;
   }
 
@@ -147,56 +168,63 @@ class Columns {
    * when one of them is first read in full. Returns the number of new pairs.
    */
   putLazy(runs: ArrayLike<number>, statuses: ArrayLike<number>, load: () => RestOfBatch): number {
-    const rec: StateRecord = [0, 0, 0, 0, '', '', 0];
-    const slots = new Int32Array(runs.length);
-    const batch = this.batches.length + 1;
+    const b = this.batches.push({ load });
+    this.reserve(runs.length);
     let fresh = 0;
     for (let k = 0; k < runs.length; k++) {
-      rec[0] = runs[k] ?? 0;
-      rec[1] = statuses[k] ?? 0;
-      if (this.putRecord(rec)) fresh++;
-      const i = this.slot.get(rec[0]) ?? 0;
-      slots[k] = i;
-      this.lazy[i] = batch;
+      const [i, isNew] = this.slotOf(runs[k] ?? 0);
+      if (isNew) fresh++;
+      this.status[i] = statuses[k] ?? 0;
+      this.lazy[i] = b;
+      this.pos[i] = k;
     }
-    this.batches.push({ slots, load });
     return fresh;
   }
 
-  /** Decodes the batch of slot i if its columns are not here yet (pairs overwritten since keep their own). */
-  private ensure(i: number): void {
+  at(i: number): RunState {
     const b = this.lazy[i] ?? 0;
     const batch = b > 0 ? this.batches[b - 1] : undefined;
-    if (!batch) return;
-    const r = batch.load();
-    const { slots } = batch;
-    for (let k = 0; k < slots.length; k++) {
-      const j = slots[k] ?? 0;
-      if (this.lazy[j] !== b) continue;
-      this.attempt[j] = r.attempt[k] ?? 0;
-      this.tries[j] = r.tries[k] ?? 0;
-      this.outputs[j] = r.outputs[k] ?? '';
-      this.reason[j] = r.reason[k] ?? '';
-      this.time[j] = r.time[k] ?? 0;
-      this.lazy[j] = 0;
+    const run = this.runs[i] ?? 0;
+    const status = RUN_STATUSES[this.status[i] ?? 0] ?? 'new';
+    if (batch) {
+      const r = (batch.rest ??= batch.load());
+      const k = this.pos[i] ?? 0;
+      const out = r.outputs[k] ?? '';
+      return {
+        run,
+        workflow: this.workflow,
+        status,
+        attempt: r.attempt[k] ?? 0,
+        tries: r.tries[k] ?? 0,
+        outputs: out === '' ? [] : out.split(','),
+        reason: r.reason[k] ?? '',
+        time: r.time[k] ?? 0,
+      };
     }
-    this.batches[b - 1] = undefined;
-  }
-
-  at(i: number): RunState {
-    this.ensure(i);
-    const out = this.outputs[i] ?? '';
+    const o = (this.own[i] ?? 0) - 1;
+    const out = this.outs[o] ?? '';
     return {
-      run: this.runs[i] ?? 0,
+      run,
       workflow: this.workflow,
-      status: RUN_STATUSES[this.status[i] ?? 0] ?? 'new',
-      attempt: this.attempt[i] ?? 0,
-      tries: this.tries[i] ?? 0,
+      status,
+      attempt: this.attempt[o] ?? 0,
+      tries: this.tries[o] ?? 0,
       outputs: out === '' ? [] : out.split(','),
-      reason: this.reason[i] ?? '',
-      time: this.time[i] ?? 0,
+      reason: this.whys[o] ?? '',
+      time: this.time[o] ?? 0,
     };
   }
+}
+
+/** A typed array copied into a new one of `cap` elements. */
+function grown<T extends Int32Array | Uint8Array | Float64Array>(
+  a: T,
+  cap: number,
+  make: (n: number) => T,
+): T {
+  const b = make(cap);
+  b.set(a);
+  return b;
 }
 
 function parseKey(key: string): { workflow: string; run: number } | undefined {
@@ -248,6 +276,11 @@ export class StateTable implements Map<string, RunState> {
     load: () => RestOfBatch,
   ): void {
     this.count += this.columns(workflow).putLazy(runs, statuses, load);
+  }
+
+  /** Room for `more` pairs of a workflow (when the count is known ahead, the columns are sized to it). */
+  reserve(workflow: string, more: number): void {
+    this.columns(workflow).reserve(more);
   }
 
   /** The status of a pair, without reading the rest of it. */

@@ -8,12 +8,16 @@
  * chunk count, the sha256 of the chunks and the schema version. Without its head a generation is invisible;
  * a head whose chunks do not add up to its checksum is refused. A chunk is base64 of deflated JSON.
  *
- * State chunks are columns (schema 3): a first line with the runs (first one, then differences) and the statuses
- * (one digit per pair), then a line with the other columns, which `list` (decodeStatuses) does not parse.
+ * State chunks are columns (schema 4): a first part with the runs (first one, then differences) and the statuses
+ * (one digit per pair), then a part with the other columns, which `list` (decodeStatuses) does not inflate and
+ * a pass inflates only for the chunks it reads in full (StateTable.putLazy). Registered-run chunks are likewise
+ * their run numbers, then the records (LazyMap.putLazy). A chunk holds at most CHUNK_ITEMS pairs or runs, so
+ * that reading a few of them in full decodes little.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { JobRecord } from '../domain/jobs.js';
+import { LazyMap } from '../domain/lazy-map.js';
 import { StateTable, type StateRecord } from '../domain/state-table.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { isJobStatus, RUN_STATUSES } from '../domain/status.js';
@@ -21,11 +25,13 @@ import { int, type PointSpec } from './lineproto.js';
 
 export const SNAPSHOT = 'snapshot';
 /** Bumped whenever the chunk encoding or the meaning of a stored point changes: older snapshots are stale. */
-export const SNAPSHOT_SCHEMA = 3;
+export const SNAPSHOT_SCHEMA = 4;
 /** Records are gathered up to this many characters of JSON, then deflated and base64-encoded… */
 const RAW_CHARS = 400_000;
 /** …into a chunk of at most this many characters (InfluxDB keeps string fields up to 64 KB). */
 const MAX_CHUNK = 60_000;
+/** Pairs or registered runs a state or run chunk holds at most (the unit of lazy decoding). */
+const CHUNK_ITEMS = 1_000;
 
 export interface CampaignState {
   states: Map<string, RunState>;
@@ -58,8 +64,12 @@ interface StateColumns {
 }
 /** attempt, tries, outputs, reason, time (first, then differences). */
 type RestColumns = [number[], number[], string[], string[], number[]];
-type Chunk =
-  ({ k: 's'; w: string } & StateColumns) | { k: 'r'; v: RegisteredRun[] } | { k: 'j'; v: JobRec[] };
+/** Registered runs: their run numbers (first, then differences), and the JSON text of their records. */
+interface RunColumns {
+  runs: number[];
+  rest: string;
+}
+type Chunk = ({ k: 's'; w: string } & StateColumns) | ({ k: 'r' } & RunColumns) | { k: 'j'; v: JobRec[] };
 
 const JOB_KEYS = [
   'campaign',
@@ -97,12 +107,13 @@ function pack<T>(part: T[], make: (v: T[]) => Chunk): string[] {
 }
 
 /**
- * A state chunk is its status columns and its other columns deflated apart (`s` HEAD `.` REST, `.` being outside
- * base64), so that counting inflates and parses the status columns only; other chunks are one JSON value.
+ * A state or run chunk is its key columns and its other columns deflated apart (`s` HEAD `.` REST, `.` being
+ * outside base64), so that counting or looking up inflates and parses the key columns only; a job chunk is one
+ * JSON value.
  */
 function serialize(c: Chunk): string {
   const z = (json: string): string => deflateRawSync(json).toString('base64');
-  if (c.k !== 's') return z(JSON.stringify(c));
+  if (c.k === 'j') return z(JSON.stringify(c));
   const { rest, ...head } = c;
   return `${z(JSON.stringify(head))}.${z(rest)}`;
 }
@@ -114,17 +125,17 @@ function unpack(text: string): { c: Chunk; restB64: string } {
   const dot = text.indexOf('.');
   if (dot < 0) return { c: JSON.parse(inflate(text.slice(1))) as Chunk, restB64: '' };
   const c = JSON.parse(inflate(text.slice(1, dot))) as Chunk;
-  if (c.k !== 's') throw new SnapshotCorrupt('only state chunks have two parts');
+  if (c.k === 'j') throw new SnapshotCorrupt('job chunks have one part');
   return { c: { ...c, rest: '' }, restB64: text.slice(dot + 1) };
 }
 
-/** Splits records into packed chunks of about RAW_CHARS characters of JSON each. */
-function* chunked<T>(items: Iterable<T>, make: (v: T[]) => Chunk): Generator<string> {
+/** Splits records into packed chunks of about RAW_CHARS characters of JSON, or `max` records, each. */
+function* chunked<T>(items: Iterable<T>, make: (v: T[]) => Chunk, max = Infinity): Generator<string> {
   let part: T[] = [];
   let chars = 0;
   for (const it of items) {
     const n = JSON.stringify(it).length;
-    if (part.length > 0 && chars + n > RAW_CHARS) {
+    if (part.length > 0 && (chars + n > RAW_CHARS || part.length >= max)) {
       yield* pack(part, make);
       part = [];
       chars = 0;
@@ -166,8 +177,13 @@ export function encodeChunks(st: CampaignState): string[] {
     l.push(stateRec(s));
   }
   const out: string[] = [];
-  for (const [w, recs] of byWf) out.push(...chunked(recs, (v) => ({ k: 's', w, ...toColumns(v) })));
-  out.push(...chunked(st.registered.values(), (v) => ({ k: 'r', v })));
+  for (const [w, recs] of byWf)
+    out.push(...chunked(recs, (v) => ({ k: 's', w, ...toColumns(v) }), CHUNK_ITEMS));
+  const runColumns = (v: RegisteredRun[]): RunColumns => ({
+    runs: deltas(v.map((r) => r.run)),
+    rest: JSON.stringify(v),
+  });
+  out.push(...chunked(st.registered.values(), (v) => ({ k: 'r', ...runColumns(v) }), CHUNK_ITEMS));
   const jobs = [...st.jobs.values()].map((j) =>
     JOB_KEYS.map((k) => (k === 'runs' ? j.runs.join(',') : k === 'outputs' ? j.outputs.join(',') : j[k])),
   );
@@ -268,6 +284,21 @@ function putChunk(states: StateTable, c: { w: string } & StateColumns, restB64: 
   });
 }
 
+/** Stores a run chunk's registered runs in the map, their records decoded when one of them is first read. */
+function putRunChunk(registered: LazyMap<number, RegisteredRun>, c: RunColumns, restB64: string): void {
+  const runs = Array.isArray(c.runs) && c.runs.every(isInt) ? undeltas(c.runs) : undefined;
+  if (!runs?.every(isInt)) throw new SnapshotCorrupt('bad run column');
+  registered.putLazy(runs, () => {
+    const v = JSON.parse(inflate(restB64)) as unknown;
+    const ok =
+      Array.isArray(v) &&
+      v.length === runs.length &&
+      v.every((r: unknown, i) => typeof r === 'object' && r !== null && (r as RegisteredRun).run === runs[i]);
+    if (!ok) throw new SnapshotCorrupt('bad registered runs');
+    return v as RegisteredRun[];
+  });
+}
+
 function decodeJobRec(r: JobRec): JobRecord {
   const o: Record<string, unknown> = {};
   JOB_KEYS.forEach((k, i) => (o[k] = r[i]));
@@ -278,19 +309,23 @@ function decodeJobRec(r: JobRec): JobRecord {
 }
 
 /**
- * The state held by verified chunks (in seq order). Throws SnapshotCorrupt on anything unexpected (a state
- * chunk's other columns: when first read, see putChunk). With `statusesOnly`, jobs are left out.
+ * The state held by verified chunks (in seq order). Throws SnapshotCorrupt on anything unexpected (the other
+ * columns of state and run chunks: when first read, see putChunk). With `statusesOnly`, jobs are left out.
  */
 export function decodeChunks(chunks: readonly string[], statusesOnly = false): CampaignState {
   const states = new StateTable();
-  const st: CampaignState = { states, registered: new Map(), jobs: new Map() };
-  for (const text of chunks) {
-    if (statusesOnly && text.startsWith('j')) continue;
-    const { c, restB64 } = unpack(text);
+  const registered = new LazyMap<number, RegisteredRun>();
+  const st: CampaignState = { states, registered, jobs: new Map() };
+  const parts = chunks.filter((t) => !statusesOnly || !t.startsWith('j')).map(unpack);
+  // the pairs of each workflow, counted first, so that its columns are sized once
+  const pairs = new Map<string, number>();
+  for (const { c } of parts)
+    if (c.k === 's') pairs.set(c.w, (pairs.get(c.w) ?? 0) + (typeof c.st === 'string' ? c.st.length : 0));
+  for (const [w, n] of pairs) states.reserve(w, n);
+  for (const { c, restB64 } of parts) {
     if (c.k === 's') putChunk(states, c, restB64);
-    else if (c.k === 'r') {
-      for (const r of c.v) st.registered.set(r.run, r);
-    } else if (c.k === 'j') {
+    else if (c.k === 'r') putRunChunk(registered, c, restB64);
+    else if (c.k === 'j') {
       for (const r of c.v) {
         const j = decodeJobRec(r);
         st.jobs.set(j.name, j);
