@@ -16,7 +16,7 @@ import { handlerFor, type UnitInfo } from './handler.js';
 import type { Loaded, PassContext } from './pass.js';
 import type { PlannedUnit } from './plan.js';
 import type { Resubmit } from './reconcile.js';
-import { jobSpecOf, unitDirs, unitEnv, unitOfJob } from './units.js';
+import { joinNames, jobSpecOf, unitDirs, unitEnv, unitOfJob } from './units.js';
 import { groupBy, messageOf } from './util.js';
 
 interface Pending {
@@ -45,10 +45,10 @@ function newJob(x: PassContext, info: UnitInfo, spec: WorkflowSpec): JobRecord {
     status: 'idle',
     backend: spec.backend,
     nativeId: '',
-    stdout: path.join(work, 'stdout'),
-    stderr: path.join(work, 'stderr'),
-    exitCodeFile: path.join(work, 'exit_code'),
-    outputFile: path.join(work, 'outputs'),
+    stdout: joinNames(work, 'stdout'),
+    stderr: joinNames(work, 'stderr'),
+    exitCodeFile: joinNames(work, 'exit_code'),
+    outputFile: joinNames(work, 'outputs'),
     exitCode: null,
     outputs: [],
     reason: '',

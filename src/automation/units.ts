@@ -12,6 +12,20 @@ import { jobEndLinePrefix } from '../store/jobend.js';
 import { handlerFor, type UnitInfo } from './handler.js';
 import type { Loaded, PassOptions } from './pass.js';
 
+const PLAIN_NAME = /^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$/;
+/** What path.normalize would change in a POSIX path: `//`, a `.` or `..` component. */
+const NOT_NORMAL = /\/\/|(^|\/)\.\.?(\/|$)/;
+
+/**
+ * path.join of a directory and plain names (no separator, not `.` or `..`), as campaign, workflow and unit names
+ * are: a concatenation, where path.join would normalise the whole path again (thousands of units a pass).
+ */
+export function joinNames(dir: string, ...names: string[]): string {
+  const plain = path.sep === '/' && !NOT_NORMAL.test(dir) && names.every((n) => PLAIN_NAME.test(n));
+  if (!plain || dir === '' || names.length === 0) return path.join(dir, ...names);
+  return `${dir.endsWith('/') ? dir : `${dir}/`}${names.join('/')}`;
+}
+
 export function unitDirs(
   o: PassOptions,
   campaign: string,
@@ -20,8 +34,8 @@ export function unitDirs(
   attempt: number,
 ): { work: string; out: string } {
   return {
-    work: path.join(o.jobRoot, campaign, workflow, unit, `a${attempt}`),
-    out: path.join(o.outputRoot, campaign, workflow, unit),
+    work: joinNames(o.jobRoot, campaign, workflow, unit, `a${attempt}`),
+    out: joinNames(o.outputRoot, campaign, workflow, unit),
   };
 }
 
