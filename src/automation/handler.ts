@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import type { WorkflowSpec } from '../domain/workflow.js';
 import { UserError } from '../errors.js';
+import { importModule } from '../util/import-module.js';
 
 export interface UnitInfo {
   campaign: string;
@@ -82,7 +83,7 @@ export async function handlerFor(spec: WorkflowSpec): Promise<WorkflowHandler> {
   if (hit) return hit;
   let mod: { default?: unknown; handler?: unknown };
   try {
-    mod = (await import(pathToFileURL(spec.handler).href)) as { default?: unknown; handler?: unknown };
+    mod = (await importModule(pathToFileURL(spec.handler).href)) as { default?: unknown; handler?: unknown };
   } catch (err) {
     throw new UserError(
       `cannot load the handler module of workflow '${spec.name}' (${spec.handler}): ${err instanceof Error ? err.message : String(err)}`,

@@ -10,16 +10,20 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
 import { lockName } from './local-files.js';
 
-/** The compiled executor: next to this module in dist/, else dist/ of the package (tests run src/). */
+/**
+ * The compiled executor: next to this module in dist/backends/, or under dist/ when this is the CLI bundle
+ * (dist/runctrl.cjs), else dist/ of the package (tests run src/).
+ */
 export function executorScript(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const candidates = [
     path.join(here, 'local-executor.js'),
+    path.join(here, 'backends', 'local-executor.js'),
     path.join(here, '..', '..', 'dist', 'backends', 'local-executor.js'),
   ];
   const found = candidates.find((c) => existsSync(c));
   if (found === undefined) {
-    throw new UserError(`the local executor ${candidates[1] as string} is missing: run \`npm run build\``);
+    throw new UserError(`the local executor ${candidates[2] as string} is missing: run \`npm run build\``);
   }
   return found;
 }

@@ -2,7 +2,10 @@
  * The runctrl command line: yargs command modules that parse flags, call a use case in src/core and print
  * its result. `createCli` builds the parser without side effects, so tests can run commands in-process.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
+import { PROJECT_ROOT } from '../config.js';
 import { describeError, UsageError } from '../errors.js';
 import type { GlobalArgs } from './context.js';
 import type { CommandFactory } from './define.js';
@@ -14,6 +17,9 @@ import { extraCommands } from './commands/index.js';
 import { serveCommand } from './commands/serve.js';
 import { whyCommand } from './commands/why.js';
 import { compactCommand } from './commands/compact.js';
+
+/** For the bundle's launcher (src/cli/code-cache.ts). */
+export { setImporter } from '../util/import-module.js';
 
 export const COMMANDS: CommandFactory[] = [
   createCommand,
@@ -80,13 +86,33 @@ export function createCli(argv: string[], io: Io = processIo): Argv<GlobalArgs> 
     .completion('completion', 'print a bash/zsh completion script')
     .help()
     .alias('h', 'help')
-    .version()
-    .wrap(Math.min(110, process.stdout.columns || 110))
+    .version(packageVersion())
+    .wrap(wantsHelp(argv) ? Math.min(110, process.stdout.columns || 110) : null)
     .exitProcess(false)
     .fail((msg, err) => {
       if (err) throw err;
       throw new UsageError(msg);
     });
+}
+
+/** runctrl's version, from its package.json (yargs would look for it from its own location, not ours). */
+function packageVersion(): string {
+  try {
+    const v = (
+      JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version?: unknown }
+    ).version;
+    return typeof v === 'string' ? v : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Help is printed only for --help/-h (usage errors print one line). yargs lays the help text out at every
+ * command anyway (to have it ready): without wrapping, that costs far less of the start-up.
+ */
+function wantsHelp(argv: readonly string[]): boolean {
+  return argv.some((a) => a === '--help' || a === '-h');
 }
 
 /** Runs the CLI; resolves to the exit code. Errors print as one line (stack only for internal errors). */

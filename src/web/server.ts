@@ -12,6 +12,7 @@ import { explainFor } from '../core/why.js';
 import type { Campaign } from '../domain/campaign.js';
 import { isRunStatus } from '../domain/status.js';
 import { checkName } from '../domain/names.js';
+import { PROJECT_ROOT } from '../config.js';
 import { UserError } from '../errors.js';
 import { tail } from './logs.js';
 import type { DashboardSource } from './source.js';
@@ -36,7 +37,7 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-export const ASSETS_DIR = path.resolve(import.meta.dirname, '..', '..', 'dist', 'web', 'assets');
+export const ASSETS_DIR = path.join(PROJECT_ROOT, 'dist', 'web', 'assets');
 
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
