@@ -99,7 +99,7 @@ class Columns {
   private readonly outs: string[] = [];
   private readonly whys: string[] = [];
   readonly slot = new Slots();
-  private readonly batches: { load: () => RestOfBatch; rest?: RestOfBatch }[] = [];
+  private readonly batches: { load?: () => RestOfBatch; rest?: PackedRest }[] = [];
 
   constructor(readonly workflow: string) {}
 
@@ -187,9 +187,9 @@ class Columns {
     const run = this.runs[i] ?? 0;
     const status = RUN_STATUSES[this.status[i] ?? 0] ?? 'new';
     if (batch) {
-      const r = (batch.rest ??= batch.load());
+      const r = (batch.rest ??= unpackBatch(batch));
       const k = this.pos[i] ?? 0;
-      const out = r.outputs[k] ?? '';
+      const out = r.outputs.at(k);
       return {
         run,
         workflow: this.workflow,
@@ -197,7 +197,7 @@ class Columns {
         attempt: r.attempt[k] ?? 0,
         tries: r.tries[k] ?? 0,
         outputs: out === '' ? [] : out.split(','),
-        reason: r.reason[k] ?? '',
+        reason: r.reason.at(k),
         time: r.time[k] ?? 0,
       };
     }
@@ -214,6 +214,51 @@ class Columns {
       time: this.time[o] ?? 0,
     };
   }
+}
+
+/** Strings held as one text and the offsets of their ends (one string instead of one per pair). */
+class PackedStrings {
+  private readonly text: string;
+  private readonly ends: Int32Array;
+
+  constructor(v: ArrayLike<string>) {
+    const parts: string[] = [];
+    this.ends = new Int32Array(v.length);
+    let at = 0;
+    for (let k = 0; k < v.length; k++) {
+      const x = v[k] ?? '';
+      parts.push(x);
+      this.ends[k] = at += x.length;
+    }
+    this.text = parts.join('');
+  }
+
+  at(k: number): string {
+    return this.text.slice(k > 0 ? (this.ends[k - 1] ?? 0) : 0, this.ends[k] ?? 0);
+  }
+}
+
+/** A batch's other columns, decoded and packed: typed arrays and packed strings. */
+interface PackedRest {
+  attempt: Int32Array;
+  tries: Int32Array;
+  time: Float64Array;
+  outputs: PackedStrings;
+  reason: PackedStrings;
+}
+
+/** Decodes a batch once (its loader, and the compressed text it holds, are dropped); throws as the loader does. */
+function unpackBatch(batch: { load?: () => RestOfBatch }): PackedRest {
+  const r = batch.load?.();
+  if (!r) throw new Error('a batch of state columns without its loader');
+  batch.load = undefined;
+  return {
+    attempt: Int32Array.from(r.attempt),
+    tries: Int32Array.from(r.tries),
+    time: Float64Array.from(r.time),
+    outputs: new PackedStrings(r.outputs),
+    reason: new PackedStrings(r.reason),
+  };
 }
 
 /** A typed array copied into a new one of `cap` elements. */
