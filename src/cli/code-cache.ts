@@ -4,10 +4,11 @@
  * under $XDG_CACHE_HOME/runctrl (else ~/.cache/runctrl), named after the bundle's size and time and the Node
  * version; V8 refuses a cache that does not match the source, and then the code is compiled as usual. The
  * cache is written after a command that compiled more than the cache held (temp file + rename), never on the
- * way of the command's output; any failure to read or write it only costs speed. RUNCTRL_CODE_CACHE=0 turns it
+ * way of the command's output, and the caches of other builds are then removed; any failure to read or write it
+ * only costs speed. RUNCTRL_CODE_CACHE=0 turns it
  * off. Node builtins only: this module runs before anything else is loaded.
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,6 +69,9 @@ export function loadBundle(
       const tmp = `${file}.${process.pid}.tmp`;
       writeFileSync(tmp, data);
       renameSync(tmp, file);
+      // the caches of other builds or Node versions (and temp files of killed writers) are of no more use
+      for (const f of readdirSync(dir))
+        if (f.startsWith('cli-') && f !== path.basename(file)) rmSync(path.join(dir, f), { force: true });
     }, undefined);
   };
   return { main, save };

@@ -1,5 +1,5 @@
 /** bin/runctrl.js starts the CLI bundle with a V8 code cache: made, reused, refused when bad, and optional. */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,8 @@ const files = (): string[] => {
 describe('the code cache of the CLI bundle', () => {
   it('is written under XDG_CACHE_HOME, reused, replaced when corrupt, and left alone with RUNCTRL_CODE_CACHE=0', async () => {
     const env = { XDG_CACHE_HOME: home };
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'cli-v0.0.0-1-1.v8'), 'the cache of another build');
     const v1 = await spawnCli(['--version'], { env });
     expect(v1.code, v1.stderr).toBe(0);
     expect(v1.stdout.trim()).toBe(
@@ -28,7 +30,7 @@ describe('the code cache of the CLI bundle', () => {
         }
       ).version,
     );
-    expect(files()).toHaveLength(1);
+    expect(files()).toHaveLength(1); // the other build's cache is gone
     const file = path.join(dir, files()[0] ?? '');
     const size = statSync(file).size;
     expect(size).toBeGreaterThan(10_000);
