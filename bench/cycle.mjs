@@ -21,8 +21,9 @@
  *      total InfluxDB time across the campaigns (target ≤ 200 ms), queries per campaign, the floor of one
  *      request (the same query reading nothing), what InfluxDB did (EXPLAIN ANALYZE), and a check that the
  *      first load merged with the incremental reads equals a fresh full load;
- *  (c) the RSS of a fresh process after a full load of every campaign, holding the state like the pass
- *      does (target ≤ 150 MB);
+ *  (c) the peak RSS of a fresh process holding every campaign's state as a loop does (Store.campaignState into
+ *      StateTables; target ≤ 150 MB): through the snapshots (after (d)'s compact), then with every pair read in
+ *      full; and, for reference, without a snapshot (the fallback) and as Maps of objects (before issue 8);
  *  (d) issue 8: after `runctrl compact` (once the snapshot overlap window has passed over the built history) and
  *      a little change, fresh processes spawning bin/runctrl.js — `automation --once --dry-run`, `list`,
  *      `status -c` (latest 50) and `status -c --json` — wall time and peak RSS (/usr/bin/time), medians of
@@ -170,8 +171,20 @@ if (o.child) {
   const before = process.memoryUsage();
   const t = performance.now();
   const held = [];
-  const loader = o.child.how === 'plain-rows' ? fullLoadPlainRows : fullLoad;
+  const how = o.child.how;
+  // 'objects': the three reads as Maps of objects; otherwise what a loop holds (StateCache): Store.campaignState,
+  // through the newest snapshot when there is one, else the full read folded into a StateTable
+  const loader = how === 'objects' ? fullLoad : (st, c) => st.campaignState(c);
   for (const c of o.child.campaigns) held.push(await loader(store, c));
+  let via = [...new Set(held.map((h) => h.via ?? 'objects'))].join('/');
+  if (how === 'all-read') {
+    // every pair and registered run read in full once, as a loop that lived long enough would have
+    for (const h of held) {
+      for (const x of h.states.values()) if (x.run < 0) throw new Error('bad run');
+      for (const x of h.registered.values()) if (x.run < 0) throw new Error('bad run');
+    }
+    via += ', every pair read in full';
+  }
   const loadMs = performance.now() - t;
   const loaded = process.memoryUsage();
   gc();
@@ -186,6 +199,7 @@ if (o.child) {
       maxRss: process.resourceUsage().maxRSS * 1024,
       pairs: held.reduce((n, h) => n + h.states.size, 0),
       loadMs,
+      via,
       gc: globalThis.gc !== undefined,
     }),
   );
@@ -666,8 +680,9 @@ async function main(url, db, store) {
         code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`the load process exited with ${code}`)),
       );
     });
-  const child = await loadInChild('store');
-  const childPlain = await loadInChild('plain-rows');
+  // before any snapshot: the fallback (full read folded into a StateTable), and the former object maps
+  const childFull = await loadInChild('held');
+  const childObjects = await loadInChild('objects');
 
   // (d) ----------------------------------------------------------------------------------------------
   const d = {};
@@ -676,6 +691,9 @@ async function main(url, db, store) {
     return rows[0]?.count ?? 0;
   };
   d.compact1 = await compactThenChange(url, db, store);
+  // (c) through the snapshot, as a loop holds the state after its first pass; then with every pair read in full
+  const child = await loadInChild('held');
+  const childAll = await loadInChild('all-read');
   d.points1 = await countPoints();
   d.load1 = load();
   d.f1 = await freshCommands(url, db, c0);
@@ -692,7 +710,7 @@ async function main(url, db, store) {
   // report -------------------------------------------------------------------------------------------
   const ratio = a.store / raw;
   const entities = first.states.size + first.registered.size + first.jobs.size;
-  const rssOk = child.rss <= TARGET.rssMb * 1024 * 1024;
+  const rssOk = [child, childAll].every((x) => x.maxRss <= TARGET.rssMb * 1024 * 1024);
   const ok =
     ratio <= TARGET.loadRatio && b.total <= TARGET.incrementalMs && rssOk && freshOk(d.f1) && freshOk(d.f2);
   const line = (s = '') => console.log(s);
@@ -739,17 +757,17 @@ async function main(url, db, store) {
   );
   line();
   line(
-    `(c) a fresh process after the full load of all ${o.campaigns} campaigns (${child.pairs} pairs held, ${fmt(child.loadMs)}):`,
+    `(c) a fresh process holding the state of all ${o.campaigns} campaigns as a loop does (Store.campaignState), ${child.pairs} pairs:`,
   );
-  line(
-    `    RSS ${mb(child.rss)} (target ≤ ${TARGET.rssMb} MB: ${verdict(rssOk)}); after gc ${mb(child.rssAfterGc)}; peak ${mb(child.maxRss)}; heap used ${mb(child.heapUsed)} (${mb(child.heapBefore)} before loading)${child.gc ? '' : ' (no --expose-gc)'}`,
-  );
-  line(
-    `    RSS before loading ${mb(child.before)}; the state held: ${Math.round((child.heapUsed - child.heapBefore) / child.pairs)} B of heap per pair`,
-  );
-  line(
-    `    what-if, rows built without { ...tags }: RSS ${mb(childPlain.rss)}, peak ${mb(childPlain.maxRss)}, heap used ${mb(childPlain.heapUsed)}, ${fmt(childPlain.loadMs)}`,
-  );
+  const heldLine = (label, x) =>
+    line(
+      `    ${label.padEnd(44)} peak RSS ${mb(x.maxRss)}, RSS after gc ${mb(x.rssAfterGc)}, heap used ${mb(x.heapUsed)} (${Math.round((x.heapUsed - x.heapBefore) / x.pairs)} B a pair), ${fmt(x.loadMs)} [${x.via}]`,
+    );
+  heldLine('through the snapshots', child);
+  heldLine('the same, every pair then read in full', childAll);
+  line(`    target: peak RSS ≤ ${TARGET.rssMb} MB: ${verdict(rssOk)}`);
+  heldLine('without snapshot (fallback)', childFull);
+  heldLine('what-if, Maps of objects (before issue 8)', childObjects);
   if (process.env.BENCH_EXPLAIN) line(`\n${exInc.text}\n\n${exFull.text}`);
   line();
   line(
