@@ -184,34 +184,33 @@ class Columns {
   at(i: number): RunState {
     const b = this.lazy[i] ?? 0;
     const batch = b > 0 ? this.batches[b - 1] : undefined;
-    const run = this.runs[i] ?? 0;
-    const status = RUN_STATUSES[this.status[i] ?? 0] ?? 'new';
+    let attempt: number | undefined, tries: number | undefined, time: number | undefined;
+    let out: string | undefined, reason: string | undefined;
     if (batch) {
       const r = (batch.rest ??= unpackBatch(batch));
       const k = this.pos[i] ?? 0;
-      const out = r.outputs.at(k);
-      return {
-        run,
-        workflow: this.workflow,
-        status,
-        attempt: r.attempt[k] ?? 0,
-        tries: r.tries[k] ?? 0,
-        outputs: out === '' ? [] : out.split(','),
-        reason: r.reason.at(k),
-        time: r.time[k] ?? 0,
-      };
+      attempt = r.attempt[k];
+      tries = r.tries[k];
+      time = r.time[k];
+      out = r.outputs.at(k);
+      reason = r.reason.at(k);
+    } else {
+      const o = (this.own[i] ?? 0) - 1;
+      attempt = this.attempt[o];
+      tries = this.tries[o];
+      time = this.time[o];
+      out = this.outs[o];
+      reason = this.whys[o];
     }
-    const o = (this.own[i] ?? 0) - 1;
-    const out = this.outs[o] ?? '';
     return {
-      run,
+      run: this.runs[i] ?? 0,
       workflow: this.workflow,
-      status,
-      attempt: this.attempt[o] ?? 0,
-      tries: this.tries[o] ?? 0,
-      outputs: out === '' ? [] : out.split(','),
-      reason: this.whys[o] ?? '',
-      time: this.time[o] ?? 0,
+      status: RUN_STATUSES[this.status[i] ?? 0] ?? 'new',
+      attempt: attempt ?? 0,
+      tries: tries ?? 0,
+      outputs: out ? out.split(',') : [],
+      reason: reason ?? '',
+      time: time ?? 0,
     };
   }
 }
