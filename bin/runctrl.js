@@ -12,9 +12,8 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-const bundled = loadBundle(
-  path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'runctrl.cjs'),
-);
+const dist = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+const bundled = loadBundle(path.join(dist, 'runctrl.cjs'), process.env, path.join(dist, 'cli', 'main.js'));
 const { main } = bundled ?? (await import('../dist/cli/main.js'));
 
 main(process.argv.slice(2)).then(

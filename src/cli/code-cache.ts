@@ -35,14 +35,18 @@ function readOr<T>(fn: () => T, fallback: T): T {
 
 /**
  * The CLI's main() from the bundle, and a function that saves the code cache once the command has run; undefined
- * when there is no bundle (the caller imports dist/cli/main.js instead).
+ * when there is no bundle, or when `compiled` (dist/cli/main.js) is newer than it: the caller imports
+ * dist/cli/main.js instead.
  */
 export function loadBundle(
   bundle: string,
   env: NodeJS.ProcessEnv = process.env,
+  compiled?: string,
 ): { main: Main; save: () => void } | undefined {
   const st = readOr(() => statSync(bundle), undefined);
   if (!st) return undefined;
+  // dist/ compiled again (tsc alone) after the bundle was made: the bundle is stale, the compiled code wins
+  if (compiled !== undefined && readOr(() => statSync(compiled).mtimeMs, 0) > st.mtimeMs) return undefined;
   const useCache = env.RUNCTRL_CODE_CACHE !== '0';
   const file = path.join(cacheDir(env), `cli-${process.version}-${st.size}-${Math.trunc(st.mtimeMs)}.v8`);
   const cached = useCache ? readOr(() => readFileSync(file), undefined) : undefined;
