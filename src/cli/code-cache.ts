@@ -1,7 +1,7 @@
 /**
  * Starts the CLI from its bundle (dist/runctrl.cjs, scripts/cli-bundle.mjs) with a V8 code cache, so that a
  * fresh process does not parse and compile again the code the previous ones compiled. The cache is a file
- * under $XDG_CACHE_HOME/runctrl (else ~/.cache/runctrl), named after the bundle's size and time and the Node
+ * under $XDG_CACHE_HOME/runctrl (else ~/.cache/runctrl), named after the bundle's size and times and the Node
  * version; V8 refuses a cache that does not match the source, and then the code is compiled as usual. The
  * cache is written after a command that compiled more than the cache held (temp file + rename), never on the
  * way of the command's output, and the caches of other builds are then removed; any failure to read or write it
@@ -48,7 +48,9 @@ export function loadBundle(
   // dist/ compiled again (tsc alone) after the bundle was made: the bundle is stale, the compiled code wins
   if (compiled !== undefined && readOr(() => statSync(compiled).mtimeMs, 0) > st.mtimeMs) return undefined;
   const useCache = env.RUNCTRL_CODE_CACHE !== '0';
-  const file = path.join(cacheDir(env), `cli-${process.version}-${st.size}-${Math.trunc(st.mtimeMs)}.v8`);
+  // V8 checks only the source's length: the name tells the bundle's versions apart (a copy or rewrite changes ctime)
+  const id = `${st.size}-${Math.trunc(st.mtimeMs)}-${Math.trunc(st.ctimeMs)}`;
+  const file = path.join(cacheDir(env), `cli-${process.version}-${id}.v8`);
   const cached = useCache ? readOr(() => readFileSync(file), undefined) : undefined;
   const script = new vm.Script(Module.wrap(readFileSync(bundle, 'utf8')), {
     filename: bundle,
