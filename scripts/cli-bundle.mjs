@@ -1,7 +1,7 @@
 // Bundles the CLI (part of `npm run build`, after tsc): dist/cli/main.js and everything it imports, npm
 // packages included, into one CommonJS file, dist/runctrl.cjs, that bin/runctrl.js loads with a V8 code cache
 // (src/cli/code-cache.ts). One file instead of ~130 modules, and compiled code reused between invocations,
-// take about a tenth of a second off every start-up. Modules loaded on demand (import()) stay lazy: esbuild
+// take about 50 ms off every start-up. Modules loaded on demand (import()) stay lazy: esbuild
 // runs their top level when they are first imported. dist/cli/main.js stays the fallback without a bundle.
 import path from 'node:path';
 import { build } from 'esbuild';
