@@ -47,11 +47,14 @@ install_pkg() {
     { apt-get update -qq && apt-get install -y -qq slurm-wlm munge >/dev/null; }
 }
 
-# A port nobody listens on (127.0.0.1), not in `avoid`.
+# A port nobody listens on (127.0.0.1), not in `avoid`, below the kernel's ephemeral range: a port picked in
+# that range may be taken as the source port of any outgoing connection before the daemon binds it.
 free_port() {
-  local avoid=${1:-} p
+  local avoid=${1:-} p lo
+  lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "${lo:-0}" -gt 12000 ] 2>/dev/null || lo=32768
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % (lo - 10000)))
     [ "$p" = "$avoid" ] && continue
     if ! (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
@@ -197,7 +200,7 @@ start_slurmctld() {
   done
   log "slurmctld did not come up:"
   tail -20 "$DIR/log/slurmctld.log" >&2 || true
-  exit 1
+  return 1
 }
 
 start_slurmd() {
@@ -214,7 +217,7 @@ start_slurmd() {
   done
   log "node did not become idle (state '${st:-}'):"
   tail -20 "$DIR/log/slurmd.log" >&2 || true
-  exit 1
+  return 1
 }
 
 warm_up() {
@@ -249,12 +252,22 @@ up() {
     echo "export SLURM_CONF=$CONF"
     return 0
   fi
-  if ! is_ours slurmctld; then write_conf; fi
   start_munged
-  start_slurmctld
-  start_slurmd
-  warm_up
-  echo "export SLURM_CONF=$CONF"
+  # a port taken between choosing it and binding it (another server starting at the same moment): other ports
+  local attempt
+  for attempt in 1 2 3; do
+    if ! is_ours slurmctld; then write_conf; fi
+    if start_slurmctld && start_slurmd; then
+      warm_up
+      echo "export SLURM_CONF=$CONF"
+      return 0
+    fi
+    log "attempt $attempt failed: starting again on other ports"
+    stop slurmd 10
+    stop slurmctld 20
+    rm -f "$DIR/ports"
+  done
+  exit 1
 }
 
 down() {
