@@ -41,11 +41,25 @@ up() {
     local p; p=$(cat "$DIR/port")
     if ping_ok "$p"; then echo "http://127.0.0.1:$p"; return 0; fi
   fi
-  if [ -z "$PORT" ]; then
-    if [ -f "$DIR/port" ] && ! ping_ok "$(cat "$DIR/port")"; then PORT=$(cat "$DIR/port"); else PORT=$(free_port); fi
-  fi
-  if ping_ok "$PORT"; then log "something else already answers on 127.0.0.1:$PORT: choose another port"; exit 1; fi
-  local rpc=$((PORT + 2))
+  local chosen=$PORT attempt
+  for attempt in 1 2 3; do
+    PORT=$chosen
+    if [ -z "$PORT" ]; then
+      if [ "$attempt" = 1 ] && [ -f "$DIR/port" ] && ! ping_ok "$(cat "$DIR/port")"; then PORT=$(cat "$DIR/port"); else PORT=$(free_port); fi
+    fi
+    if ping_ok "$PORT"; then log "something else already answers on 127.0.0.1:$PORT: choose another port"; exit 1; fi
+    start_on "$PORT" && return 0
+    # a port taken between choosing it and binding it: other ports, unless the caller named one
+    if [ -n "$chosen" ] || ! grep -q "address already in use" "$DIR/influxd.log"; then break; fi
+    log "attempt $attempt: a port was taken meanwhile, starting again on others"
+  done
+  log "influxd exited during start-up:"; tail -20 "$DIR/influxd.log" >&2; exit 1
+}
+
+# Writes the configuration for PORT (RPC on the next free port after PORT + 1) and starts influxd; 1 when it
+# exits during start-up.
+start_on() {
+  local port=$1 rpc=$(($1 + 2))
   while (echo >"/dev/tcp/127.0.0.1/$rpc") 2>/dev/null; do rpc=$((rpc + 1)); done
   cat >"$DIR/influxdb.conf" <<CONF
 reporting-enabled = false
@@ -62,20 +76,20 @@ bind-address = "127.0.0.1:$rpc"
   store-enabled = false
 [http]
   enabled = true
-  bind-address = "127.0.0.1:$PORT"
+  bind-address = "127.0.0.1:$port"
   auth-enabled = ${RUNCTRL_INFLUXDB_AUTH:-false}
   log-enabled = false
 [logging]
   level = "warn"
   suppress-logo = true
 CONF
-  echo "$PORT" >"$DIR/port"
+  echo "$port" >"$DIR/port"
   setsid influxd run -config "$DIR/influxdb.conf" </dev/null >"$DIR/influxd.log" 2>&1 &
   local pid=$!
   echo "$pid" >"$DIR/influxd.pid"
   for _ in $(seq 1 300); do
-    if ping_ok "$PORT"; then echo "http://127.0.0.1:$PORT"; return 0; fi
-    if ! kill -0 "$pid" 2>/dev/null; then log "influxd exited during start-up:"; tail -20 "$DIR/influxd.log" >&2; exit 1; fi
+    if ping_ok "$port"; then echo "http://127.0.0.1:$port"; return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then return 1; fi
     sleep 0.1
   done
   log "influxd did not answer /ping within 30 s"; tail -20 "$DIR/influxd.log" >&2; exit 1
