@@ -52,13 +52,18 @@ export function loadBundle(
   const id = `${st.size}-${Math.trunc(st.mtimeMs)}-${Math.trunc(st.ctimeMs)}`;
   const file = path.join(cacheDir(env), `cli-${process.version}-${id}.v8`);
   const cached = useCache ? readOr(() => readFileSync(file), undefined) : undefined;
-  const script = new vm.Script(Module.wrap(readFileSync(bundle, 'utf8')), {
-    filename: bundle,
-    ...(cached ? { cachedData: cached } : {}),
-  });
+  let script: vm.Script;
   const mod = { exports: {} as BundleExports };
-  const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
-  wrapper.call(mod.exports, mod.exports, createRequire(bundle), mod, bundle, path.dirname(bundle));
+  try {
+    script = new vm.Script(Module.wrap(readFileSync(bundle, 'utf8')), {
+      filename: bundle,
+      ...(cached ? { cachedData: cached } : {}),
+    });
+    const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
+    wrapper.call(mod.exports, mod.exports, createRequire(bundle), mod, bundle, path.dirname(bundle));
+  } catch {
+    return undefined; // an unreadable or broken bundle: the compiled modules serve
+  }
   const { main, setImporter } = mod.exports;
   if (typeof main !== 'function' || typeof setImporter !== 'function') return undefined;
   // code restored from a V8 code cache cannot call import() (Node 20): handler modules are imported from here

@@ -25,9 +25,13 @@ describe('loadBundle', () => {
     expect(loadBundle(bundle, env, compiled)).toBeUndefined();
   });
 
-  it('refuses a bundle that does not export the launcher interface', () => {
+  it('refuses a bundle that does not export the launcher interface, or does not compile or run', () => {
     const odd = path.join(dir, 'odd.cjs');
     writeFileSync(odd, 'exports.main = async () => 0;');
+    expect(loadBundle(odd, env)).toBeUndefined();
+    writeFileSync(odd, 'exports.main = async () => {');
+    expect(loadBundle(odd, env)).toBeUndefined();
+    writeFileSync(odd, 'throw new Error("half installed");');
     expect(loadBundle(odd, env)).toBeUndefined();
   });
 });
