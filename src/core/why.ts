@@ -1,4 +1,5 @@
 /** `runctrl why`: why each workflow of a run is not done, from the campaign's state (constant queries). */
+import { forEachStatus } from '../domain/state-table.js';
 import { explainRun, type WhyResult } from '../domain/why.js';
 import { UserError } from '../errors.js';
 import { loadCampaign } from './campaigns.js';
@@ -14,10 +15,9 @@ export interface WhyOptions {
 
 export async function why(ctx: Ctx, o: WhyOptions): Promise<WhyResult> {
   const c = await loadCampaign(ctx, o.campaign);
-  const [states, registered, jobs, locks] = await Promise.all([
-    ctx.store.runStates(c.name),
-    ctx.store.registeredRuns(c.name),
-    ctx.store.jobs(c.name),
+  // the current state without the history (the snapshot and what changed since)
+  const [{ states, registered, jobs }, locks] = await Promise.all([
+    ctx.store.campaignState(c.name),
     ctx.store.locks(c.name),
   ]);
   return explainFor({ campaign: c, states, registered, jobs, locks, maxInFlight: o.maxInFlight }, o);
@@ -28,7 +28,7 @@ export function explainFor(input: Parameters<typeof explainRun>[0], o: WhyOption
   const c = input.campaign;
   if (o.workflow !== undefined) {
     const known = new Set([...c.workflows.map((w) => w.name), ...c.rtypes.flatMap((t) => t.workflows)]);
-    for (const s of input.states.values()) known.add(s.workflow);
+    forEachStatus(input.states, (w) => known.add(w));
     if (!known.has(o.workflow))
       throw new UserError(
         `unknown workflow '${o.workflow}' in campaign '${c.name}' (known: ${[...known].sort().join(', ') || 'none'})`,

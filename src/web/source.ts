@@ -99,18 +99,21 @@ export function storeSource(
     p.catch(clear);
     return p;
   };
+  const campaignList = (): Promise<Campaign[]> =>
+    (campaigns ??= cached(store.campaigns(), () => (campaigns = undefined)));
   return {
-    campaigns: () => (campaigns ??= cached(store.campaigns(), () => (campaigns = undefined))),
+    campaigns: campaignList,
     locks: () =>
       (locks ??= cached(
         store.locks().then((l) => l.filter((x) => x.locked)),
         () => (locks = undefined),
       )),
     state: async (c) => {
-      if (!(await campaignsOf(store, campaigns)).some((x) => x.name === c)) return undefined;
+      if (!(await campaignList()).some((x) => x.name === c)) return undefined;
       let p = states.get(c);
       if (!p) {
-        p = cached(readState(store, c), () => states.delete(c));
+        // the current state without the history (the snapshot and what changed since), as `status` reads it
+        p = cached(store.campaignState(c), () => states.delete(c));
         states.set(c, p);
       }
       return p;
@@ -119,16 +122,4 @@ export function storeSource(
     changed: (l) => ls.add(l),
     close: () => clearInterval(timer),
   };
-  function campaignsOf(s: Store, cur: Promise<Campaign[]> | undefined): Promise<Campaign[]> {
-    return cur ?? (campaigns = cached(s.campaigns(), () => (campaigns = undefined)));
-  }
-}
-
-async function readState(store: Store, c: string): Promise<CampaignState> {
-  const [states, registered, jobs] = await Promise.all([
-    store.runStates(c),
-    store.registeredRuns(c),
-    store.jobs(c),
-  ]);
-  return { states, registered, jobs };
 }
