@@ -15,6 +15,7 @@ import type { Backend } from '../backends/types.js';
 import { activityOf, type Campaign } from '../domain/campaign.js';
 import { isInFlight, type JobRecord, type LockRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
+import { forEachStatus } from '../domain/state-table.js';
 import type { RunSource } from '../sources/source.js';
 import type { PointSpec } from '../store/lineproto.js';
 import type { Store } from '../store/store.js';
@@ -219,10 +220,10 @@ function countInFlight(l: Loaded): number {
 /** Run × workflow pairs per workflow and status. */
 function countStates(l: Loaded): Record<string, Record<string, number>> {
   const counts: Record<string, Record<string, number>> = {};
-  for (const s of l.states.values()) {
-    const w = (counts[s.workflow] ??= {});
-    w[s.status] = (w[s.status] ?? 0) + 1;
-  }
+  forEachStatus(l.states, (workflow, _run, status) => {
+    const w = (counts[workflow] ??= {});
+    w[status] = (w[status] ?? 0) + 1;
+  });
   return counts;
 }
 

@@ -6,6 +6,7 @@ import { activeWorkflows, type Campaign } from '../domain/campaign.js';
 import type { JobRecord, LockRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { stateKey } from '../domain/state.js';
+import { forEachStatus, statesWithStatus, statusAt } from '../domain/state-table.js';
 import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
 import { explainRun, type WhyAnswer } from '../domain/why.js';
 import { UserError } from '../errors.js';
@@ -25,7 +26,7 @@ const zero = (): Counts => Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) a
 /** Workflows shown for a campaign: the active ones and every one with a status. */
 export function workflowsOf(c: Campaign, st: CampaignState): string[] {
   const seen = new Set(activeWorkflows(c));
-  for (const s of st.states.values()) seen.add(s.workflow);
+  forEachStatus(st.states, (w) => seen.add(w));
   return [...seen].sort();
 }
 
@@ -46,13 +47,13 @@ export function overview(
   const runs = new Set<number>();
   const perWorkflow: OverviewEntry['perWorkflow'] = {};
   for (const w of workflowsOf(c, st)) perWorkflow[w] = { ...zero(), total: 0 };
-  for (const s of st.states.values()) {
-    counts[s.status]++;
-    runs.add(s.run);
-    const w = (perWorkflow[s.workflow] ??= { ...zero(), total: 0 });
-    w[s.status]++;
+  forEachStatus(st.states, (workflow, run, status) => {
+    counts[status]++;
+    runs.add(run);
+    const w = (perWorkflow[workflow] ??= { ...zero(), total: 0 });
+    w[status]++;
     w.total++;
-  }
+  });
   let failed24h = 0;
   for (const j of st.jobs.values()) if (j.status === 'failed' && j.time > now - 86_400_000) failed24h++;
   return {
@@ -104,7 +105,7 @@ export function grid(c: Campaign, st: CampaignState, f: GridFilter): GridResult 
     if (i === undefined) eraIdx.set(e, (i = eras.push(e) - 1));
     era.push(i);
     for (const w of workflows) {
-      const s = st.states.get(stateKey(run, w))?.status;
+      const s = statusAt(st.states, stateKey(run, w));
       cells.push(s ? String(RUN_STATUSES.indexOf(s)) : '-');
       const cw = counts[w];
       if (s && cw) cw[s]++;
@@ -125,7 +126,7 @@ export function grid(c: Campaign, st: CampaignState, f: GridFilter): GridResult 
 
 function selectRuns(st: CampaignState, f: GridFilter, workflows: readonly string[]): number[] {
   const set = new Set<number>(st.registered.keys());
-  for (const s of st.states.values()) set.add(s.run);
+  forEachStatus(st.states, (_w, run) => set.add(run));
   const out: number[] = [];
   for (const run of set) {
     if (f.min !== undefined && run < f.min) continue;
@@ -133,10 +134,7 @@ function selectRuns(st: CampaignState, f: GridFilter, workflows: readonly string
     const info = st.registered.get(run);
     if (f.era !== undefined && info?.era !== f.era) continue;
     if (f.rtype !== undefined && !info?.rtypes.includes(f.rtype)) continue;
-    if (
-      f.status !== undefined &&
-      !workflows.some((w) => st.states.get(stateKey(run, w))?.status === f.status)
-    )
+    if (f.status !== undefined && !workflows.some((w) => statusAt(st.states, stateKey(run, w)) === f.status))
       continue;
     out.push(run);
   }
@@ -233,17 +231,21 @@ const BUCKETS = [10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 12 * 3600, Infinity
 
 export function charts(c: Campaign, st: CampaignState, points = 200): ChartsResult {
   const wfs = workflowsOf(c, st);
-  const done = [...st.states.values()].filter((s) => s.status === 'done' && s.time > 0);
+  const done = [...statesWithStatus(st.states, ['done'])].filter((s) => s.time > 0);
   const t0 = done.reduce((m, s) => Math.min(m, s.time), Date.now());
   const t1 = done.reduce((m, s) => Math.max(m, s.time), t0 + 1);
   const step = (t1 - t0) / (points - 1);
   const times = Array.from({ length: points }, (_, i) => (t0 + i * step) / 1000);
   const series: Record<string, number[]> = {};
   for (const w of wfs) series[w] = new Array<number>(points).fill(0);
+  // each pair counts from the first point at or after its time on: one per bucket, then running sums
   for (const s of done) {
     const arr = series[s.workflow];
-    if (arr) for (let i = Math.ceil((s.time - t0) / step); i < points; i++) arr[i] = (arr[i] ?? 0) + 1;
+    const i = Math.ceil((s.time - t0) / step);
+    if (arr && i < points) arr[i] = (arr[i] ?? 0) + 1;
   }
+  for (const arr of Object.values(series))
+    for (let i = 1; i < points; i++) arr[i] = (arr[i] ?? 0) + (arr[i - 1] ?? 0);
   const dur: Record<string, number[]> = {};
   for (const w of wfs) dur[w] = new Array<number>(BUCKETS.length).fill(0);
   for (const j of st.jobs.values()) {

@@ -6,7 +6,7 @@ import type { RegisteredRun, RunState } from '../domain/state.js';
 import { readRunList, selectorKind, type RunSelector } from './runs.js';
 import { UserError } from '../errors.js';
 import { checkName } from '../domain/names.js';
-import { StateTable } from '../domain/state-table.js';
+import { forEachStatus } from '../domain/state-table.js';
 
 type PairStatus = Pick<RunState, 'workflow' | 'run' | 'status'>;
 
@@ -105,9 +105,7 @@ function selectState(
   const add = (w: string, run: number, status: RunStatus): void => {
     if (keep(run) && (workflow === undefined || w === workflow)) states.push({ workflow: w, run, status });
   };
-  // a StateTable gives the statuses without building a state object per pair
-  if (st.states instanceof StateTable) st.states.forEachStatus(add);
-  else for (const s of st.states.values()) add(s.workflow, s.run, s.status);
+  forEachStatus(st.states, add);
   const registered = new Map<number, RegisteredRun>();
   for (const [run, r] of st.registered) if (keep(run)) registered.set(run, r);
   return { states, registered };

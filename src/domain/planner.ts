@@ -6,7 +6,7 @@ import { activeWorkflows, type Campaign } from './campaign.js';
 import { lockHolds, type JobRecord, type LockRecord } from './jobs.js';
 import type { RegisteredRun, RunState, RunStateChange } from './state.js';
 import { stateKey } from './state.js';
-import { StateTable } from './state-table.js';
+import { statesWithStatus } from './state-table.js';
 import type { RunStatus } from './status.js';
 import type { WorkflowSpec } from './workflow.js';
 import { topoOrder } from './workflow.js';
@@ -60,12 +60,6 @@ export function latestJobs(jobs: Iterable<JobRecord>): Map<string, JobRecord> {
 /** Only pairs in these statuses are planned: done and failed ones wait for a reprocess (a new point). */
 const PLANNED: readonly RunStatus[] = ['new', 'reprocess', 'processing'];
 
-/** The states the planner walks; a StateTable builds objects for those only, not for every pair. */
-function pendingStates(states: ReadonlyMap<string, RunState>): Iterable<RunState> {
-  if (states instanceof StateTable) return states.valuesWithStatus(PLANNED);
-  return [...states.values()].filter((s) => PLANNED.includes(s.status));
-}
-
 export function planPass(
   c: Campaign,
   states: ReadonlyMap<string, RunState>,
@@ -84,7 +78,7 @@ export function planPass(
   const specs = topoOrder(c.workflows);
   plan.undefinedWorkflows = [...active].filter((w) => !c.workflows.some((s) => s.name === w));
   const byRun = new Map<string, RunState[]>();
-  for (const s of pendingStates(states)) {
+  for (const s of statesWithStatus(states, PLANNED)) {
     let l = byRun.get(s.workflow);
     if (!l) byRun.set(s.workflow, (l = []));
     l.push(s);

@@ -398,3 +398,28 @@ export class StateTable implements Map<string, RunState> {
     for (const [k, v] of this.entries()) fn(v, k, this);
   }
 }
+
+// Over any map of states: a StateTable answers from its columns, without building a state per pair --------
+
+/** Calls fn with the workflow, run and status of every pair. */
+export function forEachStatus(
+  states: ReadonlyMap<string, RunState>,
+  fn: (workflow: string, run: number, status: RunStatus) => void,
+): void {
+  if (states instanceof StateTable) states.forEachStatus(fn);
+  else for (const s of states.values()) fn(s.workflow, s.run, s.status);
+}
+
+/** The status of one pair. */
+export function statusAt(states: ReadonlyMap<string, RunState>, key: string): RunStatus | undefined {
+  return states instanceof StateTable ? states.statusOf(key) : states.get(key)?.status;
+}
+
+/** The states whose status is one of `statuses`, built only for those. */
+export function statesWithStatus(
+  states: ReadonlyMap<string, RunState>,
+  statuses: readonly RunStatus[],
+): Iterable<RunState> {
+  if (states instanceof StateTable) return states.valuesWithStatus(statuses);
+  return [...states.values()].filter((s) => statuses.includes(s.status));
+}

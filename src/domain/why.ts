@@ -6,7 +6,8 @@ import { activeWorkflows, activityOf, type Campaign } from './campaign.js';
 import { isInFlight, lockHolds, type JobRecord, type LockRecord } from './jobs.js';
 import { latestJobs } from './planner.js';
 import { stateKey, type RegisteredRun, type RunState } from './state.js';
-import { isPending, type RunStatus } from './status.js';
+import { forEachStatus, statesWithStatus, statusAt } from './state-table.js';
+import { type RunStatus } from './status.js';
 import type { WorkflowSpec } from './workflow.js';
 
 export const WHY_KINDS = [
@@ -69,7 +70,9 @@ export function explainRun(input: WhyInput, run: number, workflow?: string): Why
   const c = input.campaign;
   const info = input.registered.get(run);
   const names = new Set<string>([...activeWorkflows(c), ...c.workflows.map((w) => w.name)]);
-  for (const s of input.states.values()) if (s.run === run) names.add(s.workflow);
+  forEachStatus(input.states, (w, r) => {
+    if (r === run) names.add(w);
+  });
   const wanted = workflow === undefined ? [...names].sort() : [workflow];
   const latest = latestJobs([...input.jobs.values()].filter((j) => j.runs.includes(run)));
   return {
@@ -188,7 +191,9 @@ function grouping(input: WhyInput, s: RunState, spec: WorkflowSpec): Part | unde
   const g = spec.granularity;
   if (g.kind === 'run') return undefined;
   const eraOf = (run: number): string => input.registered.get(run)?.era ?? 'unknown';
-  const peers = [...input.states.values()].filter((p) => p.workflow === s.workflow && isPending(p.status));
+  const peers = [...statesWithStatus(input.states, ['new', 'reprocess'])].filter(
+    (p) => p.workflow === s.workflow,
+  );
   if (g.kind === 'era') {
     const era = eraOf(s.run);
     const blocking = peers
@@ -216,7 +221,7 @@ function grouping(input: WhyInput, s: RunState, spec: WorkflowSpec): Part | unde
 
 function readyToGroup(input: WhyInput, p: RunState, spec: WorkflowSpec): boolean {
   if (lockHolds(input.locks, p.workflow, p.run)) return false;
-  return spec.dependsOn.every((d) => input.states.get(stateKey(p.run, d))?.status === 'done');
+  return spec.dependsOn.every((d) => statusAt(input.states, stateKey(p.run, d)) === 'done');
 }
 
 function limit(input: WhyInput, spec: WorkflowSpec): Part | undefined {
