@@ -8,7 +8,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { activityOf, type Campaign } from '../domain/campaign.js';
+import type { Campaign } from '../domain/campaign.js';
 import { isTransient } from '../errors.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { junitXml } from './junit.js';
@@ -17,6 +17,7 @@ import { StateCache } from './load.js';
 import { notify } from './notify.js';
 import {
   emptyPassReport,
+  inScope,
   runPass,
   type PassDeps,
   type PassOptions,
@@ -122,10 +123,7 @@ class Loop {
     if (full) {
       this.campaigns = await this.deps.store.campaigns();
       if (!this.o.dryRun) {
-        const mine = this.campaigns.filter(
-          (c) => activityOf(c) !== 'idle' && (!this.o.campaigns?.length || this.o.campaigns.includes(c.name)),
-        );
-        await this.lease.acquire(mine.map((c) => c.name));
+        await this.lease.acquire(inScope(this.campaigns, this.o).map((c) => c.name));
       }
       this.nextFull = Date.now() + this.o.intervalMs;
     }

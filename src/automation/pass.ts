@@ -171,7 +171,7 @@ function emptyReport(c: Campaign): CampaignReport {
 }
 
 /** Campaigns in scope: active ones, and deactivated ones (their jobs in flight are still tracked). */
-function inScope(all: Campaign[], o: PassOptions): Campaign[] {
+export function inScope(all: Campaign[], o: Pick<PassOptions, 'campaigns'>): Campaign[] {
   const campaigns = all.filter((c) => activityOf(c) !== 'idle');
   return o.campaigns && o.campaigns.length > 0
     ? campaigns.filter((c) => o.campaigns?.includes(c.name))

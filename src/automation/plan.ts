@@ -12,11 +12,12 @@ export interface PlannedUnit {
   u: UnitPlan;
 }
 
-/** The finalised statuses, applied to the state the loop holds. */
-function applyChanges(l: Loaded, changes: readonly RunStateChange[]): void {
+/**
+ * Mirrors written state changes into the state the loop holds (pairs it does not hold are left alone); `time`,
+ * when given, stamps them.
+ */
+export function applyStateChanges(l: Loaded, changes: readonly RunStateChange[], time?: number): void {
   for (const ch of changes) {
-    if (ch.status === 'done') l.report.done++;
-    if (ch.status === 'failed') l.report.failed++;
     const k = stateKey(ch.run, ch.workflow);
     const prev = l.states.get(k);
     if (!prev) continue;
@@ -26,8 +27,18 @@ function applyChanges(l: Loaded, changes: readonly RunStateChange[]): void {
       attempt: ch.attempt ?? prev.attempt,
       tries: ch.tries ?? prev.tries,
       outputs: [...(ch.outputs ?? prev.outputs)],
+      time: time ?? prev.time,
     });
   }
+}
+
+/** The finalised statuses, counted and applied to the state the loop holds. */
+function applyChanges(l: Loaded, changes: readonly RunStateChange[]): void {
+  for (const ch of changes) {
+    if (ch.status === 'done') l.report.done++;
+    if (ch.status === 'failed') l.report.failed++;
+  }
+  applyStateChanges(l, changes);
 }
 
 export async function planCampaigns(x: PassContext, loaded: Loaded[]): Promise<PlannedUnit[]> {

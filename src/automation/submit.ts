@@ -8,13 +8,13 @@ import path from 'node:path';
 import type { JobSpec, SubmitResult } from '../backends/types.js';
 import { jobName } from '../backends/types.js';
 import type { JobRecord } from '../domain/jobs.js';
-import { stateKey, type RunStateChange } from '../domain/state.js';
+import type { RunStateChange } from '../domain/state.js';
 import type { WorkflowSpec } from '../domain/workflow.js';
 import type { PointSpec } from '../store/lineproto.js';
 import { jobPoint, runStatePoint } from '../store/schema.js';
 import { handlerFor, type UnitInfo } from './handler.js';
 import type { Loaded, PassContext } from './pass.js';
-import type { PlannedUnit } from './plan.js';
+import { applyStateChanges, type PlannedUnit } from './plan.js';
 import type { Resubmit } from './reconcile.js';
 import { joinNames, jobSpecOf, unitDirs, unitEnv, unitOfJob } from './units.js';
 import { groupBy, messageOf } from './util.js';
@@ -166,18 +166,7 @@ async function withinRoom(
 /** Mirrors what was written into the state the loop holds (the daemon's cache stays what the database says). */
 function hold(p: Pending, job: JobRecord, changes: RunStateChange[]): void {
   p.l.jobs.set(job.name, job);
-  for (const ch of changes) {
-    const k = stateKey(ch.run, ch.workflow);
-    const prev = p.l.states.get(k);
-    if (prev)
-      p.l.states.set(k, {
-        ...prev,
-        status: ch.status,
-        attempt: ch.attempt ?? prev.attempt,
-        tries: ch.tries ?? prev.tries,
-        time: job.time,
-      });
-  }
+  applyStateChanges(p.l, changes, job.time);
 }
 
 /** New units' directories and intents, written before anything is submitted. */

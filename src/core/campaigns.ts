@@ -1,7 +1,7 @@
 import { activeWorkflows, activityOf, editList, type Activity, type Campaign } from '../domain/campaign.js';
 import { DEFAULT_FILTER, describeFilter } from '../domain/filter.js';
 import { checkName } from '../domain/names.js';
-import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
+import { emptyCounts, type RunStatus } from '../domain/status.js';
 import { UserError } from '../errors.js';
 import { campaignPoint, rtypePoint } from '../store/schema.js';
 import type { Ctx } from './context.js';
@@ -68,10 +68,6 @@ export function summarize(c: Campaign, counts: Record<RunStatus, number>, runs: 
     runs,
     counts,
   };
-}
-
-function emptyCounts(): Record<RunStatus, number> {
-  return Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
 }
 
 /** Campaigns with activity, workflows and run × workflow counts per status. */

@@ -7,7 +7,7 @@ import type { JobRecord, LockRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { stateKey } from '../domain/state.js';
 import { forEachStatus, statesWithStatus, statusAt } from '../domain/state-table.js';
-import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
+import { emptyCounts, RUN_STATUSES, type RunStatus } from '../domain/status.js';
 import { explainRun, type WhyAnswer } from '../domain/why.js';
 import { UserError } from '../errors.js';
 import { summarize, type CampaignSummary } from './campaigns.js';
@@ -21,7 +21,7 @@ export interface CampaignState {
 }
 
 type Counts = Record<RunStatus, number>;
-const zero = (): Counts => Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Counts;
+const zero = emptyCounts;
 
 /** Workflows shown for a campaign: the active ones and every one with a status. */
 export function workflowsOf(c: Campaign, st: CampaignState): string[] {

@@ -1,6 +1,6 @@
 import { loadCampaign } from './campaigns.js';
 import { activeWorkflows } from '../domain/campaign.js';
-import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
+import { emptyCounts, type RunStatus } from '../domain/status.js';
 import type { Ctx } from './context.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { readRunList, selectorKind, type RunSelector } from './runs.js';
@@ -76,8 +76,7 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
     if (rows.length === 0) await checkEra(ctx, era, registered.values());
   }
   const totals: StatusResult['totals'] = {};
-  for (const w of workflows)
-    totals[w] = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
+  for (const w of workflows) totals[w] = emptyCounts();
   for (const r of rows) {
     for (const w of workflows) {
       const s = r.status[w];

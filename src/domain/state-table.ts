@@ -303,11 +303,6 @@ export class StateTable implements Map<string, RunState> {
     if (this.columns(s.workflow).put(s)) this.count++;
   }
 
-  /** Stores a state given as a record, without building it (a snapshot's chunks). */
-  putRecord(workflow: string, r: StateRecord): void {
-    if (this.columns(workflow).putRecord(r)) this.count++;
-  }
-
   /**
    * Stores a batch of a workflow's pairs with their statuses (indexes in RUN_STATUSES); `load` decodes their
    * other columns, once, when one of them is first read in full (get, iteration). `load` may throw: the read

@@ -18,3 +18,8 @@ export function isJobStatus(s: string): s is JobStatus {
 export function isPending(s: RunStatus): boolean {
   return s === 'new' || s === 'reprocess';
 }
+
+/** A count of zero for every run status. */
+export function emptyCounts(): Record<RunStatus, number> {
+  return Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
+}

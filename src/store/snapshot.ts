@@ -54,7 +54,6 @@ export interface SnapshotHead {
   jobs: number;
 }
 
-type StateRec = StateRecord;
 type JobRec = (string | number | null)[];
 /** Runs (first, then differences), statuses (digits: index in RUN_STATUSES), JSON text of the other columns. */
 interface StateColumns {
@@ -158,19 +157,19 @@ function undeltas(v: readonly number[]): number[] {
   return out;
 }
 
-function toColumns(recs: readonly StateRec[]): StateColumns {
+function toColumns(recs: readonly StateRecord[]): StateColumns {
   const col = <T>(i: number): T[] => recs.map((r) => r[i] as T);
   const rest: RestColumns = [col(2), col(3), col(4), col(5), deltas(col(6))];
   return { runs: deltas(col(0)), st: col<number>(1).join(''), rest: JSON.stringify(rest) };
 }
 
-function stateRec(s: RunState): StateRec {
+function stateRec(s: RunState): StateRecord {
   return [s.run, RUN_STATUSES.indexOf(s.status), s.attempt, s.tries, s.outputs.join(','), s.reason, s.time];
 }
 
 /** The JSON chunks of a campaign state, in order. */
 export function encodeChunks(st: CampaignState): string[] {
-  const byWf = new Map<string, StateRec[]>();
+  const byWf = new Map<string, StateRecord[]>();
   for (const s of st.states.values()) {
     let l = byWf.get(s.workflow);
     if (!l) byWf.set(s.workflow, (l = []));

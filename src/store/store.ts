@@ -6,7 +6,7 @@ import type { Campaign } from '../domain/campaign.js';
 import { minMax } from '../domain/selectors.js';
 import { UserError } from '../errors.js';
 import { StateTable } from '../domain/state-table.js';
-import { RUN_STATUSES, type RunStatus } from '../domain/status.js';
+import { emptyCounts, RUN_STATUSES, type RunStatus } from '../domain/status.js';
 import { InfluxClient, type InfluxOptions } from './influx.js';
 import { ident, literal } from './influxql.js';
 import type { PointSpec } from './lineproto.js';
@@ -178,23 +178,6 @@ export class Store {
       },
     );
     return out;
-  }
-
-  /** Current run × workflow states of every campaign, by campaign: one query. */
-  async allRunStates(): Promise<Map<string, RunState[]>> {
-    const last = new Map<string, Map<string, RunState>>();
-    await this.influx.eachRow(
-      `SELECT "run", "status", "attempt", "tries", "outputs", "reason" FROM ${ident(M.run)} GROUP BY "campaign", "workflow"`,
-      {},
-      (r) => {
-        const c = String(r.campaign);
-        let m = last.get(c);
-        if (!m) last.set(c, (m = new Map()));
-        const s = decodeRunState(r);
-        m.set(stateKey(s.run, s.workflow), s);
-      },
-    );
-    return new Map([...last].map(([c, m]) => [c, [...m.values()]]));
   }
 
   /** Registered runs of a campaign (latest metadata per run): one query. */
@@ -425,7 +408,7 @@ export class Store {
     const fold =
       cols && v && cols.reduce((n, c) => n + c.runs.length, 0) === v.head.states ? cols : undefined;
     const states = fold && since ? since : await this.runStates(campaign);
-    const counts = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
+    const counts = emptyCounts();
     const runs = new RunSet();
     // the pairs written since the watermark replace the snapshot's; the others are counted from its columns
     const changed = new Map<string, Set<number>>();

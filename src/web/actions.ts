@@ -10,7 +10,6 @@ import type { Ctx } from '../core/context.js';
 import { lock, reprocess, reset, unlock } from '../core/operations.js';
 import { checkName } from '../domain/names.js';
 import { UserError } from '../errors.js';
-import type { DashboardSource } from './source.js';
 
 export interface ActionOptions {
   ctx: Ctx;
@@ -81,7 +80,6 @@ function deny(res: http.ServerResponse, why: string): void {
 
 export async function handleAction(
   o: ActionOptions | undefined,
-  _src: DashboardSource,
   req: http.IncomingMessage,
   res: http.ServerResponse,
   action: string,

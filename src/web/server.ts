@@ -10,7 +10,7 @@ import path from 'node:path';
 import { charts, grid, jobsOf, overview, runPage, statusOf, type GridFilter } from '../core/dashboard.js';
 import { explainFor } from '../core/why.js';
 import type { Campaign } from '../domain/campaign.js';
-import { isRunStatus } from '../domain/status.js';
+import { isJobStatus, isRunStatus } from '../domain/status.js';
 import { checkName } from '../domain/names.js';
 import { PROJECT_ROOT } from '../config.js';
 import { UserError } from '../errors.js';
@@ -176,7 +176,7 @@ function routes(o: ServeOptions): Record<string, Api> {
     '/api/jobs': async (q) => {
       const { st } = await campaignOf(q);
       const status = q.get('status') || undefined;
-      if (status !== undefined && !['idle', 'running', 'done', 'failed'].includes(status))
+      if (status !== undefined && !isJobStatus(status))
         throw new BadRequest(`parameter 'status' must be idle, running, done or failed`);
       const wf = nameParam(q, 'workflow');
       const run = intParam(q, 'run');
@@ -199,7 +199,7 @@ function routes(o: ServeOptions): Record<string, Api> {
       const stream = q.get('stream');
       if (stream !== 'stdout' && stream !== 'stderr')
         throw new BadRequest(`parameter 'stream' must be stdout or stderr`);
-      const job = st.jobs.get(name) ?? [...st.jobs.values()].find((j) => j.name === name);
+      const job = st.jobs.get(name);
       if (!job) throw new BadRequest(`unknown job '${name.slice(0, 100)}'`);
       return tail(job, stream, o.jobRoot);
     },
@@ -234,8 +234,8 @@ export async function serve(o: ServeOptions): Promise<Dashboard> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const p = url.pathname;
     if (req.method === 'POST' && p.startsWith('/api/actions/')) {
-      void handleAction(o.actions, o.source, req, res, p.slice('/api/actions/'.length), log).catch(
-        (e: unknown) => fail(res, e, log),
+      void handleAction(o.actions, req, res, p.slice('/api/actions/'.length), log).catch((e: unknown) =>
+        fail(res, e, log),
       );
       return;
     }
