@@ -4,7 +4,7 @@
  * lenient JSON/XML value readers.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { TransientError, UserError } from '../errors.js';
@@ -277,14 +277,14 @@ export function oneLine(text: string, max = 500): string {
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
+/** Redirections of a job's stdout and stderr to its JobSpec paths (one file: `2>&1`). */
+export function redirections(job: Pick<JobSpec, 'stdout' | 'stderr'>): string {
+  return job.stdout === job.stderr ? `>${shq(job.stdout)} 2>&1` : `>${shq(job.stdout)} 2>${shq(job.stderr)}`;
+}
+
 /** A POSIX sh job script: directives, then stdout/stderr redirected to the JobSpec paths, then the wrapper. */
 export function redirectedScript(job: JobSpec, directives: string[] = []): string {
-  return [
-    '#!/bin/sh',
-    ...directives,
-    `exec >${shq(job.stdout)} 2>${shq(job.stderr)} </dev/null`,
-    wrapperBody(job),
-  ].join('\n');
+  return ['#!/bin/sh', ...directives, `exec ${redirections(job)} </dev/null`, wrapperBody(job)].join('\n');
 }
 
 /** A script that runs the per-index script `<dir>/<index>.sh` of an array element (index from `indexVar`). */
@@ -297,11 +297,25 @@ export async function writeScript(file: string, content: string): Promise<void> 
   await writeFile(file, content, { mode: 0o755 });
 }
 
-/** Writes a file atomically (temp + rename). */
+/** Writes a file atomically (temp + rename), creating its directory. */
 export async function writeAtomic(file: string, content: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp.${process.pid}.${Date.now()}`;
-  await writeFile(tmp, content);
+  await atomicWrite(file, content);
+}
+
+/** Temp file + rename (+ fsync of the file when `durable`): a reader never sees a partial file. */
+export async function atomicWrite(file: string, text: string, durable = false): Promise<void> {
+  const tmp = path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${process.pid}.${randomBytes(3).toString('hex')}`,
+  );
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(text);
+    if (durable) await fh.sync();
+  } finally {
+    await fh.close();
+  }
   await rename(tmp, file);
 }
 
@@ -468,8 +482,7 @@ export function arrayCaseScript(
   prelude: string[] = [],
 ): string {
   const cases = jobs.map((j, i) => {
-    const redir = j.stdout === j.stderr ? `>${shq(j.stdout)} 2>&1` : `>${shq(j.stdout)} 2>${shq(j.stderr)}`;
-    return `  ${i + first}) exec /bin/sh ${shq(path.join(dir, `task-${i + first}.sh`))} ${redir} ;;`;
+    return `  ${i + first}) exec /bin/sh ${shq(path.join(dir, `task-${i + first}.sh`))} ${redirections(j)} ;;`;
   });
   return [
     '#!/bin/sh',

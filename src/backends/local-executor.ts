@@ -19,9 +19,8 @@ import { watch, type FSWatcher } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { readExitCodeFile } from './common.js';
+import { atomicWrite, readExitCodeFile } from './common.js';
 import {
-  atomicWrite,
   capacity,
   impossible,
   LocalFiles,

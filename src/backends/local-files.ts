@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { atomicWrite } from './common.js';
 import type { Resources } from './types.js';
 
 export const DIRS = ['queue', 'run', 'done', 'cancel', 'names', 'jobs'] as const;
@@ -138,22 +139,6 @@ export class LocalFiles {
       return undefined;
     }
   }
-}
-
-/** Temp file + rename (+ fsync of the file when `durable`): a reader never sees a partial file. */
-export async function atomicWrite(file: string, text: string, durable = false): Promise<void> {
-  const tmp = path.join(
-    path.dirname(file),
-    `.${path.basename(file)}.${process.pid}.${randomBytes(3).toString('hex')}`,
-  );
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(text);
-    if (durable) await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
 }
 
 /** fsync of a directory (the renames into it survive a power loss). */

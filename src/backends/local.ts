@@ -12,7 +12,7 @@ import { watch as fsWatch, mkdirSync, type FSWatcher } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fromExitCodeFile, stateFromExitCode } from './common.js';
+import { fromExitCodeFile, redirectedScript, stateFromExitCode } from './common.js';
 import {
   alive,
   capacity,
@@ -31,7 +31,7 @@ import {
 } from './local-files.js';
 import { ensureExecutor } from './local-launch.js';
 import type { Backend, JobSpec, JobState, Submitted, SubmitResult, TrackedJob } from './types.js';
-import { shq, wrapperBody } from './wrapper.js';
+import { shq } from './wrapper.js';
 
 export { parseProcStat, procStat } from './local-files.js';
 
@@ -58,15 +58,11 @@ export function parseLocalId(id: string): { host: string; pid: number; start: st
  */
 export function localScript(job: JobSpec, pidFile: string): string {
   const claim = shq(pidFile);
-  const out = `exec > ${shq(job.stdout)} ${job.stderr === job.stdout ? '2>&1' : `2> ${shq(job.stderr)}`}`;
-  return [
-    '#!/bin/sh',
+  return redirectedScript(job, [
     `printf '%s\\n' "$$" > ${claim}.$$ || exit 0`,
     `ln ${claim}.$$ ${claim} 2>/dev/null || { rm -f ${claim}.$$; exit 0; }`,
     `rm -f ${claim}.$$ ${shq(job.exitCodeFile)}`,
-    out,
-    wrapperBody(job),
-  ].join('\n');
+  ]);
 }
 
 /** The state an ended job's record tells. */
@@ -205,8 +201,13 @@ export class LocalBackend implements Backend {
 
   async cancel(ids: string[]): Promise<void> {
     let wrote = false;
+    let ensured = false;
     for (const id of ids) {
       const p = parseQueueId(id);
+      if (p && !ensured) {
+        await this.files.ensure();
+        ensured = true;
+      }
       if (!p) this.cancelLegacy(id);
       else if (p.host === this.host && !(await this.ended(p.token)))
         wrote = (await this.cancelOne(p.token)) || wrote;
@@ -215,12 +216,11 @@ export class LocalBackend implements Backend {
   }
 
   /**
-   * The request first (the executor honours it when it claims or spawns the job), then the queue entry
-   * removed (never started), else the running process group signalled. True when the executor must act.
+   * A job not ended yet (cancel checked): the request first (the executor honours it when it claims or spawns
+   * the job), then the queue entry removed (never started), else the running process group signalled. True
+   * when the executor must act.
    */
   private async cancelOne(token: string): Promise<boolean> {
-    if (await this.files.exists('done', token)) return false;
-    await this.files.ensure();
     await this.files.write('cancel', token, '');
     const q = await this.files.read('queue', token);
     if (q && (await this.files.remove('queue', token))) {
