@@ -23,9 +23,8 @@ install_pkg() {
   apt-get install -y -qq influxdb influxdb-client >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq influxdb influxdb-client >/dev/null; }
 }
 
-free_port() {
-  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{const p=s.address().port;s.close(()=>console.log(p))})'
-}
+# shellcheck source=scripts/ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 is_ours() { # pid
   local pid=$1

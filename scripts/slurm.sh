@@ -47,23 +47,8 @@ install_pkg() {
     { apt-get update -qq && apt-get install -y -qq slurm-wlm munge >/dev/null; }
 }
 
-# A port nobody listens on (127.0.0.1), not in `avoid`, below the kernel's ephemeral range: a port picked in
-# that range may be taken as the source port of any outgoing connection before the daemon binds it.
-free_port() {
-  local avoid=${1:-} p lo
-  lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-  [ "${lo:-0}" -gt 12000 ] 2>/dev/null || lo=32768
-  for _ in $(seq 1 200); do
-    p=$((10000 + RANDOM % (lo - 10000)))
-    [ "$p" = "$avoid" ] && continue
-    if ! (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return 0
-    fi
-  done
-  log "no free port found"
-  exit 1
-}
+# shellcheck source=scripts/ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 # is_ours NAME: the PID recorded for NAME is alive and is the process we started for DIR.
 is_ours() {
@@ -262,6 +247,8 @@ up() {
       echo "export SLURM_CONF=$CONF"
       return 0
     fi
+    # another failure than a port taken meanwhile is not helped by other ports
+    grep -qs "Address already in use" "$DIR/log/slurmctld.log" "$DIR/log/slurmd.log" || break
     log "attempt $attempt failed: starting again on other ports"
     stop slurmd 10
     stop slurmctld 20
