@@ -6,9 +6,8 @@
  * A job writes its report through the wrapper (`curl`, line protocol with the server's timestamp) or with
  * `runctrl job done|failed`. Its credentials reach it through its environment only.
  */
-import { escape } from '@influxdata/influxdb-client';
 import { ident } from './influxql.js';
-import { int, type PointSpec } from './lineproto.js';
+import { fieldText, int, seriesPrefix, type PointSpec } from './lineproto.js';
 import type { Store } from './store.js';
 
 export const JOBEND = 'jobend';
@@ -22,8 +21,8 @@ export interface JobEnd {
 
 /** The line a job's wrapper posts, but for the exit code and its `i` (appended by the wrapper). */
 export function jobEndLinePrefix(campaign: string, workflow: string, job: string): string {
-  const series = `${escape.measurement(JOBEND)},campaign=${escape.tag(campaign)},workflow=${escape.tag(workflow)}`;
-  return `${series} job=${escape.quoted(job)},exit_code=`;
+  // the encoding of jobEndPoint, which `runctrl job done|failed` writes
+  return `${seriesPrefix({ measurement: JOBEND, tags: { campaign, workflow } })} job=${fieldText(job)},exit_code=`;
 }
 
 /** Where a job posts its report (no credentials in it: they come from the job's environment). */

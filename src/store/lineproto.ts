@@ -37,7 +37,7 @@ export function int(n: number): { int: number } {
 
 const QUOTED_SPECIAL = /["\\]/g;
 
-function fieldText(v: FieldValue): string {
+export function fieldText(v: FieldValue): string {
   switch (typeof v) {
     case 'string':
       // the escaping of escape.quoted (@influxdata/influxdb-client): " and \ get a backslash; done natively,
@@ -66,7 +66,7 @@ function seriesKey(p: PointSpec): string {
 }
 
 /** `measurement,tag=value,…` escaped, tags sorted by key (the order InfluxDB recommends). */
-function seriesPrefix(p: PointSpec): string {
+export function seriesPrefix(p: Pick<PointSpec, 'measurement' | 'tags'>): string {
   let line = escape.measurement(p.measurement);
   for (const k of Object.keys(p.tags).sort()) {
     const v = p.tags[k];
