@@ -114,6 +114,8 @@ export class Executor {
   private ticks = 0;
   /** The queue in FIFO order, read again every second; arrivals come from inotify in between. */
   private queue: string[] | undefined;
+  /** Queued records read while they waited for room (a queue record is written once; a cancel drops it). */
+  private readonly waiting = new Map<string, QueuedJob>();
   private arrivals: string[] = [];
 
   private async tick(): Promise<void> {
@@ -183,16 +185,23 @@ export class Executor {
   private async queued(): Promise<string[]> {
     const arrived = this.arrivals;
     this.arrivals = [];
-    if (this.queue === undefined) this.queue = await this.files.tokens('queue');
-    else if (arrived.length > 0) this.queue = [...new Set([...this.queue, ...arrived])].sort();
+    if (this.queue === undefined) {
+      this.queue = await this.files.tokens('queue');
+      const listed = new Set(this.queue);
+      for (const t of this.waiting.keys()) if (!listed.has(t)) this.waiting.delete(t); // cancelled meanwhile
+    } else if (arrived.length > 0) this.queue = [...new Set([...this.queue, ...arrived])].sort();
     return this.queue;
   }
 
   private async fill(): Promise<void> {
     for (const token of [...(await this.queued())]) {
-      const job = await this.files.read('queue', token);
+      const job = this.waiting.get(token) ?? (await this.files.read('queue', token));
       const claimed = job !== undefined && (impossible(job, this.cap) !== undefined || this.fits(job));
-      if (job !== undefined && !claimed) return;
+      if (job !== undefined && !claimed) {
+        this.waiting.set(token, job); // the head waits for room: not read again at every tick
+        return;
+      }
+      this.waiting.delete(token);
       this.queue = this.queue?.filter((t) => t !== token);
       if (!job || !(await this.files.move('queue', 'run', token))) continue; // cancelled meanwhile
       const why = impossible(job, this.cap);
@@ -283,6 +292,7 @@ export class Executor {
 
   private async reapCancels(): Promise<void> {
     for (const token of await this.files.tokens('cancel')) {
+      this.waiting.delete(token);
       const slot = this.running.get(token);
       if (slot) this.kill(slot);
       else if (await this.files.exists('done', token)) await this.files.remove('cancel', token);
