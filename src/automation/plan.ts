@@ -27,6 +27,8 @@ export function applyStateChanges(l: Loaded, changes: readonly RunStateChange[],
       attempt: ch.attempt ?? prev.attempt,
       tries: ch.tries ?? prev.tries,
       outputs: [...(ch.outputs ?? prev.outputs)],
+      // as written: a point without provenance clears it
+      inputsFrom: ch.inputsFrom ?? '',
       time: time ?? prev.time,
     });
   }

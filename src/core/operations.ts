@@ -4,6 +4,7 @@ import { loadCampaign } from './campaigns.js';
 import { checkName } from '../domain/names.js';
 import type { JobRecord, LockRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
+import { checkOutput } from '../domain/outputs.js';
 import { isJobStatus, type JobStatus, type RunStatus } from '../domain/status.js';
 import { UserError } from '../errors.js';
 import { jobEndPoint } from '../store/jobend.js';
@@ -206,7 +207,7 @@ export async function cancelSelected(
   return cancelJobs(ctx, jobs, o.backend, 'cancelled by operator');
 }
 
-/** A job's own report (ECAL style): `runctrl job running|done|failed … [--output a,b]`. */
+/** A job's own report (ECAL style): `runctrl job running|done|failed … [--output A --output B]`. */
 export async function reportJob(
   ctx: Ctx,
   o: {
@@ -222,12 +223,7 @@ export async function reportJob(
   if (!isJobStatus(o.status) || o.status === 'idle') {
     throw new UserError(`a job reports 'running', 'done' or 'failed', not '${o.status}'`, { exitCode: 2 });
   }
-  for (const out of o.outputs ?? []) {
-    if (out.includes(','))
-      throw new UserError(
-        `output '${out}' contains a comma: give outputs comma-separated, each without commas`,
-      );
-  }
+  for (const out of o.outputs ?? []) checkOutput(out, '--output');
   // every running job reports: read only that run's jobs (a group job reporting a later run of its group
   // is looked up in the whole workflow)
   let jobs = [...(await ctx.store.jobs(o.campaign, { workflow: o.workflow, firstRun: o.run })).values()];

@@ -13,9 +13,13 @@
  * | rtype       | campaign, rtype    | filter (JSON), workflows, suspended (comma lists), deleted                   |
  * | workflow    | campaign, workflow | spec (JSON), deleted                                                        |
  * | runinfo     | campaign           | run, fill, era, start, end, global, stable_beams, run_class, lumi_*, …, rtypes |
- * | run         | campaign, workflow | run, status, attempt, tries, outputs, reason                                |
+ * | run         | campaign, workflow | run, status, attempt, tries, output_list, reason, inputs_from               |
  * | job         | campaign, workflow | job (name), unit, run, runs, attempt, idle/running/done/failed (one-hot),   |
- * |             |                    | backend, native_id, stdout, stderr, exit_code, outputs, reason, submitted,… |
+ * |             |                    | backend, native_id, stdout, stderr, exit_code, output_list, reason, …       |
+ *
+ * `output_list` is a JSON array of strings (an output may hold commas and spaces); points written before it
+ * carry `outputs`, a comma list, which is still read when `output_list` is absent. `inputs_from` is the
+ * provenance of a pair (src/domain/provenance.ts), empty when none was recorded.
  * | lock        | campaign, workflow | from_run, reason, locked, by                                                |
  * | lease       | scope              | owner, expires (ms; 0 = released)                                           |
  */
@@ -27,6 +31,7 @@ import type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js
 import { isJobStatus, isRunStatus, JOB_STATUSES, RUN_STATUSES } from '../domain/status.js';
 import type { WorkflowSpec } from '../domain/workflow.js';
 import { InternalError } from '../errors.js';
+import { decodeOutputList, encodeOutputList } from '../domain/outputs.js';
 import type { Scalar } from './influx.js';
 import { int, type PointSpec } from './lineproto.js';
 
@@ -214,8 +219,9 @@ export function runStatePoint(campaign: string, s: RunStateChange): PointSpec {
       status: s.status,
       attempt: int(s.attempt ?? 0),
       tries: int(s.tries ?? 0),
-      outputs: s.outputs === undefined ? '' : s.outputs.join(','),
+      output_list: encodeOutputList(s.outputs ?? []),
       reason: s.reason ?? '',
+      inputs_from: s.inputsFrom ?? '',
     },
     key: s.run,
   };
@@ -232,10 +238,18 @@ export function decodeRunState(r: Row): RunState {
     status: RUN_STATUSES[RUN_STATUSES.indexOf(status)] ?? status,
     attempt: numOr(r, 'attempt', 0),
     tries: numOr(r, 'tries', 0),
-    outputs: list(str(r, 'outputs')),
+    outputs: outputsOf(r, `run ${String(r.run)} of ${str(r, 'workflow')}`),
     reason: str(r, 'reason'),
+    inputsFrom: str(r, 'inputs_from'),
     time: numOr(r, 'time', 0),
   };
+}
+
+/** The outputs of a run or job point (the JSON array, or the comma list of points written before it). */
+function outputsOf(r: Row, what: string): string[] {
+  const v = decodeOutputList(r.output_list, r.outputs);
+  if (!v) throw new InternalError(`unreadable output list stored for ${what}`);
+  return v;
 }
 
 export { stateKey } from '../domain/state.js';
@@ -257,7 +271,7 @@ export function jobPoint(j: JobRecord): PointSpec {
     exit_code_file: j.exitCodeFile,
     output_file: j.outputFile,
     exit_code: int(j.exitCode ?? -1),
-    outputs: j.outputs.join(','),
+    output_list: encodeOutputList(j.outputs),
     reason: j.reason,
     submitted: int(j.submittedAt),
     unknown_since: int(j.unknownSince),
@@ -296,7 +310,7 @@ export function decodeJob(r: Row): JobRecord {
     exitCodeFile: str(r, 'exit_code_file'),
     outputFile: str(r, 'output_file'),
     exitCode: ec < 0 ? null : ec,
-    outputs: list(str(r, 'outputs')),
+    outputs: outputsOf(r, `job ${str(r, 'job')}`),
     reason: str(r, 'reason'),
     submittedAt: numOr(r, 'submitted', 0),
     unknownSince: numOr(r, 'unknown_since', 0),

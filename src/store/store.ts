@@ -170,7 +170,7 @@ export class Store {
     const out = new Map<string, RunState>();
     // folded as the rows stream in: the answer is never held whole
     await this.influx.eachRow(
-      `SELECT "run", "status", "attempt", "tries", "outputs", "reason" FROM ${ident(M.run)} WHERE ${where} GROUP BY "workflow"`,
+      `SELECT "run", "status", "attempt", "tries", "outputs", "output_list", "reason", "inputs_from" FROM ${ident(M.run)} WHERE ${where} GROUP BY "workflow"`,
       params,
       (r) => {
         const s = decodeRunState(r);

@@ -171,7 +171,11 @@ export const jobCommand = defineCommand({
       .option('workflow', { alias: 'w', type: 'string', demandOption: true })
       .option('run', { alias: 'r', type: 'number', demandOption: true })
       .option('id', { type: 'string', describe: 'attempt number or job name (default: the latest attempt)' })
-      .option('output', { type: 'array', string: true, describe: 'outputs, comma-separated' })
+      .option('output', {
+        type: 'string',
+        array: true,
+        describe: 'an output (kept whole: commas and spaces included); repeat for several',
+      })
       .option('reason', { type: 'string' })
       .example(
         'runctrl job done --campaign prompt --workflow pi0-mon --run 380241 --id 1 --output /eos/x.root',
@@ -187,7 +191,7 @@ export const jobCommand = defineCommand({
       run: a.run,
       status: a.state,
       ...(a.id !== undefined ? { id: a.id } : {}),
-      ...(a.output ? { outputs: splitNames(a.output) } : {}),
+      ...(a.output ? { outputs: a.output.map(String) } : {}),
       ...(a.reason ? { reason: a.reason } : {}),
     });
     io.out(a.json ? json(j) : `job ${j.name}: ${j.status}`);
