@@ -97,6 +97,8 @@ export interface CampaignReport {
   waiting: Record<string, number>;
   undefinedWorkflows: string[];
   wouldSubmit: { workflow: string; unit: string; runs: number[]; attempt: number }[];
+  /** Stale pairs set to reprocess by this pass (`"on_input_change": "reprocess"`); absent: none. */
+  inputChanged?: number;
   /** With `counts`: run × workflow pairs per workflow and status after the pass. */
   counts?: Record<string, Record<string, number>>;
 }

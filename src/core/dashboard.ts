@@ -9,6 +9,8 @@ import { stateKey } from '../domain/state.js';
 import { forEachStatus, statesWithStatus, statusAt } from '../domain/state-table.js';
 import { emptyCounts, RUN_STATUSES, type RunStatus } from '../domain/status.js';
 import { explainRun, type WhyAnswer } from '../domain/why.js';
+import { staleResults } from '../domain/stale.js';
+import { describeProvenance } from '../domain/provenance.js';
 import { UserError } from '../errors.js';
 import { summarize, type CampaignSummary } from './campaigns.js';
 import type { StatusResult } from './status.js';
@@ -85,6 +87,8 @@ export interface GridResult {
   cells: string;
   counts: Record<string, Counts>;
   total: number;
+  /** Cells (indexes into `cells`) whose done result is stale: its inputs changed since (src/domain/stale.ts). */
+  stale: number[];
 }
 
 /** The campaign grid in a compact form (10k runs × 10 workflows is ~100 kB), filtered. */
@@ -99,6 +103,8 @@ export function grid(c: Campaign, st: CampaignState, f: GridFilter): GridResult 
   const counts: Record<string, Counts> = Object.fromEntries(workflows.map((w) => [w, zero()]));
   const cells: string[] = [];
   const era: number[] = [];
+  const stale = staleResults(c, st.states, new Set(workflows));
+  const staleCells: number[] = [];
   for (const run of runs) {
     const e = st.registered.get(run)?.era ?? '';
     let i = eraIdx.get(e);
@@ -106,6 +112,7 @@ export function grid(c: Campaign, st: CampaignState, f: GridFilter): GridResult 
     era.push(i);
     for (const w of workflows) {
       const s = statusAt(st.states, stateKey(run, w));
+      if (s === 'done' && stale.has(stateKey(run, w))) staleCells.push(cells.length);
       cells.push(s ? String(RUN_STATUSES.indexOf(s)) : '-');
       const cw = counts[w];
       if (s && cw) cw[s]++;
@@ -121,6 +128,7 @@ export function grid(c: Campaign, st: CampaignState, f: GridFilter): GridResult 
     cells: cells.join(''),
     counts,
     total: runs.length,
+    stale: staleCells,
   };
 }
 
@@ -144,6 +152,8 @@ function selectRuns(st: CampaignState, f: GridFilter, workflows: readonly string
 /** `status --json` from a campaign's state. */
 export function statusOf(c: Campaign, st: CampaignState, f: GridFilter): StatusResult {
   const g = grid(c, st, f);
+  const staleCells = new Set(g.stale);
+  const stale: Record<string, number> = Object.fromEntries(g.workflows.map((w) => [w, 0]));
   const rows = g.runs.map((run, i) => {
     const info = st.registered.get(run);
     const status: Record<string, RunStatus | null> = {};
@@ -151,9 +161,12 @@ export function statusOf(c: Campaign, st: CampaignState, f: GridFilter): StatusR
       const ch = g.cells[i * g.workflows.length + k];
       status[w] = ch === undefined || ch === '-' ? null : (RUN_STATUSES[Number(ch)] ?? null);
     });
-    return { run, fill: info?.fill ?? 0, era: info?.era ?? '', rtypes: info?.rtypes ?? [], status };
+    const ws = g.workflows.filter((_w, k) => staleCells.has(i * g.workflows.length + k));
+    for (const w of ws) stale[w] = (stale[w] ?? 0) + 1;
+    const row = { run, fill: info?.fill ?? 0, era: info?.era ?? '', rtypes: info?.rtypes ?? [], status };
+    return ws.length > 0 ? { ...row, stale: ws } : row;
   });
-  return { campaign: c.name, workflows: g.workflows, rows, totals: g.counts };
+  return { campaign: c.name, workflows: g.workflows, rows, totals: g.counts, stale };
 }
 
 export interface RunPage {
@@ -166,6 +179,8 @@ export interface RunPage {
     history: RunState[];
     jobs: JobRecord[];
     outputs: string[];
+    /** "made from ecal-reco attempt 1" ('' when nothing was recorded); the details are in why.madeFrom. */
+    madeFrom: string;
     why: WhyAnswer;
   }[];
 }
@@ -194,6 +209,7 @@ export function runPage(
       history: history.filter((h) => h.workflow === a.workflow),
       jobs: jobs.filter((j) => j.workflow === a.workflow).sort((x, y) => y.attempt - x.attempt),
       outputs: st.states.get(stateKey(run, a.workflow))?.outputs ?? [],
+      madeFrom: a.madeFrom && a.madeFrom.from.length > 0 ? describeProvenance(a.madeFrom) : '',
       why: a,
     })),
   };

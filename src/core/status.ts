@@ -7,6 +7,9 @@ import { readRunList, selectorKind, type RunSelector } from './runs.js';
 import { UserError } from '../errors.js';
 import { checkName } from '../domain/names.js';
 import { forEachStatus } from '../domain/state-table.js';
+import type { Campaign } from '../domain/campaign.js';
+import { staleResults } from '../domain/stale.js';
+import { stateKey } from '../domain/state.js';
 
 type PairStatus = Pick<RunState, 'workflow' | 'run' | 'status'>;
 
@@ -22,6 +25,8 @@ export interface StatusRow {
   era: string;
   rtypes: string[];
   status: Record<string, RunStatus | null>;
+  /** Workflows whose done result of this run is stale (its inputs changed since); absent: none. */
+  stale?: string[];
 }
 
 export interface StatusResult {
@@ -29,6 +34,8 @@ export interface StatusResult {
   workflows: string[];
   rows: StatusRow[];
   totals: Record<string, Record<RunStatus, number>>;
+  /** Done pairs per workflow whose inputs changed since (src/domain/stale.ts), in the selection. */
+  stale: Record<string, number>;
 }
 
 /** Runs × workflows of a campaign with counts per status; selection by workflow, runs, range, era or run list. */
@@ -84,7 +91,26 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
       if (s && t) t[s]++;
     }
   }
-  return { campaign: c.name, workflows, rows, totals };
+  return { campaign: c.name, workflows, rows, totals, stale: markStale(c, current.states, rows, workflows) };
+}
+
+/** Marks the rows' stale pairs and counts them per workflow (from the state read, no other query). */
+function markStale(
+  c: Campaign,
+  states: ReadonlyMap<string, RunState>,
+  rows: StatusRow[],
+  workflows: readonly string[],
+): Record<string, number> {
+  const stale = staleResults(c, states, new Set(workflows));
+  const counts: Record<string, number> = Object.fromEntries(workflows.map((w) => [w, 0]));
+  if (stale.size === 0) return counts;
+  for (const r of rows) {
+    const ws = workflows.filter((w) => r.status[w] === 'done' && stale.has(stateKey(r.run, w)));
+    if (ws.length === 0) continue;
+    r.stale = ws;
+    for (const w of ws) counts[w] = (counts[w] ?? 0) + 1;
+  }
+  return counts;
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { Campaign } from './campaign.js';
 import { decodeProvenance, type InputSource } from './provenance.js';
-import { stateKey, type RunState } from './state.js';
+import { stateKey, type RunState, type RunStateChange } from './state.js';
 import { statusAndAttemptAt, workflowStatesWithStatus } from './state-table.js';
 import type { RunStatus } from './status.js';
 
@@ -97,6 +97,52 @@ export function countStale(stale: ReadonlyMap<string, StaleInfo>): Record<string
   for (const k of stale.keys()) {
     const w = k.slice(0, k.lastIndexOf('\u0000'));
     out[w] = (out[w] ?? 0) + 1;
+  }
+  return out;
+}
+
+/**
+ * The marks the loop writes for workflows declaring `"on_input_change": "reprocess"`: their stale pairs set to
+ * reprocess, once every dependency of the pair is done again (for an era or group workflow: of every pair of its
+ * unit, all marked together so that they form one unit again). Attempts are kept (the next one is higher).
+ */
+export function inputChangeMarks(
+  c: Campaign,
+  states: ReadonlyMap<string, RunState>,
+  active: ReadonlySet<string>,
+): RunStateChange[] {
+  const follow = new Set(
+    c.workflows.filter((w) => w.onInputChange === 'reprocess' && active.has(w.name)).map((w) => w.name),
+  );
+  if (follow.size === 0) return [];
+  const deps = new Map(c.workflows.map((w) => [w.name, w.dependsOn]));
+  const units = new Map<string, { pairs: RunState[]; info: StaleInfo; ready: boolean }>();
+  for (const [key, info] of staleResults(c, states, follow)) {
+    const s = states.get(key);
+    if (!s) continue;
+    const ready = (deps.get(s.workflow) ?? []).every(
+      (d) => statusAndAttemptAt(states, stateKey(s.run, d))?.status === 'done',
+    );
+    const u = `${s.workflow}\u0000${info.unit}\u0000${s.attempt}`;
+    const g = units.get(u);
+    if (g) {
+      g.pairs.push(s);
+      g.ready &&= ready;
+    } else units.set(u, { pairs: [s], info, ready });
+  }
+  const out: RunStateChange[] = [];
+  for (const g of units.values()) {
+    if (!g.ready) continue;
+    for (const s of g.pairs) {
+      out.push({
+        run: s.run,
+        workflow: s.workflow,
+        status: 'reprocess',
+        attempt: s.attempt,
+        tries: 0,
+        reason: `inputs changed: ${g.info.text}`,
+      });
+    }
   }
   return out;
 }

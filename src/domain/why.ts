@@ -7,11 +7,14 @@ import { isInFlight, lockHolds, type JobRecord, type LockRecord } from './jobs.j
 import { latestJobs } from './planner.js';
 import { stateKey, type RegisteredRun, type RunState } from './state.js';
 import { forEachStatus, statesWithStatus, statusAt } from './state-table.js';
+import { decodeProvenance, describeProvenance, type Provenance } from './provenance.js';
+import { staleResults, type StaleInfo } from './stale.js';
 import { type RunStatus } from './status.js';
 import type { WorkflowSpec } from './workflow.js';
 
 export const WHY_KINDS = [
   'done',
+  'stale',
   'in-flight',
   'held',
   'unknown',
@@ -43,6 +46,10 @@ export interface WhyAnswer {
   dependency?: { workflow: string; status: RunStatus | null };
   job?: { name: string; status: string; backend: string; nativeId: string };
   waitingFor?: number[];
+  /** What the pair's current result or attempt was made from (recorded when its unit was submitted). */
+  madeFrom?: Provenance;
+  /** A done pair whose inputs changed since (kind 'stale'). */
+  stale?: StaleInfo;
 }
 
 export interface WhyInput {
@@ -75,21 +82,41 @@ export function explainRun(input: WhyInput, run: number, workflow?: string): Why
   });
   const wanted = workflow === undefined ? [...names].sort() : [workflow];
   const latest = latestJobs([...input.jobs.values()].filter((j) => j.runs.includes(run)));
+  const stale = staleResults(c, input.states, new Set(wanted));
   return {
     campaign: c.name,
     run,
     era: info?.era ?? '',
     rtypes: info?.rtypes ?? [],
-    answers: wanted.map((w) => explainOne(input, run, w, latest.get(stateKey(run, w)))),
+    answers: wanted.map((w) => {
+      const a = explainOne(input, run, w, latest.get(stateKey(run, w)), stale.get(stateKey(run, w)));
+      const made = decodeProvenance(input.states.get(stateKey(run, w))?.inputsFrom);
+      return made ? { ...a, madeFrom: made } : a;
+    }),
   };
 }
 
-function explainOne(input: WhyInput, run: number, workflow: string, job: JobRecord | undefined): WhyAnswer {
+function explainOne(
+  input: WhyInput,
+  run: number,
+  workflow: string,
+  job: JobRecord | undefined,
+  stale: StaleInfo | undefined,
+): WhyAnswer {
   const s = input.states.get(stateKey(run, workflow));
   const status = s?.status ?? null;
   const base = { workflow, status };
   if (!s) return { ...base, ...notSelected(input, run, workflow) };
-  if (s.status === 'done') return { ...base, kind: 'done', text: 'done' };
+  if (s.status === 'done' && stale)
+    return { ...base, kind: 'stale', text: `done, but stale: ${stale.text}`, stale };
+  if (s.status === 'done') {
+    const made = decodeProvenance(s.inputsFrom);
+    return {
+      ...base,
+      kind: 'done',
+      text: made && made.from.length > 0 ? `done (${describeProvenance(made)})` : 'done',
+    };
+  }
   if (s.status === 'failed') {
     return {
       ...base,

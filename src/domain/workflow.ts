@@ -16,7 +16,15 @@ export interface WorkflowSpec {
   dependsOn: string[];
   maxRetries: number;
   granularity: Granularity;
+  /**
+   * What happens to a done pair whose inputs changed (a parent re-ran): "mark" (default) shows it stale;
+   * "reprocess" makes the loop reprocess it once its parents are done again. Absent: "mark".
+   */
+  onInputChange?: OnInputChange;
 }
+
+export const ON_INPUT_CHANGE = ['mark', 'reprocess'] as const;
+export type OnInputChange = (typeof ON_INPUT_CHANGE)[number];
 
 export const BACKENDS = ['local', 'slurm', 'sge', 'htcondor', 'lsf', 'pbs'] as const;
 export const PLACEHOLDERS = [
@@ -83,6 +91,21 @@ function parseGranularity(raw: unknown, where: string): Granularity {
   throw new UserError(`${where}: 'granularity' must be "run", "era" or {"every": N}`);
 }
 
+function parseOnInputChange(raw: unknown, deps: readonly string[], where: string): OnInputChange | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !(ON_INPUT_CHANGE as readonly string[]).includes(raw)) {
+    throw new UserError(
+      `${where}: 'on_input_change' must be ${ON_INPUT_CHANGE.map((v) => `"${v}"`).join(' or ')} (got ${JSON.stringify(raw)})`,
+    );
+  }
+  if (raw === 'reprocess' && deps.length === 0) {
+    throw new UserError(
+      `${where}: 'on_input_change' "reprocess" needs 'depends_on' (a workflow without dependencies has no inputs to change)`,
+    );
+  }
+  return raw as OnInputChange;
+}
+
 /** Validates one workflow definition from a campaign file. */
 export function parseWorkflow(name: string, raw: unknown, where: string): WorkflowSpec {
   checkName('workflow', name);
@@ -98,6 +121,7 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
     'depends_on',
     'max_retries',
     'granularity',
+    'on_input_change',
     'description',
   ];
   for (const k of Object.keys(o)) {
@@ -143,6 +167,8 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
     maxRetries,
     granularity: parseGranularity(o.granularity, at),
   };
+  const onChange = parseOnInputChange(o.on_input_change, spec.dependsOn, at);
+  if (onChange !== undefined) spec.onInputChange = onChange;
   if (typeof command === 'string') spec.command = command;
   if (typeof handler === 'string') spec.handler = handler;
   return spec;

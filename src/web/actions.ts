@@ -47,6 +47,7 @@ interface Body {
   mode?: 'failed' | 'all';
   fromRun?: number;
   reason?: string;
+  withDependents?: boolean;
 }
 
 async function readBody(req: http.IncomingMessage): Promise<Body> {
@@ -70,6 +71,8 @@ async function readBody(req: http.IncomingMessage): Promise<Body> {
   checkName('workflow', b.workflow);
   if (b.runs !== undefined && (!Array.isArray(b.runs) || !b.runs.every((r) => Number.isInteger(r) && r >= 0)))
     throw new UserError('"runs" must be a list of run numbers');
+  if (b.withDependents !== undefined && typeof b.withDependents !== 'boolean')
+    throw new UserError('"withDependents" must be true or false');
   return b as Body;
 }
 
@@ -99,6 +102,7 @@ export async function handleAction(
       workflow: b.workflow,
       selector,
       mode: b.mode ?? 'failed',
+      withDependents: b.withDependents ?? false,
     });
   else if (action === 'reset')
     result = await reset(o.ctx, { campaign: b.campaign, workflow: b.workflow, selector, backend: o.backend });

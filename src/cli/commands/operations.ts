@@ -28,9 +28,19 @@ export const reprocessCommand = defineCommand({
       .option('workflow', { alias: 'w', type: 'string', demandOption: true, describe: 'workflow' })
       .option('mode', { type: 'string', choices: ['failed', 'all'] as const, default: 'failed' as const })
       .option('dry-run', { type: 'boolean', default: false })
+      .option('with-dependents', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'also mark every pair downstream of these runs (transitively; era and group workflows by whole units), in one write',
+      })
       .example(
         '$0 --db ecal_rerecos_v1 reprocess --campaign test_rereco --workflow pi0-mon --era Run2024C --mode all',
         '',
+      )
+      .example(
+        '$0 --db ecal_rerecos_v1 reprocess -c test_rereco -w ecal-reco --era Run2024C --mode all --with-dependents --dry-run',
+        'what would be marked, per workflow',
       ),
   handler: async (a, io) => {
     const { ctx } = await contextFrom(a, io);
@@ -42,9 +52,12 @@ export const reprocessCommand = defineCommand({
       selector: selectorFrom(a),
       mode: a.mode,
       dryRun: a.dryRun,
+      withDependents: a.withDependents,
     });
-    if (a.json) io.out(json(r));
-    else printEdit(io, r, 'set to reprocess');
+    if (a.json) return io.out(json(r));
+    printEdit(io, r, 'set to reprocess');
+    for (const d of r.dependents ?? []) printEdit(io, d, 'set to reprocess (dependent)');
+    if (r.dependents?.length === 0) io.out('no pair downstream of these runs');
   },
 });
 

@@ -105,7 +105,12 @@ export const statusCommand = defineCommand({
       io.out(
         table(
           ['run', 'fill', 'era', ...r.workflows],
-          shown.map((x) => [x.run, x.fill, x.era, ...r.workflows.map((w) => x.status[w] ?? '-')]),
+          shown.map((x) => [
+            x.run,
+            x.fill,
+            x.era,
+            ...r.workflows.map((w) => (x.stale?.includes(w) ? 'done (stale)' : (x.status[w] ?? '-'))),
+          ]),
         ),
       );
       if (shown.length < r.rows.length)
@@ -113,8 +118,8 @@ export const statusCommand = defineCommand({
     } else io.out(`no runs in campaign '${r.campaign}' for this selection`);
     io.out(
       table(
-        ['workflow', ...RUN_STATUSES],
-        r.workflows.map((w) => [w, ...RUN_STATUSES.map((s) => r.totals[w]?.[s] ?? 0)]),
+        ['workflow', ...RUN_STATUSES, 'stale'],
+        r.workflows.map((w) => [w, ...RUN_STATUSES.map((s) => r.totals[w]?.[s] ?? 0), r.stale[w] ?? 0]),
       ),
     );
   },

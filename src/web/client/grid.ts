@@ -97,6 +97,7 @@ function renderRows(g: Grid, from: number, to: number, selected: ReadonlySet<str
   const out: HTMLElement[] = [];
   const nw = g.workflows.length;
   const c = encodeURIComponent(g.campaign);
+  const stale = new Set(g.stale ?? []);
   for (let i = from; i < to; i++) {
     const run = g.runs[i] ?? 0;
     const row = h('div', { class: 'grid-row', 'data-run': String(run) });
@@ -111,9 +112,14 @@ function renderRows(g: Grid, from: number, to: number, selected: ReadonlySet<str
       const st: RunStatus | undefined = ch === '-' ? undefined : g.statuses[Number(ch)];
       const wf = g.workflows[k] ?? '';
       const a = link(`/run/${c}/${run}#${encodeURIComponent(wf)}`);
-      a.className = `cell st-${st ?? 'none'}${selected.has(`${wf} ${run}`) ? ' selected' : ''}`;
+      const old = stale.has(i * nw + k);
+      a.className = `cell st-${st ?? 'none'}${old ? ' stale' : ''}${selected.has(`${wf} ${run}`) ? ' selected' : ''}`;
       a.setAttribute('data-wf', wf);
-      a.setAttribute('title', `${run} · ${wf}: ${st ?? 'no status'}`);
+      a.setAttribute(
+        'title',
+        `${run} · ${wf}: ${st ?? 'no status'}${old ? ' (stale: its inputs changed)' : ''}`,
+      );
+      if (old) a.textContent = '!';
       row.append(a);
     }
     out.push(row);
@@ -153,6 +159,12 @@ function renderLegend(el: HTMLElement, g: Grid): void {
       ),
     ),
     h('span', { class: 'legend-item' }, h('span', { class: 'swatch st-none' }), 'no status'),
+    h(
+      'span',
+      { class: 'legend-item', 'data-status': 'stale' },
+      h('span', { class: 'swatch st-done stale' }, '!'),
+      `stale ${g.stale?.length ?? 0}`,
+    ),
   );
 }
 

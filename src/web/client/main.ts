@@ -130,9 +130,10 @@ function workflowCard(campaign: string, w: RunPage['workflows'][number]): HTMLEl
       ' ',
       h('span', { class: `badge st-${w.status ?? 'none'}` }, w.status ?? 'no status'),
     ),
-    w.status === 'done'
+    w.status === 'done' && w.why.kind !== 'stale'
       ? null
       : h('p', { class: `why why-${w.why.kind}` }, h('strong', {}, 'why: '), clip(w.why.text, 500)),
+    w.madeFrom ? h('p', { class: 'made-from' }, clip(w.madeFrom, 500)) : null,
     h('h3', {}, 'history'),
     table(
       ['time', 'status', 'attempt', 'tries', 'reason'],
@@ -161,6 +162,7 @@ function actionBar(campaign: string, run: number, workflow: string): HTMLElement
     'p',
     { class: 'actions' },
     btn('reprocess', () => void act('reprocess', { mode: 'all' })),
+    btn('reprocess with dependents', () => void act('reprocess', { mode: 'all', withDependents: true })),
     btn('reset', () => void act('reset')),
     btn('lock', () => {
       const reason = prompt(`lock ${workflow} from run ${run}: why?`);
