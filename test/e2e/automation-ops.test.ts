@@ -65,7 +65,7 @@ describe('automation: operations around the loop', () => {
         bad: { command: loggingCommand('bad', 'echo broken >&2; exit 7; '), max_retries: 1 },
         selfreport: {
           command:
-            'node "$RUNCTRL_BIN" job running --campaign {campaign} --workflow {workflow} --run {run} --id {attempt} && node "$RUNCTRL_BIN" job done --campaign {campaign} --workflow {workflow} --run {run} --id {attempt} --output /data/{run}/x.root,/data/{run}/y.root',
+            'node "$RUNCTRL_BIN" job running --campaign {campaign} --workflow {workflow} --run {run} --id {attempt} && node "$RUNCTRL_BIN" job done --campaign {campaign} --workflow {workflow} --run {run} --id {attempt} --output /data/{run}/x.root --output "/data/{run}/y, v2.root"',
         },
       },
     });
@@ -162,7 +162,7 @@ describe('automation: operations around the loop', () => {
         run: 392002,
         era: 'Run2024C',
         status: 'done',
-        outputs: ['/data/392002/x.root', '/data/392002/y.root'],
+        outputs: ['/data/392002/x.root', '/data/392002/y, v2.root'],
       },
     ]);
   });

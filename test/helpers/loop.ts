@@ -73,6 +73,8 @@ export interface StatusJson {
   workflows: string[];
   rows: { run: number; status: Record<string, string | null> }[];
   totals: Record<string, Record<string, number>>;
+  /** Stale done pairs per workflow. */
+  stale?: Record<string, number>;
 }
 
 export async function statusOf(e: LoopEnv, campaign: string): Promise<StatusJson> {
