@@ -5,7 +5,7 @@
 import { activeWorkflows } from '../domain/campaign.js';
 import { planPass, type PassPlan, type UnitPlan } from '../domain/planner.js';
 import { inputChangeMarks } from '../domain/stale.js';
-import { stateKey, type RunStateChange } from '../domain/state.js';
+import { stateKey, type RunState, type RunStateChange } from '../domain/state.js';
 import { runStatePoint } from '../store/schema.js';
 import { fault } from './fault.js';
 import type { Loaded, PassContext } from './pass.js';
@@ -24,16 +24,18 @@ export function applyStateChanges(l: Loaded, changes: readonly RunStateChange[],
     const k = stateKey(ch.run, ch.workflow);
     const prev = l.states.get(k);
     if (!prev) continue;
-    l.states.set(k, {
+    const next: RunState = {
       ...prev,
       status: ch.status,
       attempt: ch.attempt ?? prev.attempt,
       tries: ch.tries ?? prev.tries,
       outputs: [...(ch.outputs ?? prev.outputs)],
-      // as written: a point without provenance clears it
-      inputsFrom: ch.inputsFrom ?? '',
       time: time ?? prev.time,
-    });
+    };
+    // as written: a point without provenance clears it
+    if (ch.inputsFrom) next.inputsFrom = ch.inputsFrom;
+    else delete next.inputsFrom;
+    l.states.set(k, next);
   }
 }
 

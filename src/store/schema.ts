@@ -240,7 +240,7 @@ export function decodeRunState(r: Row): RunState {
     tries: numOr(r, 'tries', 0),
     outputs: outputsOf(r, `run ${String(r.run)} of ${str(r, 'workflow')}`),
     reason: str(r, 'reason'),
-    inputsFrom: str(r, 'inputs_from'),
+    ...(str(r, 'inputs_from') ? { inputsFrom: str(r, 'inputs_from') } : {}),
     time: numOr(r, 'time', 0),
   };
 }
