@@ -5,9 +5,9 @@
  * holds): no query, and only the done pairs of workflows with dependencies are read in full.
  */
 import type { Campaign } from './campaign.js';
-import { decodeProvenance, type InputSource } from './provenance.js';
+import { provenanceKey, type SourceKey } from './provenance.js';
 import { stateKey, type RunState, type RunStateChange } from './state.js';
-import { statusAndAttemptAt, workflowStatesWithStatus } from './state-table.js';
+import { forEachProvenance, statusAndAttemptAt } from './state-table.js';
 import type { RunStatus } from './status.js';
 
 export interface StaleInfo {
@@ -24,7 +24,7 @@ export interface StaleInfo {
 }
 
 /** How a parent changed, for a person. */
-function changeText(s: InputSource, now: StaleInfo['now']): string {
+function changeText(s: SourceKey, now: StaleInfo['now']): string {
   const was = `this result used attempt ${s.attempt}`;
   if (now.status === 'done') return `${s.workflow} re-ran (attempt ${now.attempt}); ${was}`;
   if (now.status === 'failed') return `${s.workflow} failed since (attempt ${now.attempt}); ${was}`;
@@ -36,8 +36,8 @@ function changeText(s: InputSource, now: StaleInfo['now']): string {
 /** The first input of a result that is not its parent's current done attempt. */
 function changedInput(
   states: ReadonlyMap<string, RunState>,
-  from: readonly InputSource[],
-): { s: InputSource; now: StaleInfo['now'] } | undefined {
+  from: readonly SourceKey[],
+): { s: SourceKey; now: StaleInfo['now'] } | undefined {
   for (const s of from) {
     const cur = statusAndAttemptAt(states, stateKey(s.run, s.workflow));
     if (cur?.status === 'done' && cur.attempt === s.attempt) continue;
@@ -61,10 +61,10 @@ export function staleResults(
     const grouped = spec.granularity.kind !== 'run';
     // for era and group workflows: the members of each unit (same unit, same attempt), and one change of it
     const units = new Map<string, { keys: string[]; info?: StaleInfo }>();
-    for (const st of workflowStatesWithStatus(states, spec.name, ['done'])) {
-      const p = decodeProvenance(st.inputsFrom);
-      if (!p) continue;
-      const key = stateKey(st.run, spec.name);
+    forEachProvenance(states, spec.name, 'done', (run, attempt, inputsFrom) => {
+      const p = provenanceKey(inputsFrom);
+      if (!p) return;
+      const key = stateKey(run, spec.name);
       const ch = changedInput(states, p.from);
       const info = ch && {
         parent: { workflow: ch.s.workflow, run: ch.s.run },
@@ -75,14 +75,14 @@ export function staleResults(
       };
       if (!grouped) {
         if (info) out.set(key, info);
-        continue;
+        return;
       }
-      const u = `${p.unit}\u0000${st.attempt}`;
+      const u = `${p.unit}\u0000${attempt}`;
       let g = units.get(u);
       if (!g) units.set(u, (g = { keys: [] }));
       g.keys.push(key);
       if (info && !g.info) g.info = info;
-    }
+    });
     for (const g of units.values()) {
       const info = g.info;
       if (info) for (const k of g.keys) out.set(k, info);

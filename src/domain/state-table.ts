@@ -197,6 +197,14 @@ class Columns {
     return this.attempt[(this.own[i] ?? 0) - 1] ?? 0;
   }
 
+  /** The provenance of slot i ('' when none), without building the state. */
+  inputsFromAt(i: number): string {
+    const b = this.lazy[i] ?? 0;
+    const batch = b > 0 ? this.batches[b - 1] : undefined;
+    if (batch) return (batch.rest ??= unpackBatch(batch)).inputsFrom.at(this.pos[i] ?? 0);
+    return this.froms[(this.own[i] ?? 0) - 1] ?? '';
+  }
+
   at(i: number): RunState {
     const b = this.lazy[i] ?? 0;
     const batch = b > 0 ? this.batches[b - 1] : undefined;
@@ -360,13 +368,17 @@ export class StateTable implements Map<string, RunState> {
     return { status: RUN_STATUSES[c.status[i] ?? 0] ?? 'new', attempt: c.attemptAt(i) };
   }
 
-  /** The states of one workflow whose status is one of `statuses` (the others are skipped unread). */
-  *valuesOf(workflow: string, statuses: readonly RunStatus[]): Generator<RunState> {
+  /** Calls fn with the run, attempt and provenance of each of a workflow's pairs in `status`, building no state. */
+  forEachProvenance(
+    workflow: string,
+    status: RunStatus,
+    fn: (run: number, attempt: number, inputsFrom: string) => void,
+  ): void {
     const c = this.wfs.get(workflow);
     if (!c) return;
-    const want = new Uint8Array(RUN_STATUSES.length);
-    for (const st of statuses) want[RUN_STATUSES.indexOf(st)] = 1;
-    for (let i = 0; i < c.n; i++) if (want[c.status[i] ?? 0]) yield c.at(i);
+    const want = RUN_STATUSES.indexOf(status);
+    for (let i = 0; i < c.n; i++)
+      if (c.status[i] === want) fn(c.runs[i] ?? 0, c.attemptAt(i), c.inputsFromAt(i));
   }
 
   get(key: string): RunState | undefined {
@@ -468,12 +480,14 @@ export function statusAndAttemptAt(
   return s && { status: s.status, attempt: s.attempt };
 }
 
-/** The states of one workflow whose status is one of `statuses`, built only for those. */
-export function workflowStatesWithStatus(
+/** The run, attempt and provenance of each of a workflow's pairs in `status`. */
+export function forEachProvenance(
   states: ReadonlyMap<string, RunState>,
   workflow: string,
-  statuses: readonly RunStatus[],
-): Iterable<RunState> {
-  if (states instanceof StateTable) return states.valuesOf(workflow, statuses);
-  return [...states.values()].filter((s) => s.workflow === workflow && statuses.includes(s.status));
+  status: RunStatus,
+  fn: (run: number, attempt: number, inputsFrom: string) => void,
+): void {
+  if (states instanceof StateTable) return states.forEachProvenance(workflow, status, fn);
+  for (const s of states.values())
+    if (s.workflow === workflow && s.status === status) fn(s.run, s.attempt, s.inputsFrom ?? '');
 }

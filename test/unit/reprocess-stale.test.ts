@@ -8,7 +8,7 @@ import { downstreamPairs } from '../../src/domain/dependents.js';
 import type { JobRecord } from '../../src/domain/jobs.js';
 import { checkOutput, decodeOutputList, encodeOutputList, outputLines } from '../../src/domain/outputs.js';
 import { planPass } from '../../src/domain/planner.js';
-import { decodeProvenance, encodeProvenance } from '../../src/domain/provenance.js';
+import { decodeProvenance, encodeProvenance, provenanceKey } from '../../src/domain/provenance.js';
 import { inputChangeMarks, staleResults } from '../../src/domain/stale.js';
 import { StateTable } from '../../src/domain/state-table.js';
 import { stateKey, type RegisteredRun, type RunState } from '../../src/domain/state.js';
@@ -133,8 +133,16 @@ describe('provenance', () => {
   it('decodes what it encodes and refuses anything else without throwing', () => {
     const p = { unit: 'gE-1-2', from: [{ workflow: 'A', run: 1, attempt: 2, outputs: ['x'] }] };
     expect(decodeProvenance(encodeProvenance(p))).toEqual(p);
-    for (const bad of ['', 'x', '{}', '{"u":1,"f":[]}', '{"u":"r1","f":[["A",1]]}', '[]'])
+    for (const bad of ['', 'x', '{}', 'r1\t{"u":1,"f":[]}', 'r1\t{"u":"r1","f":[["A",1]]}', 'r1\t[]'])
       expect(decodeProvenance(bad)).toBeUndefined();
+    // the key, read without the JSON, says the same parent pairs
+    expect(provenanceKey(encodeProvenance(p))).toEqual({
+      unit: 'gE-1-2',
+      from: [{ workflow: 'A', run: 1, attempt: 2 }],
+    });
+    expect(provenanceKey(encodeProvenance({ unit: 'r9', from: [] }))).toEqual({ unit: 'r9', from: [] });
+    for (const bad of ['', 'r1', 'r1 A:1\t', 'r1 A:x:2\t{}', 'r1 A:1:2x\t{}', 'r1 :1:2\t{}'])
+      expect(provenanceKey(bad)).toBeUndefined();
   });
 });
 
