@@ -39,7 +39,7 @@ function changedInput(
   from: readonly SourceKey[],
 ): { s: SourceKey; now: StaleInfo['now'] } | undefined {
   for (const s of from) {
-    const cur = statusAndAttemptAt(states, stateKey(s.run, s.workflow));
+    const cur = statusAndAttemptAt(states, s.workflow, s.run);
     if (cur?.status === 'done' && cur.attempt === s.attempt) continue;
     return { s, now: cur ? { status: cur.status, attempt: cur.attempt } : { status: null, attempt: 0 } };
   }
@@ -121,7 +121,7 @@ export function inputChangeMarks(
     const s = states.get(key);
     if (!s) continue;
     const ready = (deps.get(s.workflow) ?? []).every(
-      (d) => statusAndAttemptAt(states, stateKey(s.run, d))?.status === 'done',
+      (d) => statusAndAttemptAt(states, d, s.run)?.status === 'done',
     );
     const u = `${s.workflow}\u0000${info.unit}\u0000${s.attempt}`;
     const g = units.get(u);

@@ -360,10 +360,9 @@ export class StateTable implements Map<string, RunState> {
   }
 
   /** The status and attempt of a pair, without building the state. */
-  statusAndAttempt(key: string): { status: RunStatus; attempt: number } | undefined {
-    const k = parseKey(key);
-    const c = k && this.wfs.get(k.workflow);
-    const i = k && c?.slot.get(k.run);
+  statusAndAttempt(workflow: string, run: number): { status: RunStatus; attempt: number } | undefined {
+    const c = this.wfs.get(workflow);
+    const i = c?.slot.get(run);
     if (!c || i === undefined) return undefined;
     return { status: RUN_STATUSES[c.status[i] ?? 0] ?? 'new', attempt: c.attemptAt(i) };
   }
@@ -473,10 +472,11 @@ export function statesWithStatus(
 /** The status and attempt of one pair. */
 export function statusAndAttemptAt(
   states: ReadonlyMap<string, RunState>,
-  key: string,
+  workflow: string,
+  run: number,
 ): { status: RunStatus; attempt: number } | undefined {
-  if (states instanceof StateTable) return states.statusAndAttempt(key);
-  const s = states.get(key);
+  if (states instanceof StateTable) return states.statusAndAttempt(workflow, run);
+  const s = states.get(stateKey(run, workflow));
   return s && { status: s.status, attempt: s.attempt };
 }
 
