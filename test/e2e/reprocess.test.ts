@@ -154,6 +154,41 @@ describe('reprocessing with dependents, stale results and provenance (local back
       );
       expect(s.stale).toEqual({ a: 0, b: C_RUNS, e: C_RUNS });
       expect(s.rows.filter((r) => r.stale).every((r) => r.run < 386100)).toBe(true);
+      const text = (await ok(e, ['status', '-c', c, '--limit', '0'])).stdout;
+      // cells separated by │ in the tables
+      const cells = (line: string | undefined) =>
+        (line ?? '')
+          .split('│')
+          .slice(1, -1)
+          .map((x) => x.trim());
+      const lines = text.split('\n');
+      expect(cells(lines.find((l) => l.includes(' 386001 ')))).toEqual([
+        '386001',
+        expect.any(String),
+        'Run2024C',
+        'done',
+        'done (stale)',
+        'done (stale)',
+      ]);
+      expect(cells(lines.find((l) => l.includes(' 386101 ')))).not.toContain('done (stale)');
+      expect(cells(lines.find((l) => l.includes(' workflow ')))).toEqual([
+        'workflow',
+        'new',
+        'processing',
+        'done',
+        'failed',
+        'reprocess',
+        'stale',
+      ]);
+      expect(cells(lines.find((l) => l.startsWith('│ b ')))).toEqual([
+        'b',
+        '0',
+        '0',
+        '20',
+        '0',
+        '0',
+        `${C_RUNS}`,
+      ]);
       const why = JSON.parse((await ok(e, ['why', '-c', c, '--run', '386003', '--json'])).stdout) as {
         answers: { workflow: string; kind: string; text: string }[];
       };
