@@ -5,13 +5,12 @@
  * with `"on_input_change": "reprocess"` follow by themselves, also when the loop is killed between the marks and
  * the re-runs.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BIN } from '../helpers/cli.js';
 import { freshDb } from '../helpers/influx.js';
 import {
   cli,
+  daemonWithDashboard,
   loggingCommand,
   loopEnv,
   ok,
@@ -139,14 +138,16 @@ describe('reprocessing with dependents, stale results and provenance (local back
       b: { command: loggingCommand('b'), depends_on: ['a'] },
       e: { command: loggingCommand('e'), depends_on: ['a'], granularity: 'era' },
     });
-    const d = await daemon(e, c);
+    const reprocessA = (...more: string[]) =>
+      ok(e, ['reprocess', '-c', c, '-w', 'a', '--era', 'Run2024C', '--mode', 'all', ...more]);
+    const d = await daemonWithDashboard(e, c, '2s');
     try {
       await until(
         'first round done',
         () => status(e, c),
         (s) => s.totals.e?.done === 20 && settled(s),
       );
-      await ok(e, ['reprocess', '-c', c, '-w', 'a', '--era', 'Run2024C', '--mode', 'all']);
+      await reprocessA();
       const s = await until(
         'a re-ran',
         () => status(e, c),
@@ -214,36 +215,13 @@ describe('reprocessing with dependents, stale results and provenance (local back
       };
       expect(page.workflows.find((w) => w.workflow === 'b')?.madeFrom).toBe('made from a attempt 1');
 
-      const dry = await ok(e, [
-        'reprocess',
-        '-c',
-        c,
-        '-w',
-        'a',
-        '--era',
-        'Run2024C',
-        '--mode',
-        'all',
-        '--with-dependents',
-        '--dry-run',
-      ]);
+      const dry = await reprocessA('--with-dependents', '--dry-run');
       expect(dry.stdout).toContain(`[dry run] ${c}/a: ${C_RUNS} run(s) set to reprocess`);
       expect(dry.stdout).toContain(`[dry run] ${c}/b: ${C_RUNS} run(s) set to reprocess (dependent)`);
       expect(dry.stdout).toContain(`[dry run] ${c}/e: ${C_RUNS} run(s) set to reprocess (dependent)`);
       expect((await status(e, c)).stale.b).toBe(C_RUNS);
 
-      await ok(e, [
-        'reprocess',
-        '-c',
-        c,
-        '-w',
-        'a',
-        '--era',
-        'Run2024C',
-        '--mode',
-        'all',
-        '--with-dependents',
-      ]);
+      await reprocessA('--with-dependents');
       const after = await until(
         'the chain re-ran',
         () => status(e, c),
@@ -324,27 +302,4 @@ describe('reprocessing with dependents, stale results and provenance (local back
 
 function range(a: number, b: number): string {
   return Array.from({ length: b - a + 1 }, (_, i) => a + i).join(',');
-}
-
-/** `automation --daemon --interval 2s --serve 0`: the dashboard's URL and a stop function. */
-function daemon(e: LoopEnv, campaign: string): Promise<{ url: string; stop: () => Promise<number> }> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'automation', '--daemon', '--interval', '2s', '-c', campaign, '--serve', '0'],
-    {
-      cwd: e.dir,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...e.env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  const exited = new Promise<number>((r) => child.on('exit', (code) => r(code ?? -1)));
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
-      const m = /dashboard at (http:\/\/127\.0\.0\.1:\d+)/.exec(err);
-      if (m?.[1]) resolve({ url: m[1], stop: () => (child.kill('SIGTERM'), exited) });
-    });
-    void exited.then((code) => reject(new Error(`daemon exited (${code}): ${err}`)));
-  });
 }

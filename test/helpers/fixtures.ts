@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { RunInfo } from '../../src/domain/run.js';
+import type { WorkflowSpec } from '../../src/domain/workflow.js';
 
 /** A global collision run with stable beams, 1 h long, good ECAL; override what the test needs. */
 export function makeRun(run: number, over: Partial<RunInfo> = {}): RunInfo {
@@ -51,4 +52,18 @@ export function smallRegistry(): { file: string; runs: RunInfo[] } {
   const file = path.join(dir, 'registry.json');
   writeFileSync(file, JSON.stringify(runs));
   return { file, runs };
+}
+
+/** A workflow definition running `true` on the local backend, one run per unit; override what the test needs. */
+export function workflowSpec(name: string, o: Partial<WorkflowSpec> = {}): WorkflowSpec {
+  return {
+    name,
+    command: 'true',
+    backend: 'local',
+    resources: {},
+    dependsOn: [],
+    maxRetries: 1,
+    granularity: { kind: 'run' },
+    ...o,
+  };
 }

@@ -13,21 +13,12 @@ import { inputChangeMarks, staleResults } from '../../src/domain/stale.js';
 import { StateTable } from '../../src/domain/state-table.js';
 import { stateKey, type RegisteredRun, type RunState } from '../../src/domain/state.js';
 import type { RunStatus } from '../../src/domain/status.js';
-import type { Granularity, WorkflowSpec } from '../../src/domain/workflow.js';
+import type { WorkflowSpec } from '../../src/domain/workflow.js';
 import { UserError } from '../../src/errors.js';
 import { decodeChunks, encodeChunks } from '../../src/store/snapshot.js';
-import { makeRun } from '../helpers/fixtures.js';
+import { makeRun, workflowSpec } from '../helpers/fixtures.js';
 
-const wf = (name: string, o: Partial<WorkflowSpec> = {}): WorkflowSpec => ({
-  name,
-  command: 'true',
-  backend: 'local',
-  resources: {},
-  dependsOn: [],
-  maxRetries: 1,
-  granularity: { kind: 'run' } as Granularity,
-  ...o,
-});
+const wf = workflowSpec;
 
 const campaign = (workflows: WorkflowSpec[]): Campaign => ({
   name: 'c',

@@ -10,19 +10,10 @@ import { encodeProvenance } from '../../src/domain/provenance.js';
 import { stateKey, type RegisteredRun, type RunState } from '../../src/domain/state.js';
 import type { RunStatus } from '../../src/domain/status.js';
 import { explainRun, WHY_KINDS, type WhyInput, type WhyKind } from '../../src/domain/why.js';
-import type { Granularity, WorkflowSpec } from '../../src/domain/workflow.js';
-import { makeRun } from '../helpers/fixtures.js';
+import type { WorkflowSpec } from '../../src/domain/workflow.js';
+import { makeRun, workflowSpec } from '../helpers/fixtures.js';
 
-const wf = (name: string, o: Partial<WorkflowSpec> = {}): WorkflowSpec => ({
-  name,
-  command: 'true',
-  backend: 'local',
-  resources: {},
-  dependsOn: [],
-  maxRetries: 1,
-  granularity: { kind: 'run' } as Granularity,
-  ...o,
-});
+const wf = workflowSpec;
 
 function campaign(
   workflows: WorkflowSpec[],
