@@ -2,6 +2,7 @@
 import { UserError } from '../errors.js';
 import type { Resources } from '../backends/types.js';
 import { checkName } from './names.js';
+import { parseRetry, type RetryPolicy } from './retry.js';
 
 export type Granularity = { kind: 'run' } | { kind: 'era' } | { kind: 'every'; n: number };
 
@@ -16,6 +17,8 @@ export interface WorkflowSpec {
   dependsOn: string[];
   maxRetries: number;
   granularity: Granularity;
+  /** How failed attempts are retried by failure class (docs/retry-policy.md); absent: as max_retries says. */
+  retry?: RetryPolicy;
 }
 
 export const BACKENDS = ['local', 'slurm', 'sge', 'htcondor', 'lsf', 'pbs'] as const;
@@ -99,6 +102,7 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
     'max_retries',
     'granularity',
     'description',
+    'retry',
   ];
   for (const k of Object.keys(o)) {
     if (!known.includes(k)) throw new UserError(`${at}: unknown key '${k}' (known: ${known.join(', ')})`);
@@ -143,6 +147,8 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
     maxRetries,
     granularity: parseGranularity(o.granularity, at),
   };
+  const retry = parseRetry(o.retry, at, spec.resources);
+  if (retry) spec.retry = retry;
   if (typeof command === 'string') spec.command = command;
   if (typeof handler === 'string') spec.handler = handler;
   return spec;
