@@ -35,6 +35,7 @@ import {
   writeScript,
 } from './common.js';
 import type { Backend, JobSpec, JobState, SubmitResult, Submitted, TrackedJob } from './types.js';
+import type { FailureClass } from '../domain/retry.js';
 
 export interface HTCondorBackendOptions {
   /** Directory for submit files, job scripts and the held-job registry. */
@@ -74,6 +75,10 @@ export const CONDOR_ATTRIBUTES = [
   'RemoveReason',
   'JobBatchName',
   'RunctrlName',
+  // failure classes (docs/retry-policy.md): memory used against memory asked, starts (evictions)
+  'MemoryUsage',
+  'RequestMemory',
+  'NumJobStarts',
 ] as const;
 
 export type CondorAd = Record<string, unknown>;
@@ -152,6 +157,65 @@ export function condorKey(cluster: unknown, proc: unknown): string | undefined {
  * completed job without ExitCode): the caller falls back to the exit-code file.
  */
 export function condorAdState(ad: CondorAd): JobState | undefined {
+  const st = condorAdBaseState(ad);
+  if (!st || (st.state !== 'failed' && st.state !== 'cancelled' && st.state !== 'held')) return st;
+  const cls = classifyCondor(ad);
+  if (st.state === 'held') {
+    // held for its memory or its time: that hold does not go away by itself, the attempt failed
+    return cls === 'oom' || cls === 'timeout'
+      ? { ...st, state: 'failed', failureClass: cls, remove: true }
+      : st;
+  }
+  return cls ? { ...st, failureClass: cls } : st;
+}
+
+/** HoldReasonCode values (htcondor `src/condor_utils/condor_holdcodes.h`). */
+const HOLD = {
+  JobPolicy: 3,
+  StartdHeldJob: 21,
+  SystemPolicy: 26,
+  JobOutOfResources: 34,
+  JobDurationExceeded: 46,
+  JobExecuteExceeded: 47,
+};
+/** HoldReasonSubCode of JobOutOfResources / StartdHeldJob for memory (102) and disk (104). */
+const SUB_MEMORY = 102;
+
+/**
+ * The failure class an ad tells: hold codes 34 (JobOutOfResources, memory unless the subcode says disk) and 21
+ * with subcode 102 → oom; 46/47 (allowed_job_duration / allowed_execute_duration) → timeout; a policy hold or
+ * removal, or a kill by a signal, with MemoryUsage over RequestMemory → oom; removed after more than one start
+ * (evicted and given up) or for an eviction → node; a completed job's non-zero ExitCode → app.
+ */
+export function classifyCondor(ad: CondorAd): FailureClass | undefined {
+  const status = toInt(ad.JobStatus);
+  const code = toInt(ad.HoldReasonCode);
+  const sub = toInt(ad.HoldReasonSubCode);
+  const usage = toNum(ad.MemoryUsage);
+  const asked = toNum(ad.RequestMemory);
+  const overMemory = usage !== undefined && asked !== undefined && asked > 0 && usage > asked;
+  if (status === 5) {
+    if (code === HOLD.JobOutOfResources && sub !== 104) return 'oom';
+    if (code === HOLD.StartdHeldJob && sub === SUB_MEMORY) return 'oom';
+    if (code === HOLD.JobDurationExceeded || code === HOLD.JobExecuteExceeded) return 'timeout';
+    if ((code === HOLD.JobPolicy || code === HOLD.SystemPolicy) && overMemory) return 'oom';
+    return undefined;
+  }
+  if (overMemory && (status === 3 || ad.ExitBySignal === true)) return 'oom';
+  if (status === 3) {
+    const why = toStr(ad.RemoveReason) ?? '';
+    if (/evict|vacat|preempt/i.test(why) || (toInt(ad.NumJobStarts) ?? 0) > 1) return 'node';
+    return undefined;
+  }
+  if (status === 4 && ad.ExitBySignal !== true) return 'app';
+  return undefined;
+}
+
+function toNum(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+function condorAdBaseState(ad: CondorAd): JobState | undefined {
   const status = toInt(ad.JobStatus);
   switch (status) {
     case 0:

@@ -30,6 +30,7 @@ import {
   type QueuedJob,
 } from './local-files.js';
 import { ensureExecutor } from './local-launch.js';
+import { limitLines, withLimitClass } from './local-limits.js';
 import type { Backend, JobSpec, JobState, Submitted, SubmitResult, TrackedJob } from './types.js';
 import { shq } from './wrapper.js';
 
@@ -62,6 +63,7 @@ export function localScript(job: JobSpec, pidFile: string): string {
     `printf '%s\\n' "$$" > ${claim}.$$ || exit 0`,
     `ln ${claim}.$$ ${claim} 2>/dev/null || { rm -f ${claim}.$$; exit 0; }`,
     `rm -f ${claim}.$$ ${shq(job.exitCodeFile)}`,
+    ...limitLines(job),
   ]);
 }
 
@@ -188,8 +190,10 @@ export class LocalBackend implements Backend {
     if (queued.has(p.token)) return { state: 'pending', reason: 'queued in the local executor' };
     if (running.has(p.token)) return { state: 'running' };
     const e = await this.ended(p.token);
-    if (e) return endedState(e);
-    return fromExitCodeFile(job.exitCodeFile, 'not in the local queue, no exit-code file');
+    const st = e
+      ? endedState(e)
+      : await fromExitCodeFile(job.exitCodeFile, 'not in the local queue, no exit-code file');
+    return withLimitClass(st, job.exitCodeFile);
   }
 
   /** A job of the former backend (pid in the id): alive → running, else its exit-code file. */
