@@ -33,6 +33,7 @@ import {
   toStr,
   writeAtomic,
   writeScript,
+  walltimeSeconds,
 } from './common.js';
 import type { Backend, JobSpec, JobState, SubmitResult, Submitted, TrackedJob } from './types.js';
 import type { FailureClass } from '../domain/retry.js';
@@ -374,7 +375,7 @@ export class HTCondorBackend implements Backend {
     if (r.memoryMb !== undefined) lines.push(`request_memory = ${Math.max(1, Math.ceil(r.memoryMb))}`);
     if (r.walltimeMin !== undefined) {
       if (this.walltimeAttribute === 'JobFlavour') lines.push(`+JobFlavour = "${jobFlavour(r.walltimeMin)}"`);
-      else lines.push(`+MaxRuntime = ${Math.max(1, Math.ceil(r.walltimeMin * 60))}`);
+      else lines.push(`+MaxRuntime = ${walltimeSeconds(r.walltimeMin)}`);
     }
     const group = r.account ?? r.queue;
     if (group !== undefined) lines.push(`accounting_group = ${group}`);

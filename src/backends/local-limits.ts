@@ -11,6 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { JobSpec, JobState, Resources } from './types.js';
+import { walltimeSeconds } from './common.js';
 import { shq } from './wrapper.js';
 
 /** Seconds between SIGTERM and SIGKILL at the wall-time limit. */
@@ -22,11 +23,6 @@ const ALLOCATION_FAILED =
 
 export function limitMarkFile(exitCodeFile: string): string {
   return `${exitCodeFile}.limit`;
-}
-
-/** The wall-time limit in whole seconds (at least 1). */
-export function walltimeSeconds(walltimeMin: number): number {
-  return Math.max(1, Math.ceil(walltimeMin * 60 - 1e-9));
 }
 
 /** The job-script lines that set the job's limits (none when it asks for neither). */

@@ -34,6 +34,7 @@ import {
   readManifestNames,
   takeUnanswered,
   writeArrayDir,
+  walltimeMinutes,
 } from './common.js';
 import { exec, type ExecResult } from './exec.js';
 import type { Backend, JobSpec, JobState, Resources, Submitted, SubmitResult, TrackedJob } from './types.js';
@@ -321,7 +322,7 @@ function nativeId(jobId: string, cluster?: string): string {
  * up to the minute), so a fractional limit is rounded up, at least 1.
  */
 export function slurmTime(walltimeMin: number): string {
-  return String(Math.max(1, Math.ceil(walltimeMin)));
+  return String(walltimeMinutes(walltimeMin));
 }
 
 /** sbatch options for the resources. */
