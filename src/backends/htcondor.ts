@@ -200,6 +200,10 @@ export function classifyCondor(ad: CondorAd): FailureClass | undefined {
     if (code === HOLD.StartdHeldJob && sub === SUB_MEMORY) return 'oom';
     if (code === HOLD.JobDurationExceeded || code === HOLD.JobExecuteExceeded) return 'timeout';
     if ((code === HOLD.JobPolicy || code === HOLD.SystemPolicy) && overMemory) return 'oom';
+    // site policies hold with their own codes but the usual words
+    const why = toStr(ad.HoldReason) ?? '';
+    if (/memory usage exceeded request_memory|gone over (cgroup )?memory limit/i.test(why)) return 'oom';
+    if (/exceeded allowed (job|execute) duration/i.test(why)) return 'timeout';
     return undefined;
   }
   if (overMemory && (status === 3 || ad.ExitBySignal === true)) return 'oom';
