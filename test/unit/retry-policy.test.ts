@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Campaign } from '../../src/domain/campaign.js';
 import type { JobRecord } from '../../src/domain/jobs.js';
 import { planPass } from '../../src/domain/planner.js';
-import { decideRetry, parseRetry, type FailureClass } from '../../src/domain/retry.js';
+import { decideRetry, type FailureClass } from '../../src/domain/retry.js';
 import { stateKey, type RunState } from '../../src/domain/state.js';
 import { explainRun } from '../../src/domain/why.js';
 import { parseWorkflow, type WorkflowSpec } from '../../src/domain/workflow.js';
