@@ -107,10 +107,6 @@ export function parseRetry(raw: unknown, at: string, resources: Resources): Retr
     throw new UserError(
       `${where}: 'max_walltime_min' ${maxWall} is below the workflow's walltime_min ${resources.walltimeMin}`,
     );
-  if (p.on.includes('oom') && resources.memoryMb === undefined && o.memory_factor !== undefined)
-    throw new UserError(`${where}: 'memory_factor' needs the workflow's resources.memory_mb to grow`);
-  if (p.on.includes('timeout') && resources.walltimeMin === undefined && o.walltime_factor !== undefined)
-    throw new UserError(`${where}: 'walltime_factor' needs the workflow's resources.walltime_min to grow`);
   return p;
 }
 

@@ -129,9 +129,10 @@ describe('the retry block of a campaign file', () => {
     expect((err as Error).message).not.toContain('\n');
   });
 
-  it('needs the resource it grows when a factor is given', () => {
-    expect(() => parseWorkflow('w', { command: 'x', retry: { memory_factor: 3 } }, 'f')).toThrow(
-      /'memory_factor' needs the workflow's resources.memory_mb/,
+  it('accepts a block whose resource the workflow does not set (nothing to grow: retried as it is)', () => {
+    const w = parseWorkflow('w', { command: 'x', retry: { memory_factor: 3 } }, 'f');
+    expect(decideRetry(w, failed(1, 'oom'), 1).text).toContain(
+      '(no memory_mb to grow)',
     );
   });
 
