@@ -3,6 +3,7 @@
  * memory_mb and one that sleeps beyond its walltime_min (0.05 min = 3 s) fail as `oom` and `timeout`, are
  * retried with doubled resources and end done; `jobs` and `why` show the classes and the resources asked.
  */
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeRun } from '../helpers/fixtures.js';
 import { freshDb } from '../helpers/influx.js';
@@ -120,6 +121,55 @@ describe('retry with more memory or time, on the local backend', () => {
       expect(of('wall', 1)).toMatchObject({ status: 'failed', failureClass: 'timeout', walltimeMin: 0.05 });
       expect(of('wall', 2)).toMatchObject({ status: 'done', walltimeMin: 0.1 });
       expect(of('mem', 2)?.failureClass).toBeUndefined();
+    },
+  );
+});
+
+describe('a retry killed right after its intent (RUNCTRL_FAULT=after-intent)', () => {
+  const db = freshDb('retry_crash');
+  let e: LoopEnv;
+
+  beforeAll(async () => {
+    e = loopEnv(db.db, [makeRun(RUN)]);
+    const file = writeCampaign(e, {
+      campaign: 'rtc',
+      rtypes: { all: { filter: { global: true }, workflows: ['mem'] } },
+      workflows: {
+        mem: {
+          command: `echo "{attempt} $RUNCTRL_MEMORY_MB" >> "$RUNCTRL_EXEC_LOG"; python3 -c 'b = bytearray(300 * 1024 * 1024)'`,
+          resources: { memory_mb: 200 },
+          max_retries: 1,
+          retry: { on: ['oom'] },
+        },
+      },
+    });
+    await ok(e, ['apply', file]);
+    await ok(e, ['inject', '--campaign', 'rtc', '--range', `${RUN},${RUN}`]);
+  }, 60_000);
+
+  it(
+    'is submitted once after the restart, with the memory its intent recorded',
+    { timeout: 120_000 },
+    async () => {
+      const first = await cli(e, ['automation', '--once']);
+      expect(first.code, first.stderr).toBe(0);
+      let killed = false;
+      for (let i = 0; i < 60 && !killed; i++) {
+        // passes until the one that records the oom writes the retry's intent, and dies there
+        killed = (await cli(e, ['automation', '--once'], { RUNCTRL_FAULT: 'after-intent' })).code !== 0;
+        if (!killed) await new Promise((res) => setTimeout(res, 300));
+      }
+      expect(killed).toBe(true);
+      const intent = (
+        JSON.parse((await ok(e, ['jobs', '--campaign', 'rtc', '--json'])).stdout) as (JobJson & {
+          nativeId: string;
+        })[]
+      ).find((j) => j.attempt === 2);
+      expect(intent).toMatchObject({ status: 'idle', nativeId: '', memoryMb: 400 });
+
+      const s = await untilSettled(e, 'rtc', { maxPasses: 60, pauseMs: 300 });
+      expect(s.totals.mem).toMatchObject({ done: 1, failed: 0 });
+      expect(readFileSync(e.execLog, 'utf8').trim().split('\n')).toEqual(['1 200', '2 400']);
     },
   );
 });
