@@ -82,7 +82,6 @@ export function applyNativeState(
               ? `cancelled${st.reason ? `: ${st.reason}` : ''}`
               : (st.reason ?? `exit code ${st.exitCode ?? '?'}`),
         },
-        ...(st.remove ? { cancel: true } : {}),
       };
     case 'unknown': {
       const since = j.unknownSince || now;

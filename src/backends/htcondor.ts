@@ -36,7 +36,7 @@ import {
   walltimeSeconds,
 } from './common.js';
 import type { Backend, JobSpec, JobState, SubmitResult, Submitted, TrackedJob } from './types.js';
-import type { FailureClass } from '../domain/retry.js';
+import { isFailureClass, type FailureClass } from '../domain/retry.js';
 
 export interface HTCondorBackendOptions {
   /** Directory for submit files, job scripts and the held-job registry. */
@@ -163,9 +163,7 @@ export function condorAdState(ad: CondorAd): JobState | undefined {
   const cls = classifyCondor(ad);
   if (st.state === 'held') {
     // held for its memory or its time: that hold does not go away by itself, the attempt failed
-    return cls === 'oom' || cls === 'timeout'
-      ? { ...st, state: 'failed', failureClass: cls, remove: true }
-      : st;
+    return cls === 'oom' || cls === 'timeout' ? { ...st, state: 'failed', failureClass: cls } : st;
   }
   return cls ? { ...st, failureClass: cls } : st;
 }
@@ -307,6 +305,18 @@ const ITEM_SAFE = /^[A-Za-z0-9._:@+=-]+$/;
 interface HeldRemoval {
   reason: string;
   at: number;
+  failureClass?: FailureClass;
+}
+
+/** A held job to remove: held too long, or held for its memory or time (with that class). */
+interface Overdue {
+  job: TrackedJob;
+  reason: string;
+  failureClass?: FailureClass;
+}
+
+function removedState(r: HeldRemoval): JobState {
+  return { state: 'failed', reason: r.reason, ...(r.failureClass ? { failureClass: r.failureClass } : {}) };
 }
 
 export class HTCondorBackend implements Backend {
@@ -439,7 +449,11 @@ export class HTCondorBackend implements Backend {
       if (isRecord(parsed)) {
         for (const [id, v] of Object.entries(parsed)) {
           if (isRecord(v) && typeof v.reason === 'string' && typeof v.at === 'number') {
-            map.set(id, { reason: v.reason, at: v.at });
+            const cls =
+              typeof v.failureClass === 'string' && isFailureClass(v.failureClass)
+                ? v.failureClass
+                : undefined;
+            map.set(id, { reason: v.reason, at: v.at, ...(cls ? { failureClass: cls } : {}) });
           }
         }
       }
@@ -524,7 +538,7 @@ export class HTCondorBackend implements Backend {
     for (const job of jobs) {
       const prior = removed.get(job.id);
       if (prior) {
-        out.set(job.id, { state: 'failed', reason: prior.reason });
+        out.set(job.id, removedState(prior));
         continue;
       }
       const cid = parseCondorId(job.id);
@@ -546,7 +560,7 @@ export class HTCondorBackend implements Backend {
         if (k !== undefined) byKey.set(k, ad);
       }
       const notQueued: { job: TrackedJob; cid: CondorId }[] = [];
-      const overdue: { job: TrackedJob; reason: string }[] = [];
+      const overdue: Overdue[] = [];
       for (const e of list) {
         const ad = byKey.get(`${e.cid.cluster}.${e.cid.proc}`);
         if (!ad) {
@@ -556,6 +570,16 @@ export class HTCondorBackend implements Backend {
         const st = condorAdState(ad);
         if (!st) {
           missing.push(e.job);
+          continue;
+        }
+        if (st.state === 'failed' && toInt(ad.JobStatus) === 5) {
+          // held for its memory or time: removed now, not after the hold timeout
+          const cls = st.failureClass;
+          overdue.push({
+            job: e.job,
+            reason: `${st.reason ?? 'held'}; removed`,
+            ...(cls ? { failureClass: cls } : {}),
+          });
           continue;
         }
         if (st.state === 'held') {
@@ -592,7 +616,7 @@ export class HTCondorBackend implements Backend {
   /** condor_rm for jobs held too long; reported failed now and in every later status call. */
   private async removeOverdue(
     schedd: string,
-    overdue: { job: TrackedJob; reason: string }[],
+    overdue: Overdue[],
     out: Map<string, JobState>,
     removed: Map<string, HeldRemoval>,
   ): Promise<void> {
@@ -608,8 +632,13 @@ export class HTCondorBackend implements Backend {
     const ok = !r.timedOut && (r.code === 0 || lines.every(isCondorRmBenign));
     for (const o of overdue) {
       if (ok) {
-        removed.set(o.job.id, { reason: o.reason, at: this.now() });
-        out.set(o.job.id, { state: 'failed', reason: o.reason });
+        const r: HeldRemoval = {
+          reason: o.reason,
+          at: this.now(),
+          ...(o.failureClass ? { failureClass: o.failureClass } : {}),
+        };
+        removed.set(o.job.id, r);
+        out.set(o.job.id, removedState(r));
       } else {
         // Removal failed this time: still held, tried again at the next status call.
         out.set(o.job.id, {

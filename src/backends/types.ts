@@ -67,8 +67,6 @@ export interface JobState {
   reason?: string;
   /** Of a failed job: why the batch system says it failed (absent: the poller decides from the exit code). */
   failureClass?: FailureClass;
-  /** The job is still in the queue (e.g. HTCondor holds it over its memory) and must be removed. */
-  remove?: boolean;
 }
 
 export interface TrackedJob {

@@ -89,12 +89,12 @@ describe('Grid Engine failure classes (recorded qacct)', () => {
 });
 
 describe('HTCondor failure classes', () => {
-  it('holds for memory (34/102, 21/102) → failed oom, removed; 46/47 → timeout; a user hold stays held', () => {
+  it('holds for memory (34/102, 21/102) → failed oom (the backend removes them); 46/47 → timeout; a user hold stays held', () => {
     const ads = parseCondorJson(fx('htcondor/condor_q-limits.stdout.json'));
     const st = new Map(ads.map((ad) => [condorKey(ad.ClusterId, ad.ProcId), condorAdState(ad)]));
-    expect(st.get('40.0')).toMatchObject({ state: 'failed', failureClass: 'oom', remove: true });
-    expect(st.get('40.1')).toMatchObject({ state: 'failed', failureClass: 'timeout', remove: true });
-    expect(st.get('40.2')).toMatchObject({ state: 'failed', failureClass: 'oom', remove: true });
+    expect(st.get('40.0')).toMatchObject({ state: 'failed', failureClass: 'oom' });
+    expect(st.get('40.1')).toMatchObject({ state: 'failed', failureClass: 'timeout' });
+    expect(st.get('40.2')).toMatchObject({ state: 'failed', failureClass: 'oom' });
     expect(st.get('40.3')).toMatchObject({ state: 'held' });
     expect(st.get('40.4')).toMatchObject({ state: 'failed', failureClass: 'timeout' });
     expect(st.get('40.0')?.reason).toMatch(/gone over memory limit of 2048 megabytes.*HoldReasonCode 34/);

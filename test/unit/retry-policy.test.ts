@@ -131,9 +131,7 @@ describe('the retry block of a campaign file', () => {
 
   it('accepts a block whose resource the workflow does not set (nothing to grow: retried as it is)', () => {
     const w = parseWorkflow('w', { command: 'x', retry: { memory_factor: 3 } }, 'f');
-    expect(decideRetry(w, failed(1, 'oom'), 1).text).toContain(
-      '(no memory_mb to grow)',
-    );
+    expect(decideRetry(w, failed(1, 'oom'), 1).text).toContain('(no memory_mb to grow)');
   });
 
   it('takes fractional walltimes (0.05 = 3 s)', () => {
