@@ -163,7 +163,9 @@ export function planPass(
           r.states.push(s);
           retry.set(job.unit, r);
         } else {
-          const cls = job.failureClass && job.failureClass !== 'unknown' ? ` (${job.failureClass})` : '';
+          // the class where it tells more than the reason (an exit code already says app)
+          const c = job.failureClass;
+          const cls = c === 'oom' || c === 'timeout' || c === 'node' ? ` (${c})` : '';
           const reason = `attempt ${job.attempt} failed${cls}${job.reason ? `: ${job.reason}` : ''} (${s.tries} tries, max_retries ${spec.maxRetries})`;
           const ch: RunStateChange = {
             run: s.run,
