@@ -11,6 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { JobSpec, JobState, Resources } from './types.js';
+import { UserError } from '../errors.js';
 import { walltimeSeconds } from './common.js';
 import { shq } from './wrapper.js';
 
@@ -25,9 +26,25 @@ export function limitMarkFile(exitCodeFile: string): string {
   return `${exitCodeFile}.limit`;
 }
 
+/**
+ * RUNCTRL_LOCAL_MEMORY_LIMIT: `as` (default: memory_mb is RLIMIT_AS) or `off` (memory_mb only schedules, as
+ * before limits existed: for commands that reserve more address space than they use, e.g. Node or a JVM).
+ */
+export function memoryLimitOf(env: NodeJS.ProcessEnv): boolean {
+  const v = (env.RUNCTRL_LOCAL_MEMORY_LIMIT ?? '').trim();
+  if (v === '' || v === 'as') return true;
+  if (v === 'off') return false;
+  throw new UserError(
+    `RUNCTRL_LOCAL_MEMORY_LIMIT must be 'as' (RLIMIT_AS, the default) or 'off', not '${v}'`,
+  );
+}
+
 /** The job-script lines that set the job's limits (none when it asks for neither). */
-export function limitLines(job: Pick<JobSpec, 'exitCodeFile' | 'stderr' | 'resources'>): string[] {
-  const r: Resources = job.resources;
+export function limitLines(
+  job: Pick<JobSpec, 'exitCodeFile' | 'stderr' | 'resources'>,
+  enforceMemory = true,
+): string[] {
+  const r: Resources = enforceMemory ? job.resources : { ...job.resources, memoryMb: undefined };
   if (r.memoryMb === undefined && r.walltimeMin === undefined) return [];
   const mark = shq(limitMarkFile(job.exitCodeFile));
   const lines = [`rm -f ${mark}`, 'runctrl_wd='];

@@ -30,7 +30,7 @@ import {
   type QueuedJob,
 } from './local-files.js';
 import { ensureExecutor } from './local-launch.js';
-import { limitLines, withLimitClass } from './local-limits.js';
+import { limitLines, memoryLimitOf, withLimitClass } from './local-limits.js';
 import type { Backend, JobSpec, JobState, Submitted, SubmitResult, TrackedJob } from './types.js';
 import { shq } from './wrapper.js';
 
@@ -57,13 +57,13 @@ export function parseLocalId(id: string): { host: string; pid: number; start: st
  * once, see local-executor.ts), then sends its output to the JobSpec paths and runs the usual wrapper.
  * Secrets are not in it: they reach the job through its environment.
  */
-export function localScript(job: JobSpec, pidFile: string): string {
+export function localScript(job: JobSpec, pidFile: string, enforceMemory = true): string {
   const claim = shq(pidFile);
   return redirectedScript(job, [
     `printf '%s\\n' "$$" > ${claim}.$$ || exit 0`,
     `ln ${claim}.$$ ${claim} 2>/dev/null || { rm -f ${claim}.$$; exit 0; }`,
     `rm -f ${claim}.$$ ${shq(job.exitCodeFile)}`,
-    ...limitLines(job),
+    ...limitLines(job, enforceMemory),
   ]);
 }
 
@@ -89,12 +89,15 @@ export class LocalBackend implements Backend {
   /** Ended jobs by token (ended stays ended). */
   private readonly finals = new Map<string, EndedJob>();
   private readonly watchers = new Set<() => void>();
+  /** memory_mb as RLIMIT_AS (RUNCTRL_LOCAL_MEMORY_LIMIT, local-limits.ts). */
+  private readonly enforceMemory: boolean;
 
   constructor(opts: LocalOptions) {
     this.files = new LocalFiles(path.resolve(opts.stateDir, 'local'));
     const max = opts.maxRunning;
     this.env = { ...(opts.env ?? process.env), ...(max ? { RUNCTRL_LOCAL_MAX_RUNNING: String(max) } : {}) };
     this.cap = capacity(this.env);
+    this.enforceMemory = memoryLimitOf(this.env);
   }
 
   private id(token: string): string {
@@ -129,7 +132,7 @@ export class LocalBackend implements Backend {
   /** Script, then name, then the queue entry (each durable): a queued job is always found by name. */
   private async enqueue(job: JobSpec, token: string): Promise<void> {
     const script = this.files.script(token);
-    await writeFile(script, localScript(job, this.files.pidFile(token)));
+    await writeFile(script, localScript(job, this.files.pidFile(token), this.enforceMemory));
     const d = demand(job.resources);
     const rec: QueuedJob = {
       token,

@@ -89,4 +89,27 @@ describe('local backend limits', () => {
       expect(gone()).toBe(true);
     },
   );
+
+  it(
+    'RUNCTRL_LOCAL_MEMORY_LIMIT=off leaves memory_mb to scheduling only; a bad value is refused',
+    { timeout: 60_000 },
+    async () => {
+      const off = new LocalBackend({
+        stateDir: path.join(base, 'off'),
+        env: { ...process.env, RUNCTRL_LOCAL_IDLE_EXIT_S: '5', RUNCTRL_LOCAL_MEMORY_LIMIT: 'off' },
+      });
+      const job = makeJob(work, 'rc.lim.off.1.a1', alloc(300), { resources: { memoryMb: 200 } });
+      const res = await off.submit([job]);
+      const t = track(job, res.submitted[0] ?? { name: job.name, id: '?' });
+      const st = await waitFor(off, [t], (s) => TERMINAL.has(s.state), 40_000, 200);
+      expect(st.get(t.id)).toMatchObject({ state: 'done' });
+      expect(
+        () =>
+          new LocalBackend({
+            stateDir: path.join(base, 'bad'),
+            env: { RUNCTRL_LOCAL_MEMORY_LIMIT: 'cgroup' },
+          }),
+      ).toThrow(/RUNCTRL_LOCAL_MEMORY_LIMIT must be 'as' \(RLIMIT_AS, the default\) or 'off', not 'cgroup'/);
+    },
+  );
 });
