@@ -11,6 +11,7 @@
  */
 import { UserError } from '../errors.js';
 import type { Resources } from '../backends/types.js';
+import { positiveNumber } from './fields.js';
 import { mb, minutes } from './resources-text.js';
 
 export const FAILURE_CLASSES = ['oom', 'timeout', 'node', 'app', 'unknown'] as const;
@@ -52,14 +53,6 @@ function factor(o: Record<string, unknown>, k: string, at: string): number {
   return v;
 }
 
-function cap(o: Record<string, unknown>, k: string, at: string): number | undefined {
-  const v = o[k];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-    throw new UserError(`${at}: '${k}' must be a positive number`);
-  return v;
-}
-
 function parseOn(raw: unknown, at: string): RetryOn[] {
   if (raw === undefined) return [...RETRY_ON];
   const bad = Array.isArray(raw) ? raw.filter((c) => !(RETRY_ON as readonly unknown[]).includes(c)) : [];
@@ -95,8 +88,8 @@ export function parseRetry(raw: unknown, at: string, resources: Resources): Retr
     walltimeFactor: factor(o, 'walltime_factor', where),
     maxNodeRetries: nodeRetries,
   };
-  const maxMem = cap(o, 'max_memory_mb', where);
-  const maxWall = cap(o, 'max_walltime_min', where);
+  const maxMem = positiveNumber(o, 'max_memory_mb', where);
+  const maxWall = positiveNumber(o, 'max_walltime_min', where);
   if (maxMem !== undefined) p.maxMemoryMb = maxMem;
   if (maxWall !== undefined) p.maxWalltimeMin = maxWall;
   if (maxMem !== undefined && resources.memoryMb !== undefined && resources.memoryMb > maxMem)
@@ -154,6 +147,27 @@ function grow(v: number, f: number, max: number | undefined): number {
   return max === undefined ? g : Math.min(Math.max(v, max), g);
 }
 
+/** What grows for a class: its resource, factor, cap and how they read. */
+const GROWS = {
+  oom: { key: 'memoryMb', name: 'memory_mb', cap: 'max_memory_mb', text: mb },
+  timeout: { key: 'walltimeMin', name: 'walltime_min', cap: 'max_walltime_min', text: minutes },
+} as const;
+
+/** The grown resource of an oom or timeout retry, and what the next attempt asks (e.g. `1000 MB`). */
+function growBy(
+  p: RetryPolicy,
+  cls: 'oom' | 'timeout',
+  prev: AttemptResources,
+): { resources: AttemptResources; asks: string } {
+  const g = GROWS[cls];
+  const v = prev[g.key];
+  if (v === undefined) return { resources: {}, asks: `the same (no ${g.name} to grow)` };
+  const [factor, max] =
+    cls === 'oom' ? [p.memoryFactor, p.maxMemoryMb] : [p.walltimeFactor, p.maxWalltimeMin];
+  const n = grow(v, factor, max);
+  return { resources: { [g.key]: n }, asks: n > v ? g.text(n) : `the same ${g.text(n)} (${g.cap})` };
+}
+
 const WHAT: Record<FailureClass, string> = {
   oom: 'ran out of memory',
   timeout: 'ran out of time',
@@ -202,27 +216,10 @@ export function decideRetry(
       nodeRetries,
       text: `${head} (${tries} tries, max_retries ${spec.maxRetries})`,
     };
-  const res = { ...prev };
-  let asks = `${next} asks the same`;
-  if (p && cls === 'oom' && p.on.includes('oom')) {
-    if (prev.memoryMb === undefined) asks = `${next} asks the same (no memory_mb to grow)`;
-    else {
-      res.memoryMb = grow(prev.memoryMb, p.memoryFactor, p.maxMemoryMb);
-      asks =
-        res.memoryMb > prev.memoryMb
-          ? `${next} asks ${mb(res.memoryMb)}`
-          : `${next} asks the same ${mb(res.memoryMb)} (max_memory_mb)`;
-    }
-  } else if (p && cls === 'timeout' && p.on.includes('timeout')) {
-    if (prev.walltimeMin === undefined) asks = `${next} asks the same (no walltime_min to grow)`;
-    else {
-      res.walltimeMin = grow(prev.walltimeMin, p.walltimeFactor, p.maxWalltimeMin);
-      asks =
-        res.walltimeMin > prev.walltimeMin
-          ? `${next} asks ${minutes(res.walltimeMin)}`
-          : `${next} asks the same ${minutes(res.walltimeMin)} (max_walltime_min)`;
-    }
-  }
+  const grown =
+    p && (cls === 'oom' || cls === 'timeout') && p.on.includes(cls) ? growBy(p, cls, prev) : undefined;
+  const asks = grown ? `${next} asks ${grown.asks}` : `${next} asks the same`;
+  const res = grown ? { ...prev, ...grown.resources } : prev;
   return {
     retry: true,
     free: false,
