@@ -161,15 +161,28 @@ export async function reprocess(
   const { states } = await selectStates(ctx, o.campaign, o.workflow, o.selector);
   if (!o.withDependents)
     return editStates(ctx, o, states, 'reprocess', 'reprocess requested', reprocessSkip(o.mode));
+  const own = planEdit(o, states, 'reprocess', 'reprocess requested', reprocessSkip(o.mode));
+  const edits = await dependentEdits(ctx, o, states, new Set(own.res.changed.map((x) => x.run)));
+  const changes = [own, ...edits].flatMap((e) => e.changes);
+  if (!o.dryRun) await ctx.store.write(changes.map((ch) => runStatePoint(o.campaign, ch)));
+  return { ...own.res, dependents: edits.map((e) => e.res) };
+}
+
+/**
+ * The edits downstream of the selected pairs that will run again (marked now, or already waiting or in flight),
+ * from the campaign's current state (a constant number of queries).
+ */
+async function dependentEdits(
+  ctx: Ctx,
+  o: { campaign: string; workflow: string; dryRun?: boolean | undefined },
+  selected: readonly RunState[],
+  marked: ReadonlySet<number>,
+): Promise<ReturnType<typeof planEdit>[]> {
   const [c, current] = await Promise.all([
     loadCampaign(ctx, o.campaign),
     ctx.store.campaignState(o.campaign),
   ]);
-  const own = planEdit(o, states, 'reprocess', 'reprocess requested', reprocessSkip(o.mode));
-  // the selected pairs that will run again: marked now, or already waiting or in flight
-  const marked = new Set(own.res.changed.map((x) => x.run));
-  const rerun = states.filter((s) => marked.has(s.run) || s.status === 'processing' || isPending(s.status));
-  const why = `reprocess requested with ${o.workflow}`;
+  const rerun = selected.filter((s) => marked.has(s.run) || s.status === 'processing' || isPending(s.status));
   const down = downstreamPairs(
     c,
     current.states,
@@ -177,12 +190,10 @@ export async function reprocess(
     o.workflow,
     rerun.map((s) => s.run),
   );
-  const edits = down.map((d) =>
+  const why = `reprocess requested with ${o.workflow}`;
+  return down.map((d) =>
     planEdit({ ...o, workflow: d.workflow }, d.states, 'reprocess', why, reprocessSkip('all')),
   );
-  const changes = [own, ...edits].flatMap((e) => e.changes);
-  if (!o.dryRun) await ctx.store.write(changes.map((ch) => runStatePoint(o.campaign, ch)));
-  return { ...own.res, dependents: edits.map((e) => e.res) };
 }
 
 /** Puts selected pairs back to `new` whatever their status; jobs in flight are cancelled first. */
