@@ -247,6 +247,44 @@ describe('reprocessing with dependents, stale results and provenance (local back
     );
   });
 
+  it('--with-dependents completes a write cut short and, repeated, marks nothing twice', async () => {
+    const c = 'torn';
+    await setUp(c, {
+      a: { command: loggingCommand('a') },
+      b: { command: loggingCommand('b'), depends_on: ['a'] },
+      e: { command: loggingCommand('e'), depends_on: ['b'], granularity: 'era' },
+    });
+    await untilSettled(e, c, { args: ['--campaign', c] });
+    const withDeps = [
+      'reprocess',
+      '-c',
+      c,
+      '-w',
+      'a',
+      '--runs',
+      '386101',
+      '--mode',
+      'all',
+      '--with-dependents',
+    ];
+    // as if the write had been cut after a's marks: a waits, its dependents are still done
+    await ok(e, ['reprocess', '-c', c, '-w', 'a', '--runs', '386101', '--mode', 'all']);
+    const first = await ok(e, withDeps);
+    expect(first.stdout).toContain(`${c}/a: 0 run(s) set to reprocess, 1 left as they are`);
+    expect(first.stdout).toContain(`${c}/b: 1 run(s) set to reprocess (dependent)`);
+    expect(first.stdout).toContain(`${c}/e: 8 run(s) set to reprocess (dependent)`);
+    const again = await ok(e, withDeps);
+    expect(again.stdout).toContain(`${c}/b: 0 run(s) set to reprocess (dependent), 1 left as they are`);
+    expect(again.stdout).toContain(`${c}/e: 0 run(s) set to reprocess (dependent), 8 left as they are`);
+    await untilSettled(e, c, { args: ['--campaign', c] });
+    expect(executions(e, c, 'a').filter((x) => x.startsWith('386101 '))).toEqual(['386101 1', '386101 2']);
+    expect(executions(e, c, 'b').filter((x) => x.startsWith('386101 '))).toEqual(['386101 1', '386101 2']);
+    expect(executions(e, c, 'e').sort()).toEqual(
+      [`${range(386001, 386012)} 1`, `${range(386101, 386108)} 1`, `${range(386101, 386108)} 2`].sort(),
+    );
+    expect((await status(e, c)).stale).toEqual({ a: 0, b: 0, e: 0 });
+  });
+
   it.each([
     { name: 'follow', fault: undefined },
     { name: 'follow_crash', fault: 'after-mark' },
