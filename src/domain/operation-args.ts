@@ -15,7 +15,8 @@ export const MAX_REASON = 500;
 /** Most runs one action may name. */
 export const MAX_ACTION_RUNS = 10_000;
 
-const shown = (v: unknown): string => (JSON.stringify(v) ?? String(v)).slice(0, 40);
+const shown = (v: unknown): string =>
+  (typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v))).slice(0, 40);
 
 const isRun = (v: unknown, min: number): v is number =>
   typeof v === 'number' && Number.isInteger(v) && v >= min && v <= MAX_RUN;

@@ -114,10 +114,11 @@ export const serveCommand = defineCommand({
     warnExposure(io, a.host, { tls: tls !== undefined, actions: a.allowActions });
     const pool = backendPool(config, io.env);
     const actions = tokens ? { ctx, backend: pool.get, tokens } : undefined;
+    const source = storeSource(ctx.store, {
+      onError: (e) => log(`runctrl serve: ${e instanceof Error ? e.message : String(e)}`),
+    });
     const d = await serve({
-      source: storeSource(ctx.store, {
-        onError: (e) => log(`runctrl serve: ${e instanceof Error ? e.message : String(e)}`),
-      }),
+      source,
       host: a.host,
       port: a.port,
       jobRoot: path.resolve(io.cwd, a.jobRoot ?? path.join(config.stateDir, 'jobs')),
@@ -127,6 +128,10 @@ export const serveCommand = defineCommand({
       allowHosts: a.allowHost ?? [],
       secrets: knownSecrets(config, io.env),
       ...(tls ? { tls } : {}),
+    }).catch(async (e: unknown) => {
+      source.close();
+      await pool.close();
+      throw e;
     });
     io.out(
       `runctrl serve: dashboard of database '${ctx.store.db}' at ${d.url}${a.allowActions ? ' (actions allowed)' : ' (read-only)'}`,
