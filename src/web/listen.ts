@@ -48,9 +48,11 @@ export type Handler = (
 ) => Promise<void> | void;
 
 function createServer(o: GuardOptions, listener: http.RequestListener): http.Server {
-  if (!o.tls) return http.createServer(listener);
+  // a request without Host is the guard's to refuse (421 with the headers of every answer), not node's bare 400
+  const opts = { requireHostHeader: false };
+  if (!o.tls) return http.createServer(opts, listener);
   try {
-    return https.createServer({ cert: o.tls.cert, key: o.tls.key }, listener);
+    return https.createServer({ ...opts, cert: o.tls.cert, key: o.tls.key }, listener);
   } catch (e) {
     const why = e instanceof Error ? e.message.replace(/^error:[0-9A-F]+:[^:]*::?/i, '') : String(e);
     throw new UserError(

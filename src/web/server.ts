@@ -229,8 +229,11 @@ const MAX_API = 4;
 const MAX_TAILS = 2;
 
 function events(o: ServeOptions, gate: Gate, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const head = { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream' };
+  // HEAD: the head alone (a stream without body would never send it)
+  if (req.method === 'HEAD') return void res.writeHead(200, head).end();
   const leave = gate.enter('change streams');
-  res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream', Connection: 'keep-alive' });
+  res.writeHead(200, { ...head, Connection: 'keep-alive' });
   res.write('retry: 1000\n\n');
   let n = 0;
   const off = o.source.changed(() => res.write(`event: change\ndata: ${++n}\n\n`));
