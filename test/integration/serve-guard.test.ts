@@ -19,7 +19,7 @@ import { tail } from '../../src/web/logs.js';
 import { serve, type Dashboard } from '../../src/web/server.js';
 import { memorySource, type CampaignState, type MemoryProvider } from '../../src/web/source.js';
 import { simpleWorkflow } from '../browser/browser.js';
-import { makeRun } from '../helpers/fixtures.js';
+import { makeJob, makeRun } from '../helpers/fixtures.js';
 
 const SECRET = 'pw-"of"-influx\\db';
 const root = mkdtempSync(path.join(os.tmpdir(), 'runctrl-guard-'));
@@ -46,28 +46,7 @@ const state = (run: number, reason = ''): RunState => ({
   reason,
   time: 1,
 });
-const job: JobRecord = {
-  campaign: 'c',
-  workflow: 'A',
-  name: 'rc.c.A.r1.a1',
-  unit: 'r1',
-  runs: [1],
-  attempt: 1,
-  status: 'failed',
-  backend: 'local',
-  nativeId: '7',
-  stdout: path.join(work, 'stdout'),
-  stderr: path.join(work, 'stderr'),
-  exitCodeFile: path.join(work, 'exit_code'),
-  outputFile: '',
-  exitCode: 3,
-  outputs: [],
-  reason: `exit 3 after connecting with ${SECRET}`,
-  submittedAt: 1,
-  unknownSince: 0,
-  heldSince: 0,
-  time: 2,
-};
+const job: JobRecord = makeJob(work, { reason: `exit 3 after connecting with ${SECRET}` });
 const st: CampaignState = {
   states: new Map([[stateKey(1, 'A'), state(1, `login failed for ${SECRET}`)]]),
   registered: new Map<number, RegisteredRun>([[1, { ...makeRun(1), rtypes: ['all'] }]]),
