@@ -111,7 +111,11 @@ export function allowedHosts(address: string, extra: readonly string[] = []): Se
   const out = new Set(['localhost', '127.0.0.1', '[::1]', bound.toLowerCase()]);
   for (const h of extra) {
     const n = hostName(h);
-    if (n) out.add(n);
+    if (!n)
+      throw new UserError(
+        `--allow-host '${h.slice(0, 100)}' is not a host name (give e.g. --allow-host dash.example.org)`,
+      );
+    out.add(n);
   }
   return out;
 }
@@ -174,15 +178,20 @@ export function guarded(
   };
 }
 
-/** Malformed HTTP (node's parser refused it): a 400 with the headers of every answer, then close. */
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'request headers too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'request not received in time'],
+};
+
+/** Malformed HTTP (node's parser refused it): a 400 (431, 408) with the headers of every answer, then close. */
 export function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable || (err.code === 'ECONNRESET' && !socket.writable)) {
+  socket.on('error', () => undefined);
+  if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const status =
-    err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const body = JSON.stringify({ error: status === 431 ? 'request headers too large' : 'malformed request' });
+  const [status, phrase, what] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Bad Request', 'malformed request'];
+  const body = JSON.stringify({ error: what });
   const head = Object.entries({
     ...SECURITY_HEADERS,
     'Content-Type': 'application/json; charset=utf-8',
@@ -191,8 +200,5 @@ export function onClientError(err: NodeJS.ErrnoException, socket: Socket): void 
   })
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
-  socket.end(
-    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n${head}\r\n${body}`,
-  );
-  socket.on('error', () => undefined);
+  socket.end(`HTTP/1.1 ${status} ${phrase}\r\n${head}\r\n${body}`);
 }

@@ -178,6 +178,16 @@ describe('TLS (item 6)', () => {
   });
 });
 
+describe('--allow-host (item 5)', () => {
+  it('refuses a name that is no host name', async () => {
+    expectCleanError(
+      await rc(['serve', '--port', '0', '--allow-host', 'a b']),
+      1,
+      /--allow-host 'a b' is not a host name/,
+    );
+  });
+});
+
 describe('a port in use (item 10)', () => {
   it('serve --port P: one line naming the port and the flag', async () => {
     expectCleanError(
