@@ -10,8 +10,6 @@ export type ReprocessMode = (typeof REPROCESS_MODES)[number];
 
 /** Largest run number (the registry's runs have at most 9 digits). */
 export const MAX_RUN = 999_999_999;
-/** Longest lock reason (it is shown in every list of locks). */
-export const MAX_REASON = 500;
 /** Most runs one action may name. */
 export const MAX_ACTION_RUNS = 10_000;
 
@@ -36,12 +34,11 @@ export function modeArg(v: unknown, what: string): ReprocessMode {
   return m;
 }
 
-/** Why a lock is set: required, one line of text, at most MAX_REASON characters. */
+/** Why a lock is set: required, not blank; kept as given. */
 export function reasonArg(v: unknown, what: string): string {
   if (typeof v !== 'string' || v.trim() === '')
     throw new UsageError(`say why with ${what} (shown to everyone who lists the locks)`);
-  if (v.length > MAX_REASON) throw new UsageError(`${what} is too long (${MAX_REASON} characters at most)`);
-  return v.trim();
+  return v;
 }
 
 /** A list of run numbers (each ≥ 1), without repetitions, sorted. */
