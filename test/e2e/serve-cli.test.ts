@@ -179,6 +179,14 @@ describe('TLS (item 6)', () => {
 });
 
 describe('--allow-host (item 5)', () => {
+  it('goes with automation --serve only', async () => {
+    expectCleanError(
+      await rc(['automation', '--once', '--allow-host', 'dash.example.org']),
+      2,
+      /--allow-host goes with --serve/,
+    );
+  });
+
   it('refuses a name that is no host name', async () => {
     expectCleanError(
       await rc(['serve', '--port', '0', '--allow-host', 'a b']),

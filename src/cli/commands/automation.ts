@@ -247,6 +247,8 @@ export const automationCommand = defineCommand({
     const progress = untilDone && !a.json ? flowProgress(io) : undefined;
     if (a.serve !== undefined && !a.daemon && !untilDone)
       throw new UsageError('--serve goes with --daemon or --until-done (a single pass has no state to show)');
+    if (a.allowHost !== undefined && a.serve === undefined)
+      throw new UsageError('--allow-host goes with --serve (it names a host the dashboard is reached by)');
     const cache = a.serve !== undefined ? new StateCache() : undefined;
     const live = cache
       ? await startLive(io, cache, {
