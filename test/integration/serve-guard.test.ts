@@ -258,6 +258,14 @@ describe('item 4: no secret in any answer', () => {
     expect(answers[0]).toContain('RUNCTRL_INFLUXDB_PASSWORD=***');
     expect(answers[1]).toContain('login failed for ***');
   });
+
+  it('redacts error messages that echo the request', async () => {
+    const r = await fetch(`${d.url}api/log?campaign=c&stream=stdout&job=${encodeURIComponent(`x${SECRET}`)}`);
+    expect(r.status).toBe(400);
+    const body = await r.text();
+    expect(body).toContain("unknown job 'x***'");
+    expect(body).not.toContain('pw-');
+  });
 });
 
 describe('item 5: the Host header', () => {
