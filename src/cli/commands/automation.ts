@@ -76,7 +76,7 @@ function printReport(io: Io, r: PassReport): void {
   }
 }
 
-/** The daemon's own dashboard (no InfluxDB load): its URL printed, its pages fed after every pass. */
+/** The daemon's own dashboard (no InfluxDB load), its pages fed after every pass. */
 async function startLive(
   io: Io,
   cache: StateCache,
@@ -97,7 +97,6 @@ async function startLive(
     allowHosts: o.allowHosts,
     secrets: knownSecrets(o.config, io.env),
   });
-  io.err(`runctrl: dashboard at ${live.url}`);
   return live;
 }
 
@@ -271,6 +270,8 @@ export const automationCommand = defineCommand({
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // printed once the signals are handled: whoever reads the URL may stop the daemon at once
+    if (live) io.err(`runctrl: dashboard at ${live.url}`);
     try {
       const result = await runLoop(
         {

@@ -133,13 +133,15 @@ export const serveCommand = defineCommand({
       await pool.close();
       throw e;
     });
-    io.out(
-      `runctrl serve: dashboard of database '${ctx.store.db}' at ${d.url}${a.allowActions ? ' (actions allowed)' : ' (read-only)'}`,
-    );
-    await new Promise<void>((resolve) => {
+    // listening for the signals before the URL is printed: whoever reads it may stop the server at once
+    const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
+    io.out(
+      `runctrl serve: dashboard of database '${ctx.store.db}' at ${d.url}${a.allowActions ? ' (actions allowed)' : ' (read-only)'}`,
+    );
+    await stopped;
     await d.close();
     await pool.close();
   },
