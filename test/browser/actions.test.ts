@@ -177,13 +177,13 @@ describe('dashboard actions', () => {
       runStatePoint('deps', { run: 5, workflow: 'B', status: 'done', attempt: 1, tries: 1 }),
     ]);
     const body = { campaign: 'deps', workflow: 'A', runs: [5], mode: 'all' };
-    const bad = await post('reprocess', { ...body, withDependents: 'yes' }, 's3cret-token');
+    const bad = await post('reprocess', { ...body, withDependents: 'yes' }, TOKEN);
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/"withDependents" must be true or false/);
     const statuses = async () =>
       [...(await ctx.store.runStates('deps')).values()].map((s) => `${s.workflow}:${s.status}`).sort();
     expect(await statuses()).toEqual(['A:done', 'B:done']);
-    const r = await post('reprocess', { ...body, withDependents: true }, 's3cret-token');
+    const r = await post('reprocess', { ...body, withDependents: true }, TOKEN);
     expect(r.status).toBe(200);
     const answer = (await r.json()) as {
       changed: unknown[];
