@@ -10,7 +10,8 @@ import path from 'node:path';
 import { charts, grid, jobsOf, overview, runPage, statusOf, type GridFilter } from '../core/dashboard.js';
 import { explainFor } from '../core/why.js';
 import type { Campaign } from '../domain/campaign.js';
-import { isJobStatus, isRunStatus } from '../domain/status.js';
+import { isJobStatus } from '../domain/status.js';
+import { isDisplayStatus } from '../domain/blocked.js';
 import { checkName } from '../domain/names.js';
 import { PROJECT_ROOT } from '../config.js';
 import { UserError } from '../errors.js';
@@ -100,8 +101,8 @@ function nameParam(q: URLSearchParams, name: string, required = false): string |
 
 export function gridFilter(q: URLSearchParams): GridFilter {
   const status = q.get('status') || undefined;
-  if (status !== undefined && !isRunStatus(status))
-    throw new BadRequest(`parameter 'status' must be a run status`);
+  if (status !== undefined && !isDisplayStatus(status))
+    throw new BadRequest(`parameter 'status' must be a run status or blocked`);
   const wf = q.get('workflow');
   const workflows = wf ? wf.split(',').map((w) => nameCheck('workflow', w)) : undefined;
   const era = q.get('era') || undefined;
@@ -152,11 +153,11 @@ function routes(o: ServeOptions): Record<string, Api> {
     },
     '/api/grid': async (q) => {
       const { c, st } = await campaignOf(q);
-      return grid(c, st, gridFilter(q));
+      return grid(c, st, gridFilter(q), await src.locks());
     },
     '/api/status': async (q) => {
       const { c, st } = await campaignOf(q);
-      return statusOf(c, st, gridFilter(q));
+      return statusOf(c, st, gridFilter(q), await src.locks());
     },
     '/api/run': async (q) => {
       const { c, st } = await campaignOf(q);
