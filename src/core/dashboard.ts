@@ -169,8 +169,7 @@ function selectRuns(
     const info = st.registered.get(run);
     if (f.era !== undefined && info?.era !== f.era) continue;
     if (f.rtype !== undefined && !info?.rtypes.includes(f.rtype)) continue;
-    if (f.status !== undefined && !workflows.some((w) => shown(run, w) === f.status))
-      continue;
+    if (f.status !== undefined && !workflows.some((w) => shown(run, w) === f.status)) continue;
     out.push(run);
   }
   return out.sort((a, b) => a - b);

@@ -14,8 +14,11 @@ import { isJobStatus } from '../domain/status.js';
 import { isDisplayStatus } from '../domain/blocked.js';
 import { checkName } from '../domain/names.js';
 import { PROJECT_ROOT } from '../config.js';
-import { UserError } from '../errors.js';
-import { tail } from './logs.js';
+import { NotFoundError, UserError } from '../errors.js';
+import { failuresOf } from '../core/failures.js';
+import { checkRun, pairInfo } from '../core/view.js';
+import { lastNonEmptyLine } from '../util/last-line.js';
+import { refusal, tail } from './logs.js';
 import type { DashboardSource } from './source.js';
 import type { CampaignState } from '../core/dashboard.js';
 import { handleAction, type ActionOptions } from './actions.js';
@@ -132,7 +135,7 @@ function routes(o: ServeOptions): Record<string, Api> {
     const name = nameParam(q, 'campaign', true);
     const c = (await src.campaigns()).find((x) => x.name === name);
     const st = c && (await src.state(name));
-    if (!c || !st) throw new BadRequest(`unknown campaign '${name}'`);
+    if (!c || !st) throw new NotFoundError(`unknown campaign '${name}'`);
     return { c, st };
   };
   const runOf = (q: URLSearchParams): number => {
@@ -162,6 +165,7 @@ function routes(o: ServeOptions): Record<string, Api> {
     '/api/run': async (q) => {
       const { c, st } = await campaignOf(q);
       const run = runOf(q);
+      checkRun(c, st, run);
       const [history, locks] = await Promise.all([src.history(c.name, run), src.locks()]);
       return runPage(c, st, history, locks, run, o.maxInFlight);
     },
@@ -188,6 +192,19 @@ function routes(o: ServeOptions): Record<string, Api> {
         limit: Math.min(intParam(q, 'limit') ?? 500, 5000),
       });
     },
+    '/api/pair': async (q) => {
+      const { c, st } = await campaignOf(q);
+      return pairInfo(c, st, await src.locks(), runOf(q), nameParam(q, 'workflow', true));
+    },
+    '/api/failures': async (q) => {
+      const { c, st } = await campaignOf(q);
+      const wf = nameParam(q, 'workflow');
+      return failuresOf(c.name, st, {
+        ...(wf ? { workflow: wf } : {}),
+        // only paths the log tails may read
+        lastLine: async (j) => ((await refusal(j, j.stderr, o.jobRoot)) ? '' : lastNonEmptyLine(j.stderr)),
+      });
+    },
     '/api/locks': async () => src.locks(),
     '/api/config': () => Promise.resolve({ actions: o.actions !== undefined }),
     '/api/charts': async (q) => {
@@ -206,6 +223,15 @@ function routes(o: ServeOptions): Record<string, Api> {
     },
   };
 }
+
+/** The client's routes (src/web/client/main.ts): any other path is answered 404 (with the page saying so). */
+const PAGES = [
+  /^\/$/,
+  /^\/locks\/?$/,
+  /^\/(campaign|jobs|charts|failures)\/[^/]+\/?$/,
+  /^\/run\/[^/]+\/\d{1,12}\/?$/,
+];
+export const isPagePath = (p: string): boolean => PAGES.some((r) => r.test(p));
 
 function send(res: http.ServerResponse, code: number, type: string, body: string | Buffer): void {
   res.writeHead(code, { ...SECURITY_HEADERS, 'Content-Type': type });
@@ -255,7 +281,8 @@ export async function serve(o: ServeOptions): Promise<Dashboard> {
       ? assets.get(p.slice('/assets/'.length))
       : assets.get('index.html');
     if (!asset) return sendJson(res, 404, { error: 'not found' });
-    send(res, 200, asset.type, asset.body);
+    // the page says what is not found; the status says it too
+    send(res, p.startsWith('/assets/') || isPagePath(p) ? 200 : 404, asset.type, asset.body);
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
@@ -277,6 +304,8 @@ export async function serve(o: ServeOptions): Promise<Dashboard> {
 }
 
 export function fail(res: http.ServerResponse, e: unknown, log: (l: string) => void): void {
+  if (e instanceof NotFoundError)
+    return sendJson(res, 404, { error: e.message.split('\n')[0]?.slice(0, 500) });
   if (e instanceof UserError) return sendJson(res, 400, { error: e.message.split('\n')[0]?.slice(0, 500) });
   // never echo internals (they may name hosts or paths); the operator sees them in the server's log
   log(`runctrl serve: ${e instanceof Error ? e.message : String(e)}`);

@@ -145,7 +145,7 @@ describe('blocked', () => {
 });
 
 describe('dependency order', () => {
-  it('is topological with ties by name, also through workflows not shown', () => {
+  it('is by depth of dependencies (a topological order) with ties by name, also through workflows not shown', () => {
     const specs = [
       wf('a'),
       wf('era-step', ['z-reco']),
@@ -158,13 +158,13 @@ describe('dependency order', () => {
       'undefined',
       'z-reco',
       'era-step',
-      'b',
       'mon',
+      'b',
     ]);
     expect(dependencyOrder(['b', 'z-reco'], specs)).toEqual(['z-reco', 'b']);
   });
 
-  it('falls back to names on a cycle', () => {
+  it('cuts a cycle', () => {
     expect(dependencyOrder(['x', 'y'], [wf('x', ['y']), wf('y', ['x'])])).toEqual(['x', 'y']);
   });
 });
