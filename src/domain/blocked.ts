@@ -2,7 +2,7 @@
  * Blocked: a pair waiting (new or reprocess) that cannot get done as things stand, as Airflow's
  * `upstream_failed`. A derived display status, never stored: it clears by itself when its cause does
  * (a reprocess of the failed dependency, an unlock, a reactivation). Causes, first match wins:
- * campaign deactivated; workflow inactive or undefined; a lock in force; a dependency failed for good or
+ * campaign deactivated; workflow inactive; a lock in force; a dependency failed for good or
  * blocked itself; an era with a blocked run (an era unit waits for every run of it); the trailing runs of an
  * `every N` workflow when no other run is on its way to fill their group. Pure; one pass over the pairs.
  */
@@ -25,7 +25,6 @@ export function isDisplayStatus(s: string): s is DisplayStatus {
 export const BLOCK_KINDS = [
   'deactivated',
   'inactive-workflow',
-  'undefined-workflow',
   'lock',
   'dependency',
   'era',
@@ -70,9 +69,8 @@ export function blockedPairs(all: BlockInput): Blocked {
         ? { kind: 'deactivated', text: `campaign ${c.name} is deactivated (reactivate it)` }
         : !active.has(w)
           ? { kind: 'inactive-workflow', text: `workflow ${w} is not active in any run type` }
-          : !spec
-            ? { kind: 'undefined-workflow', text: `workflow ${w} has no definition (apply one)` }
-            : ownCause(input, out, spec, run);
+          : // a workflow without a definition waits for one (why says so); it is not judged blocked
+            spec && ownCause(input, out, spec, run);
     for (const run of runs) {
       const why = own(run);
       if (why) out.set(stateKey(run, w), why);
