@@ -222,11 +222,29 @@ describe('pages', () => {
     const top = async (): Promise<number> =>
       p.locator('section[data-workflow="pi0-mon"]').evaluate((e) => e.getBoundingClientRect().top);
     await p.waitForFunction(() => {
-      const t =
-        document.querySelector('section[data-workflow="pi0-mon"]')?.getBoundingClientRect().top ?? -1;
+      const t = document.querySelector('section[data-workflow="pi0-mon"]')?.getBoundingClientRect().top ?? -1;
       return Math.abs(t) < 5;
     });
     expect(Math.abs(await top())).toBeLessThan(5);
+    // a change redraws the page (and its tails) while it is open: it stays on the workflow
+    await ctx.store.write([
+      runStatePoint(CAMPAIGN, {
+        run: 386002,
+        workflow: 'ic-combi',
+        status: 'new',
+        attempt: 0,
+        tries: 0,
+        reason: 'x',
+      }),
+    ]);
+    await p.waitForFunction(() => document.getElementById('live')?.textContent?.startsWith('updated'));
+    await p.waitForFunction(() =>
+      document.querySelector('section[data-workflow="ecal-reco"] pre.stderr')?.textContent?.includes('ERROR'),
+    );
+    await p.waitForFunction(() => {
+      const t = document.querySelector('section[data-workflow="pi0-mon"]')?.getBoundingClientRect().top ?? -1;
+      return Math.abs(t) < 5;
+    });
     expect(await p.locator('section[data-workflow="ecal-reco"] table.history th').first().textContent()).toBe(
       'time (UTC)',
     );
