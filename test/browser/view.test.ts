@@ -18,7 +18,7 @@ import { serve, type Dashboard } from '../../src/web/server.js';
 import { storeSource } from '../../src/web/source.js';
 import { ROOT, testCtx } from '../helpers/ctx.js';
 import { freshDb } from '../helpers/influx.js';
-import { CAMPAIGN, FAILED_RUN, LOCK_FROM, writeSample } from '../helpers/sample.js';
+import { CAMPAIGN, FAILED_RUN, LOCK_FROM, sampleJob, writeSample } from '../helpers/sample.js';
 import { ARTIFACTS, launch } from './browser.js';
 
 const client = freshDb('view');
@@ -301,10 +301,10 @@ describe('pages', () => {
 describe('control and bidi characters', () => {
   it('are shown escaped in reasons, outputs and log tails', async () => {
     const run = 386003;
-    const dir = path.join(jobRoot, CAMPAIGN, 'pi0-mon', `r${run}`, 'a1');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, 'stdout'), `tail ${HOSTILE}\n`);
-    writeFileSync(path.join(dir, 'stderr'), '');
+    const j = sampleJob(jobRoot, 'pi0-mon', run, 1, {});
+    mkdirSync(path.dirname(j.stdout), { recursive: true });
+    writeFileSync(j.stdout, `tail ${HOSTILE}\n`);
+    writeFileSync(j.stderr, '');
     await ctx.store.write([
       runStatePoint(CAMPAIGN, {
         run,
@@ -316,30 +316,7 @@ describe('control and bidi characters', () => {
         outputs: [`/eos/${HOSTILE}`],
       }),
     ]);
-    await ctx.store.write([
-      jobPoint({
-        campaign: CAMPAIGN,
-        workflow: 'pi0-mon',
-        name: `rc.${CAMPAIGN}.pi0-mon.r${run}.a1`,
-        unit: `r${run}`,
-        runs: [run],
-        attempt: 1,
-        status: 'done',
-        backend: 'local',
-        nativeId: '1',
-        stdout: path.join(dir, 'stdout'),
-        stderr: path.join(dir, 'stderr'),
-        exitCodeFile: path.join(dir, 'exit_code'),
-        outputFile: '',
-        exitCode: 0,
-        outputs: [],
-        reason: '',
-        submittedAt: 1,
-        unknownSince: 0,
-        heldSince: 0,
-        time: 0,
-      }),
-    ]);
+    await ctx.store.write([jobPoint(j)]);
     const p = await page();
     await p.goto(`${d.url}run/${CAMPAIGN}/${run}`);
     const card = p.locator('section[data-workflow="pi0-mon"]');

@@ -20,7 +20,8 @@ export const LOCK_FROM = 386150;
 export const RUNS_C = Array.from({ length: 12 }, (_, i) => 386001 + i);
 export const RUNS_D = Array.from({ length: 60 }, (_, i) => 386101 + i);
 
-function job(
+/** A job record of the sample campaign, its files under `jobRoot` (not written). */
+export function sampleJob(
   jobRoot: string,
   workflow: string,
   run: number,
@@ -91,7 +92,7 @@ export async function writeSample(ctx: Ctx, jobRoot: string): Promise<void> {
   await ctx.store.write(changes.map((c) => runStatePoint(CAMPAIGN, c)));
   // two failed attempts of the failed run: the first is superseded by the second
   for (const attempt of [1, 2]) {
-    const j = job(jobRoot, 'ecal-reco', FAILED_RUN, attempt, {
+    const j = sampleJob(jobRoot, 'ecal-reco', FAILED_RUN, attempt, {
       status: 'failed',
       exitCode: 65,
       reason: 'exit 65 (exit-code file)',
@@ -105,7 +106,7 @@ export async function writeSample(ctx: Ctx, jobRoot: string): Promise<void> {
     await ctx.store.write([jobPoint(j)]);
   }
   await ctx.store.write([
-    jobPoint(job(jobRoot, 'pi0-mon', 386104, 1, { status: 'running', exitCode: null })),
+    jobPoint(sampleJob(jobRoot, 'pi0-mon', 386104, 1, { status: 'running', exitCode: null })),
   ]);
   await ctx.store.write([
     lockPoint({
