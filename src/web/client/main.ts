@@ -11,6 +11,7 @@ import {
   setZone,
   table,
   timeHead,
+  visible,
   zone,
   zoneLabel,
 } from './dom.js';
@@ -423,7 +424,7 @@ async function route(): Promise<void> {
   refresh = undefined;
   try {
     const p = pageOf(decodedParts());
-    document.title = `runctrl · ${p.title}`;
+    document.title = visible(`runctrl · ${p.title}`);
     refresh = await p.draw(root);
     scrollToHash();
   } catch (e) {
