@@ -255,12 +255,16 @@ function renderRows(
       const ch = g.cells[i * nw + k] ?? '-';
       const st: DisplayStatus | undefined = ch === '-' ? undefined : g.statuses[Number(ch)];
       const wf = g.workflows[k] ?? '';
-      const a = link(`/run/${c}/${run}#${encodeURIComponent(wf)}`, st ? LETTER[st] : '');
+      // the hot path of scrolling: plain DOM calls (workflow names are checked names, statuses fixed words)
+      const a = document.createElement('a');
+      a.href = `/run/${c}/${run}#${encodeURIComponent(wf)}`;
+      a.setAttribute('data-nav', '');
       a.className = `cell st-${st ?? 'none'}${selected.has(`${wf} ${run}`) ? ' selected' : ''}`;
       a.setAttribute('data-wf', wf);
       a.setAttribute('data-k', String(k));
       a.setAttribute('aria-label', `run ${run} ${wf}: ${st ?? 'no status'}`);
       a.tabIndex = i === focus.row && k === focus.col ? 0 : -1;
+      if (st) a.textContent = LETTER[st];
       row.append(a);
     }
     out.push(row);
