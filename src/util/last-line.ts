@@ -39,3 +39,25 @@ async function read(file: string, maxBytes: number): Promise<string> {
     await fh.close();
   }
 }
+
+/**
+ * `read` remembered per key (a failed job's stderr does not change once it has ended), at most `max` keys:
+ * a page refreshed at every change does not read the same files again.
+ */
+export function memoLines<K>(
+  read: (k: K) => Promise<string>,
+  keyOf: (k: K) => string,
+  max = 5000,
+): (k: K) => Promise<string> {
+  const memo = new Map<string, Promise<string>>();
+  return (k) => {
+    const key = keyOf(k);
+    let p = memo.get(key);
+    if (!p) {
+      if (memo.size >= max) memo.delete(memo.keys().next().value as string);
+      p = read(k);
+      memo.set(key, p);
+    }
+    return p;
+  };
+}

@@ -17,7 +17,8 @@ import { PROJECT_ROOT } from '../config.js';
 import { NotFoundError, UserError } from '../errors.js';
 import { failuresOf } from '../core/failures.js';
 import { checkRun, pairInfo } from '../core/view.js';
-import { lastNonEmptyLine } from '../util/last-line.js';
+import { lastNonEmptyLine, memoLines } from '../util/last-line.js';
+import type { JobRecord } from '../domain/jobs.js';
 import { refusal, tail } from './logs.js';
 import type { DashboardSource } from './source.js';
 import type { CampaignState } from '../core/dashboard.js';
@@ -143,6 +144,11 @@ function routes(o: ServeOptions): Record<string, Api> {
     if (r === undefined) throw new BadRequest(`parameter 'run' is required`);
     return r;
   };
+  // only paths the log tails may read; a job's stderr once per job point
+  const stderrLine = memoLines(
+    async (j: JobRecord) => ((await refusal(j, j.stderr, o.jobRoot)) ? '' : lastNonEmptyLine(j.stderr)),
+    (j) => `${j.campaign}\u0000${j.name}\u0000${j.time}`,
+  );
   return {
     '/api/campaigns': async () => {
       const [cs, locks] = await Promise.all([src.campaigns(), src.locks()]);
@@ -201,8 +207,7 @@ function routes(o: ServeOptions): Record<string, Api> {
       const wf = nameParam(q, 'workflow');
       return failuresOf(c.name, st, {
         ...(wf ? { workflow: wf } : {}),
-        // only paths the log tails may read
-        lastLine: async (j) => ((await refusal(j, j.stderr, o.jobRoot)) ? '' : lastNonEmptyLine(j.stderr)),
+        lastLine: stderrLine,
       });
     },
     '/api/locks': async () => src.locks(),
