@@ -15,6 +15,7 @@ import {
   zone,
   zoneLabel,
 } from './dom.js';
+import { asksText } from '../../domain/resources-text.js';
 import { chartsPage } from './charts.js';
 import { confirmAction } from './confirm.js';
 import { failuresPage } from './failures.js';
@@ -140,7 +141,19 @@ function workflowCard(
   tails: Promise<void>[],
 ): HTMLElement {
   const jobs = table(
-    ['job', 'attempt', 'status', 'backend', 'native id', 'exit code', 'reason', 'duration', 'logs'],
+    [
+      'job',
+      'attempt',
+      'status',
+      'backend',
+      'native id',
+      'exit code',
+      'class',
+      'asks',
+      'reason',
+      'duration',
+      'logs',
+    ],
     w.jobs.map((j, i) => [
       j.name,
       j.attempt,
@@ -148,6 +161,8 @@ function workflowCard(
       j.backend,
       j.nativeId,
       j.exitCode ?? '',
+      j.failureClass ?? '',
+      asksText(j),
       clip(j.reason),
       j.submittedAt > 0 && j.status !== 'idle' && j.status !== 'running'
         ? fmtDuration((j.time - j.submittedAt) / 1000)
@@ -289,7 +304,19 @@ async function jobsPage(root: HTMLElement, campaign: string): Promise<() => Prom
         `${r.total} job(s), failed first${r.total > r.jobs.length ? `, first ${r.jobs.length} shown` : ''}`,
       ),
       table(
-        ['job', 'workflow', 'runs', 'status', 'backend', 'native id', 'exit', 'reason', timeHead()],
+        [
+          'job',
+          'workflow',
+          'runs',
+          'status',
+          'backend',
+          'native id',
+          'exit',
+          'class',
+          'asks',
+          'reason',
+          timeHead(),
+        ],
         r.jobs.map((j) => [
           link(`/run/${enc(campaign)}/${j.runs[0] ?? 0}#${enc(j.workflow)}`, j.name),
           j.workflow,
@@ -298,6 +325,8 @@ async function jobsPage(root: HTMLElement, campaign: string): Promise<() => Prom
           j.backend,
           j.nativeId,
           j.exitCode ?? '',
+          j.failureClass ?? '',
+          asksText(j),
           clip(j.reason),
           fmtTime(j.time),
         ]),
