@@ -7,7 +7,7 @@
  */
 import type http from 'node:http';
 import type { Socket } from 'node:net';
-import { UserError } from '../errors.js';
+import { NotFoundError, UserError } from '../errors.js';
 import type { Redactor } from '../util/redact.js';
 
 const CSP =
@@ -70,7 +70,7 @@ export function fail(
   redactor?: Redactor,
 ): void {
   if (e instanceof UserError) {
-    const status = e instanceof HttpError ? e.status : 400;
+    const status = e instanceof HttpError ? e.status : e instanceof NotFoundError ? 404 : 400;
     const extra: Record<string, string> = status === 503 || status === 429 ? { 'Retry-After': '1' } : {};
     if (status === 413) extra.Connection = 'close';
     return sendJson(res, status, { error: e.message.split('\n')[0]?.slice(0, 500) }, redactor, extra);

@@ -9,11 +9,16 @@ import path from 'node:path';
 import { charts, grid, jobsOf, overview, runPage, statusOf, type GridFilter } from '../core/dashboard.js';
 import { explainFor } from '../core/why.js';
 import type { Campaign } from '../domain/campaign.js';
-import { isJobStatus, isRunStatus } from '../domain/status.js';
+import { isJobStatus } from '../domain/status.js';
+import { isDisplayStatus } from '../domain/blocked.js';
 import { checkName } from '../domain/names.js';
 import { PROJECT_ROOT } from '../config.js';
-import { UserError } from '../errors.js';
-import { tail } from './logs.js';
+import { NotFoundError, UserError } from '../errors.js';
+import { failuresOf } from '../core/failures.js';
+import { checkRun, pairInfo } from '../core/view.js';
+import { lastNonEmptyLine, memoLines } from '../util/last-line.js';
+import type { JobRecord } from '../domain/jobs.js';
+import { refusal, tail } from './logs.js';
 import type { DashboardSource } from './source.js';
 import type { CampaignState } from '../core/dashboard.js';
 import { handleAction, type ActionOptions } from './actions.js';
@@ -111,8 +116,8 @@ function nameList(q: URLSearchParams, name: string): string[] | undefined {
 
 export function gridFilter(q: URLSearchParams): GridFilter {
   const status = q.get('status') || undefined;
-  if (status !== undefined && !isRunStatus(status))
-    throw new BadRequest(`parameter 'status' must be a run status`);
+  if (status !== undefined && !isDisplayStatus(status))
+    throw new BadRequest(`parameter 'status' must be a run status or blocked`);
   const workflows = nameList(q, 'workflow');
   const era = q.get('era') || undefined;
   if (era !== undefined && era.length > 64) throw new BadRequest(`parameter 'era' is too long`);
@@ -141,7 +146,7 @@ function routes(o: ServeOptions, tails: Gate): Record<string, Api> {
     const name = nameParam(q, 'campaign', true);
     const c = (await src.campaigns()).find((x) => x.name === name);
     const st = c && (await src.state(name));
-    if (!c || !st) throw new BadRequest(`unknown campaign '${name}'`);
+    if (!c || !st) throw new NotFoundError(`unknown campaign '${name}'`);
     return { c, st };
   };
   const runOf = (q: URLSearchParams): number => {
@@ -149,6 +154,11 @@ function routes(o: ServeOptions, tails: Gate): Record<string, Api> {
     if (r === undefined) throw new BadRequest(`parameter 'run' is required`);
     return r;
   };
+  // only paths the log tails may read; a job's stderr once per job point
+  const stderrLine = memoLines(
+    async (j: JobRecord) => ((await refusal(j, j.stderr, o.jobRoot)) ? '' : lastNonEmptyLine(j.stderr)),
+    (j) => `${j.campaign}\u0000${j.name}\u0000${j.time}`,
+  );
   return {
     '/api/campaigns': async () => {
       const [cs, locks] = await Promise.all([src.campaigns(), src.locks()]);
@@ -162,15 +172,16 @@ function routes(o: ServeOptions, tails: Gate): Record<string, Api> {
     },
     '/api/grid': async (q) => {
       const { c, st } = await campaignOf(q);
-      return grid(c, st, gridFilter(q));
+      return grid(c, st, gridFilter(q), await src.locks());
     },
     '/api/status': async (q) => {
       const { c, st } = await campaignOf(q);
-      return statusOf(c, st, gridFilter(q));
+      return statusOf(c, st, gridFilter(q), await src.locks());
     },
     '/api/run': async (q) => {
       const { c, st } = await campaignOf(q);
       const run = runOf(q);
+      checkRun(c, st, run);
       const [history, locks] = await Promise.all([src.history(c.name, run), src.locks()]);
       return runPage(c, st, history, locks, run, o.maxInFlight);
     },
@@ -195,6 +206,18 @@ function routes(o: ServeOptions, tails: Gate): Record<string, Api> {
         ...(status ? { status } : {}),
         ...(run !== undefined ? { run } : {}),
         limit: Math.min(intParam(q, 'limit') ?? 500, 5000),
+      });
+    },
+    '/api/pair': async (q) => {
+      const { c, st } = await campaignOf(q);
+      return pairInfo(c, st, await src.locks(), runOf(q), nameParam(q, 'workflow', true));
+    },
+    '/api/failures': async (q) => {
+      const { c, st } = await campaignOf(q);
+      const wf = nameParam(q, 'workflow');
+      return failuresOf(c.name, st, {
+        ...(wf ? { workflow: wf } : {}),
+        lastLine: stderrLine,
       });
     },
     '/api/locks': async () => src.locks(),
@@ -227,6 +250,15 @@ const MAX_STREAMS = 64;
 const MAX_API = 4;
 /** Most log tails being read at once (each holds a thread of libuv's pool while it reads). */
 const MAX_TAILS = 2;
+
+/** The client's routes (src/web/client/main.ts): any other path is answered 404 (with the page saying so). */
+const PAGES = [
+  /^\/$/,
+  /^\/locks\/?$/,
+  /^\/(campaign|jobs|charts|failures)\/[^/]+\/?$/,
+  /^\/run\/[^/]+\/\d{1,12}\/?$/,
+];
+export const isPagePath = (p: string): boolean => PAGES.some((r) => r.test(p));
 
 function events(o: ServeOptions, gate: Gate, req: http.IncomingMessage, res: http.ServerResponse): void {
   const head = { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream' };
@@ -274,7 +306,8 @@ export async function serve(o: ServeOptions): Promise<Dashboard> {
       ? assets.get(p.slice('/assets/'.length))
       : assets.get('index.html');
     if (!asset) return answer.json(404, { error: 'not found' });
-    answer.send(200, asset.type, asset.body);
+    // the page says what is not found; the status says it too
+    answer.send(p.startsWith('/assets/') || isPagePath(p) ? 200 : 404, asset.type, asset.body);
   };
   const guard: GuardOptions = {
     host: o.host ?? '127.0.0.1',

@@ -68,9 +68,10 @@ describe('dashboard actions', () => {
     const browser = await launch();
     try {
       const p = await browser.newPage();
-      p.on('dialog', (dlg) => void dlg.accept(TOKEN));
       await p.goto(`${d.url}run/c/1`);
       await p.click('section[data-workflow="A"] button[data-action="reset"]');
+      await p.fill('dialog#confirm input[name="token"]', TOKEN);
+      await p.click('dialog#confirm button[data-confirm="ok"]');
       await p.waitForFunction(() => document.getElementById('notice')?.textContent === 'reset: done');
       await screenshot(p, 'run-actions');
       expect([...(await ctx.store.runStates('c')).values()][0]?.status).toBe('new');
@@ -87,7 +88,6 @@ describe('dashboard actions', () => {
     const browser = await launch();
     try {
       const p = await browser.newPage();
-      p.on('dialog', (dlg) => void dlg.accept(TOKEN));
       await p.goto(`${d.url}campaign/c`);
       const cell = p.locator('#grid .grid-row[data-run="2"] a.cell[data-wf="A"]');
       await cell.waitFor();
@@ -95,6 +95,9 @@ describe('dashboard actions', () => {
       expect(new URL(p.url()).pathname).toBe('/campaign/c');
       await p.locator('#grid a.cell.selected').waitFor();
       await p.click('#selection button[data-action="reprocess"]');
+      expect(await p.locator('dialog#confirm li').allTextContents()).toEqual(['A: run 2']);
+      await p.fill('dialog#confirm input[name="token"]', TOKEN);
+      await p.click('dialog#confirm button[data-confirm="ok"]');
       await p.waitForFunction(() => document.getElementById('notice')?.textContent === 'reprocess: done');
       const s2 = [...(await ctx.store.runStates('c')).values()].find((s) => s.run === 2);
       expect(s2?.status).toBe('reprocess');

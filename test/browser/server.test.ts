@@ -82,7 +82,7 @@ describe('memory source', () => {
     const r = await get<{ workflows: { why: { kind: string } }[] }>('api/run?campaign=c&run=1');
     expect(r.body.workflows[0]?.why.kind).toBe('retries-exhausted');
     expect(reads).toBeGreaterThan(0);
-    expect((await get('api/grid?campaign=other')).status).toBe(400);
+    expect((await get('api/grid?campaign=other')).status).toBe(404);
   });
 
   it('renders a 1 MB hostile reason as text in Chromium', async () => {

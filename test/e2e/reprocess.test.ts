@@ -179,6 +179,7 @@ describe('reprocessing with dependents, stale results and provenance (local back
         'done',
         'failed',
         'reprocess',
+        'blocked',
         'stale',
       ]);
       expect(cells(lines.find((l) => l.startsWith('│ b ')))).toEqual([
