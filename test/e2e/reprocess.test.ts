@@ -189,6 +189,7 @@ describe('reprocessing with dependents, stale results and provenance (local back
         '20',
         '0',
         '0',
+        '0',
         `${C_RUNS}`,
       ]);
       const why = JSON.parse((await ok(e, ['why', '-c', c, '--run', '386003', '--json'])).stdout) as {
