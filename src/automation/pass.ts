@@ -15,6 +15,7 @@ import type { Backend } from '../backends/types.js';
 import { activityOf, type Campaign } from '../domain/campaign.js';
 import { isInFlight, type JobRecord, type LockRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
+import { topPriority } from '../domain/priority.js';
 import { forEachStatus } from '../domain/state-table.js';
 import type { RunSource } from '../sources/source.js';
 import type { PointSpec } from '../store/lineproto.js';
@@ -258,7 +259,7 @@ export async function runPass(
   step('after-poll');
   const units = await planCampaigns(x, loaded);
   step('after-finalize');
-  await submitUnits(x, units, toResubmit, step);
+  await submitUnits(x, units, toResubmit, step, topPriority(campaigns));
 
   for (const l of loaded) {
     l.report.inFlight = countInFlight(l);

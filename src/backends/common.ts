@@ -11,6 +11,7 @@ import { TransientError, UserError } from '../errors.js';
 import { exec, type ExecResult } from './exec.js';
 import type { JobSpec, JobState, Resources, Submitted, SubmitResult, TrackedJob } from './types.js';
 import { shq, wrapperBody } from './wrapper.js';
+import { priorityKey } from './priority.js';
 
 /** Exit code written by the wrapper, or undefined when the file is missing, empty or not a number. */
 export async function readExitCodeFile(file: string): Promise<number | undefined> {
@@ -92,11 +93,11 @@ export function resourceKey(r: Resources): string {
   ]);
 }
 
-/** Groups jobs with equal resources, keeping the input order inside each group. */
+/** Groups jobs with equal resources (and priority), keeping the input order inside each group. */
 export function groupByResources(jobs: JobSpec[]): JobSpec[][] {
   const groups = new Map<string, JobSpec[]>();
   for (const j of jobs) {
-    const k = resourceKey(j.resources);
+    const k = `${resourceKey(j.resources)}|${priorityKey(j.priority)}`;
     const g = groups.get(k);
     if (g) g.push(j);
     else groups.set(k, [j]);

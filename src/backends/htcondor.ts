@@ -35,6 +35,7 @@ import {
   writeScript,
 } from './common.js';
 import type { Backend, JobSpec, JobState, SubmitResult, Submitted, TrackedJob } from './types.js';
+import { htcondorPriorityLines } from './priority.js';
 
 export interface HTCondorBackendOptions {
   /** Directory for submit files, job scripts and the held-job registry. */
@@ -314,6 +315,7 @@ export class HTCondorBackend implements Backend {
     }
     const group = r.account ?? r.queue;
     if (group !== undefined) lines.push(`accounting_group = ${group}`);
+    lines.push(...htcondorPriorityLines(first.priority));
     for (const e of r.extra ?? []) lines.push(e);
     lines.push(literal ? 'queue 1' : 'queue runctrl_idx,runctrl_name from items.txt');
     return `${lines.join('\n')}\n`;

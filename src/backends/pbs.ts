@@ -36,6 +36,7 @@ import {
   writeScript,
 } from './common.js';
 import type { Backend, JobSpec, JobState, Resources, SubmitResult, Submitted, TrackedJob } from './types.js';
+import { pbsPriorityArgs } from './priority.js';
 
 export type PbsFlavour = 'pbspro' | 'torque';
 
@@ -386,7 +387,13 @@ export class PbsBackend implements Backend {
     const dir = path.join(this.stateDir, 'jobs');
     const file = path.join(dir, `${safeName(job.name)}.${randomBytes(3).toString('hex')}.sh`);
     await writeScript(file, redirectedScript(job, directives(job.resources)));
-    const args = ['-N', job.name, ...this.resourceArgs(job.resources, flavour), file];
+    const args = [
+      '-N',
+      job.name,
+      ...this.resourceArgs(job.resources, flavour),
+      ...pbsPriorityArgs(job.priority),
+      file,
+    ];
     return this.qsub([job], args, dir, (id) => [id]);
   }
 
@@ -403,6 +410,7 @@ export class PbsBackend implements Backend {
       arrayFlag,
       `1-${jobs.length}`,
       ...this.resourceArgs(first.resources, flavour),
+      ...pbsPriorityArgs(first.priority),
       script,
     ];
     return this.qsub(jobs, args, dir, (id) => jobs.map((_, i) => pbsElementId(id, i + 1)));

@@ -2,6 +2,7 @@
 import { UserError } from '../errors.js';
 import type { Resources } from '../backends/types.js';
 import { checkName } from './names.js';
+import { parsePriority } from './priority.js';
 
 export type Granularity = { kind: 'run' } | { kind: 'era' } | { kind: 'every'; n: number };
 
@@ -16,6 +17,8 @@ export interface WorkflowSpec {
   dependsOn: string[];
   maxRetries: number;
   granularity: Granularity;
+  /** Priority of its units (higher first); when absent, the campaign's (see priority.ts). */
+  priority?: number;
 }
 
 export const BACKENDS = ['local', 'slurm', 'sge', 'htcondor', 'lsf', 'pbs'] as const;
@@ -99,6 +102,7 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
     'max_retries',
     'granularity',
     'description',
+    'priority',
   ];
   for (const k of Object.keys(o)) {
     if (!known.includes(k)) throw new UserError(`${at}: unknown key '${k}' (known: ${known.join(', ')})`);
@@ -143,6 +147,8 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
     maxRetries,
     granularity: parseGranularity(o.granularity, at),
   };
+  const priority = parsePriority(o.priority, at);
+  if (priority !== undefined) spec.priority = priority;
   if (typeof command === 'string') spec.command = command;
   if (typeof handler === 'string') spec.handler = handler;
   return spec;

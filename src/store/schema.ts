@@ -9,7 +9,7 @@
  *
  * | measurement | tags               | fields                                                                      |
  * |-------------|--------------------|-----------------------------------------------------------------------------|
- * | campaign    | campaign           | description, created (ms), deleted                                          |
+ * | campaign    | campaign           | description, created (ms), deleted, priority                                |
  * | rtype       | campaign, rtype    | filter (JSON), workflows, suspended (comma lists), deleted                   |
  * | workflow    | campaign, workflow | spec (JSON), deleted                                                        |
  * | runinfo     | campaign           | run, fill, era, start, end, global, stable_beams, run_class, lumi_*, …, rtypes |
@@ -61,11 +61,12 @@ export function campaignPoint(
   description: string,
   createdMs: number,
   deleted = false,
+  priority = 0,
 ): PointSpec {
   return {
     measurement: M.campaign,
     tags: { campaign },
-    fields: { description, created: int(createdMs), deleted },
+    fields: { description, created: int(createdMs), deleted, priority: int(priority) },
     key: 0,
   };
 }
@@ -75,6 +76,7 @@ export interface CampaignRow {
   description: string;
   createdAt: number;
   deleted: boolean;
+  priority: number;
 }
 
 export function decodeCampaign(r: Row): CampaignRow {
@@ -82,6 +84,7 @@ export function decodeCampaign(r: Row): CampaignRow {
     name: str(r, 'campaign'),
     description: str(r, 'description'),
     createdAt: numOr(r, 'created', 0),
+    priority: numOr(r, 'priority', 0),
     deleted: bool(r, 'deleted'),
   };
 }

@@ -109,6 +109,7 @@ export class Store {
         name: c.name,
         description: c.description,
         createdAt: c.createdAt,
+        ...(c.priority !== 0 ? { priority: c.priority } : {}),
         rtypes: [],
         workflows: [],
       });
