@@ -258,6 +258,7 @@ export class Executor {
       slot.adopted = true;
       return;
     }
+    fault('local-after-exit'); // crash tests: killed between a job's exit and its end record
     await this.finish(
       token,
       claimed === undefined ? 'the job script ended before it started' : undefined,
@@ -268,15 +269,14 @@ export class Executor {
   /**
    * done/ first, then run/ and the cancel request go: a reader always finds the job. The slot is given to the
    * next job at once, while this one's end is recorded. Killed before done/ is written (fault point
-   * local-after-exit), the next executor finds the job in run/ with its process gone and records its end then,
-   * from the exit-code file (recover).
+   * local-after-exit in onExit), the next executor finds the job in run/ with its process gone and records its
+   * end then, from the exit-code file (recover).
    */
   private async finish(token: string, reason?: string, claimedPid?: number): Promise<void> {
     const slot = this.running.get(token);
     if (!slot) return;
     this.running.delete(token);
     this.schedule();
-    fault('local-after-exit');
     const claimed = claimedPid ?? (await this.files.claimedPid(token));
     const exitCode = claimed === undefined ? undefined : await readExitCodeFile(slot.job.exitCodeFile);
     const cancelled = await this.files.exists('cancel', token);
