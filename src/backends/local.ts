@@ -114,14 +114,15 @@ export class LocalBackend implements Backend {
       else if (live !== undefined) result.submitted.push({ name: job.name, id: this.id(live) });
       else queued.push([job, newToken()]);
     }
+    for (const [job] of queued) Object.assign(secrets, job.secretEnv ?? {});
+    // the executor first: it starts the first jobs while the rest are still being queued
+    if (queued.length > 0) await ensureExecutor(this.files.root, this.env, secrets);
     for (let i = 0; i < queued.length; i += 64) {
       await Promise.all(queued.slice(i, i + 64).map(([job, token]) => this.enqueue(job, token)));
     }
     await Promise.all([syncDir(this.files.dir('queue')), syncDir(this.files.dir('names'))]);
-    for (const [job, token] of queued) {
-      Object.assign(secrets, job.secretEnv ?? {});
-      result.submitted.push({ name: job.name, id: this.id(token) });
-    }
+    for (const [job, token] of queued) result.submitted.push({ name: job.name, id: this.id(token) });
+    // it may have gone idle meanwhile (it looks again before it exits, but a restart costs nothing here)
     await ensureExecutor(this.files.root, this.env, secrets);
     return result;
   }
