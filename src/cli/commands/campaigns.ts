@@ -48,16 +48,16 @@ export const listCommand = defineCommand({
     if (list.length === 0) return io.out(`no campaigns in database '${ctx.store.db}'`);
     io.out(
       table(
-        ['campaign', 'state', 'priority', 'workflows', 'runs', ...RUN_STATUSES],
+        ['campaign', 'state', 'workflows', 'runs', ...RUN_STATUSES, 'priority'],
         list.map((c) => [
           c.campaign,
           c.activity,
-          c.priority,
           c.activity === 'deactivated'
             ? `(suspended: ${[...new Set(c.rtypes.flatMap((t) => t.suspended))].join(' ')})`
             : c.workflows.join(' ') || '-',
           c.runs,
           ...RUN_STATUSES.map((s) => c.counts[s]),
+          c.priority,
         ]),
       ),
     );
