@@ -30,6 +30,7 @@ import {
   type QueuedJob,
 } from './local-files.js';
 import { ensureExecutor } from './local-launch.js';
+import { limitLines, limitMarkFile, memoryLimitOf, withLimitClass } from './local-limits.js';
 import type { Backend, JobSpec, JobState, Submitted, SubmitResult, TrackedJob } from './types.js';
 import { shq } from './wrapper.js';
 
@@ -58,11 +59,14 @@ export function parseLocalId(id: string): { host: string; pid: number; start: st
  * empty for an instant: that reads as not claimed yet, and a copy started then loses the claim all the same.
  * Secrets are not in it: they reach the job through its environment.
  */
-export function localScript(job: JobSpec, pidFile: string): string {
+export function localScript(job: JobSpec, pidFile: string, enforceMemory = true): string {
   const claim = shq(pidFile);
   return redirectedScript(
     job,
-    [`set -C; { printf '%s\\n' "$$" > ${claim}; } 2>/dev/null || exit 0; set +C`],
+    [
+      `set -C; { printf '%s\\n' "$$" > ${claim}; } 2>/dev/null || exit 0; set +C`,
+      ...limitLines(job, enforceMemory),
+    ],
     { lean: true },
   );
 }
@@ -89,12 +93,15 @@ export class LocalBackend implements Backend {
   /** Ended jobs by token (ended stays ended). */
   private readonly finals = new Map<string, EndedJob>();
   private readonly watchers = new Set<() => void>();
+  /** memory_mb as RLIMIT_AS (RUNCTRL_LOCAL_MEMORY_LIMIT, local-limits.ts). */
+  private readonly enforceMemory: boolean;
 
   constructor(opts: LocalOptions) {
     this.files = new LocalFiles(path.resolve(opts.stateDir, 'local'));
     const max = opts.maxRunning;
     this.env = { ...(opts.env ?? process.env), ...(max ? { RUNCTRL_LOCAL_MAX_RUNNING: String(max) } : {}) };
     this.cap = capacity(this.env);
+    this.enforceMemory = memoryLimitOf(this.env);
   }
 
   private id(token: string): string {
@@ -114,15 +121,14 @@ export class LocalBackend implements Backend {
       else if (live !== undefined) result.submitted.push({ name: job.name, id: this.id(live) });
       else queued.push([job, newToken()]);
     }
-    for (const [job] of queued) Object.assign(secrets, job.secretEnv ?? {});
-    // the executor first: it starts the first jobs while the rest are still being queued
-    if (queued.length > 0) await ensureExecutor(this.files.root, this.env, secrets);
     for (let i = 0; i < queued.length; i += 64) {
       await Promise.all(queued.slice(i, i + 64).map(([job, token]) => this.enqueue(job, token)));
     }
     await Promise.all([syncDir(this.files.dir('queue')), syncDir(this.files.dir('names'))]);
-    for (const [job, token] of queued) result.submitted.push({ name: job.name, id: this.id(token) });
-    // it may have gone idle meanwhile (it looks again before it exits, but a restart costs nothing here)
+    for (const [job, token] of queued) {
+      Object.assign(secrets, job.secretEnv ?? {});
+      result.submitted.push({ name: job.name, id: this.id(token) });
+    }
     await ensureExecutor(this.files.root, this.env, secrets);
     return result;
   }
@@ -130,9 +136,13 @@ export class LocalBackend implements Backend {
   /** Old exit code gone, then script, name and the queue entry (each durable): a queued job is always found by name. */
   private async enqueue(job: JobSpec, token: string): Promise<void> {
     const script = this.files.script(token);
-    // an exit code of an earlier run of this name (resubmitted after a crash) must not answer for this one
-    await rm(job.exitCodeFile, { force: true });
-    await writeFile(script, localScript(job, this.files.pidFile(token)));
+    // an exit code (or limit mark) of an earlier run of this name (resubmitted after a crash) must not answer for
+    // this one
+    await Promise.all([
+      rm(job.exitCodeFile, { force: true }),
+      rm(limitMarkFile(job.exitCodeFile), { force: true }),
+    ]);
+    await writeFile(script, localScript(job, this.files.pidFile(token), this.enforceMemory));
     const d = demand(job.resources);
     const rec: QueuedJob = {
       token,
@@ -193,8 +203,10 @@ export class LocalBackend implements Backend {
     if (queued.has(p.token)) return { state: 'pending', reason: 'queued in the local executor' };
     if (running.has(p.token)) return { state: 'running' };
     const e = await this.ended(p.token);
-    if (e) return endedState(e);
-    return fromExitCodeFile(job.exitCodeFile, 'not in the local queue, no exit-code file');
+    const st = e
+      ? endedState(e)
+      : await fromExitCodeFile(job.exitCodeFile, 'not in the local queue, no exit-code file');
+    return withLimitClass(st, job.exitCodeFile);
   }
 
   /** A job of the former backend (pid in the id): alive → running, else its exit-code file. */
