@@ -84,6 +84,11 @@ export class Lease {
   }
 
   /** Claims (or renews) the leases of these campaigns; throws a UserError naming the holder if another loop has one. */
+  /** The scopes (campaigns) held since the last acquire. */
+  get heldScopes(): string[] {
+    return [...this.held];
+  }
+
   async acquire(scopes: string[]): Promise<void> {
     const now = Date.now();
     const since = now - 24 * 3600_000;

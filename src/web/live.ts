@@ -6,7 +6,7 @@
 import type { CampaignState } from '../core/dashboard.js';
 import type { Campaign } from '../domain/campaign.js';
 import type { LockRecord } from '../domain/jobs.js';
-import { serve, type Dashboard } from './server.js';
+import { serve, type Dashboard, type ServeOptions } from './server.js';
 import { memorySource, type MemoryProvider } from './source.js';
 
 export interface LiveDashboard extends Dashboard {
@@ -40,6 +40,7 @@ export async function serveLive(o: {
   jobRoot: string;
   maxInFlight?: number;
   log?: (line: string) => void;
+  endpoints?: ServeOptions['endpoints'];
 }): Promise<LiveDashboard> {
   const p = liveProvider(o.entries);
   const d = await serve({
@@ -49,6 +50,7 @@ export async function serveLive(o: {
     jobRoot: o.jobRoot,
     ...(o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {}),
     ...(o.log ? { log: o.log } : {}),
+    ...(o.endpoints ? { endpoints: o.endpoints } : {}),
   });
   return { ...d, publish: p.publish };
 }

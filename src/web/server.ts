@@ -29,6 +29,8 @@ export interface ServeOptions {
   maxInFlight?: number;
   actions?: ActionOptions;
   log?: (line: string) => void;
+  /** Other GET endpoints (/metrics, /healthz): true when it answered the path. */
+  endpoints?: { handle(pathname: string, res: http.ServerResponse): boolean };
 }
 
 export interface Dashboard {
@@ -161,8 +163,13 @@ function routes(o: ServeOptions): Record<string, Api> {
     '/api/run': async (q) => {
       const { c, st } = await campaignOf(q);
       const run = runOf(q);
-      const [history, locks] = await Promise.all([src.history(c.name, run), src.locks()]);
-      return runPage(c, st, history, locks, run, o.maxInFlight);
+      const [history, locks, pruned] = await Promise.all([
+        src.history(c.name, run),
+        src.locks(),
+        src.pruned?.(c.name),
+      ]);
+      const page = runPage(c, st, history, locks, run, o.maxInFlight);
+      return pruned ? { ...page, pruned: { before: pruned.cutoff, keep: pruned.keep } } : page;
     },
     '/api/why': async (q) => {
       const { c, st } = await campaignOf(q);
@@ -242,6 +249,7 @@ export async function serve(o: ServeOptions): Promise<Dashboard> {
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return sendJson(res, 405, { error: 'method not allowed' });
     if (p === '/api/events') return events(o, req, res);
+    if (o.endpoints?.handle(p, res)) return;
     const fn = api[p];
     if (fn) {
       fn(url.searchParams)

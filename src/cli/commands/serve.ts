@@ -39,15 +39,17 @@ export const serveCommand = defineCommand({
         'for the control room',
       ),
   handler: async (a, io) => {
-    const [{ ctx, config }, { parseTokens }, { serve }, { storeSource }, { backendPool }] = await Promise.all(
-      [
+    const [{ ctx, config }, { parseTokens }, { serve }, { storeSource }, { backendPool }, { Metrics }] =
+      await Promise.all([
         contextFrom(a, io),
         import('../../web/actions.js'),
         import('../../web/server.js'),
         import('../../web/source.js'),
         import('../backend-pool.js'),
-      ],
-    );
+        import('../../automation/metrics.js'),
+      ]);
+    // /metrics (this process and its InfluxDB requests) and /healthz (the last InfluxDB request answered)
+    const metrics = new Metrics({ store: ctx.store });
     const log = (l: string): void => io.err(l);
     let actions;
     const pool = backendPool(config, io.env);
@@ -69,6 +71,7 @@ export const serveCommand = defineCommand({
       ...(a.maxInFlight !== undefined ? { maxInFlight: a.maxInFlight } : {}),
       ...(actions ? { actions } : {}),
       log,
+      endpoints: metrics,
     });
     io.out(
       `runctrl serve: dashboard of database '${ctx.store.db}' at ${d.url}${a.allowActions ? ' (actions allowed)' : ' (read-only)'}`,
@@ -78,6 +81,7 @@ export const serveCommand = defineCommand({
       process.once('SIGTERM', resolve);
     });
     await d.close();
+    metrics.close();
     await pool.close();
   },
 });
