@@ -47,6 +47,8 @@ export interface PruneOptions {
   /** Points written up to this long before the snapshot's watermark are still read with it (tests: 0). */
   overlapMs?: number;
   now?: () => number;
+  /** DELETE statements per request (default DELETES_PER_REQUEST). */
+  deletesPerRequest?: number;
 }
 
 export interface PruneResult {
@@ -121,7 +123,7 @@ export async function pruneCampaign(store: Store, campaign: string, o: PruneOpti
   await store.writeSnapshot(campaign, st, st.readAt);
   if (ranges.length > 0) {
     await writePruneMarker(store, campaign, { cutoff, keep: o.keep });
-    result.requests = await deleteRanges(store, ranges);
+    result.requests = await deleteRanges(store, ranges, o.deletesPerRequest);
   }
   await pruneLeasePoints(store, campaign, Math.min(cutoff, now - LEASE_KEEP_MS));
   return result;

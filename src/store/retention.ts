@@ -82,11 +82,15 @@ export interface SeriesRange extends NsRange {
 }
 
 /** Deletes the ranges, DELETES_PER_REQUEST statements a request; returns the requests sent. */
-export async function deleteRanges(store: Store, ranges: readonly SeriesRange[]): Promise<number> {
+export async function deleteRanges(
+  store: Store,
+  ranges: readonly SeriesRange[],
+  perRequest = DELETES_PER_REQUEST,
+): Promise<number> {
   let requests = 0;
-  for (let i = 0; i < ranges.length; i += DELETES_PER_REQUEST) {
+  for (let i = 0; i < ranges.length; i += perRequest) {
     const q = ranges
-      .slice(i, i + DELETES_PER_REQUEST)
+      .slice(i, i + perRequest)
       .map(
         (r) =>
           `DELETE FROM ${ident(r.measurement)} WHERE "campaign" = ${literal(r.campaign)} AND "workflow" = ${literal(r.workflow)} AND time >= ${r.from} AND time <= ${r.to}`,
