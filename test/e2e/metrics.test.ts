@@ -25,7 +25,7 @@ function started(
   e: LoopEnv,
   args: string[],
   patterns: RegExp[],
-): Promise<{ child: ChildProcess; found: string[]; stop: () => Promise<number> }> {
+): Promise<{ child: ChildProcess; found: string[]; output: () => string; stop: () => Promise<number> }> {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: e.dir,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...e.env },
@@ -38,7 +38,12 @@ function started(
       out += d;
       const found = patterns.map((p) => p.exec(out)?.[1]);
       if (found.every((f) => f !== undefined))
-        resolve({ child, found: found as string[], stop: () => (child.kill('SIGTERM'), exited) });
+        resolve({
+          child,
+          found: found as string[],
+          output: () => out,
+          stop: () => (child.kill('SIGTERM'), exited),
+        });
     };
     child.stderr.setEncoding('utf8').on('data', look);
     child.stdout.setEncoding('utf8').on('data', look);
@@ -107,7 +112,20 @@ describe('Prometheus metrics of the daemon, scraped by a real Prometheus', () =>
     await ok(e, ['apply', path.join(e.dir, 'c.json')]);
     daemon = await started(
       e,
-      ['automation', '--daemon', '--interval', '2s', '-c', CAMPAIGN, '--metrics', '0', '--serve', '0'],
+      [
+        'automation',
+        '--daemon',
+        '--interval',
+        '2s',
+        '-c',
+        CAMPAIGN,
+        '--metrics',
+        '0',
+        '--serve',
+        '0',
+        '--retention',
+        '90d',
+      ],
       [/metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/, /dashboard at (http:\/\/127\.0\.0\.1:\d+)/],
     );
     [metricsUrl = '', dashboardUrl = ''] = daemon.found;
@@ -179,6 +197,10 @@ describe('Prometheus metrics of the daemon, scraped by a real Prometheus', () =>
       });
     }
     expect((await fetch(metricsUrl.replace(/metrics$/, 'other'))).status).toBe(404);
+    // --retention: pruned after a full pass, on the campaign whose lease the daemon holds (nothing is 90 days old)
+    expect(daemon?.output()).toMatch(
+      new RegExp(`retention: campaign ${CAMPAIGN}: 0 status point\\(s\\) and 0 job point\\(s\\)`),
+    );
     expect((await fetch(metricsUrl, { method: 'POST' })).status).toBe(405);
   }, 240_000);
 
