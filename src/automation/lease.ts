@@ -83,12 +83,12 @@ export class Lease {
     return this.owner;
   }
 
-  /** Claims (or renews) the leases of these campaigns; throws a UserError naming the holder if another loop has one. */
   /** The scopes (campaigns) held since the last acquire. */
   get heldScopes(): string[] {
     return [...this.held];
   }
 
+  /** Claims (or renews) the leases of these campaigns; throws a UserError naming the holder if another loop has one. */
   async acquire(scopes: string[]): Promise<void> {
     const now = Date.now();
     const since = now - 24 * 3600_000;

@@ -11,6 +11,8 @@ import { pruneCampaign } from '../../src/core/retention.js';
 import { TransientError } from '../../src/errors.js';
 import { lastPrune } from '../../src/store/retention.js';
 import { Store } from '../../src/store/store.js';
+import { serve } from '../../src/web/server.js';
+import { storeSource } from '../../src/web/source.js';
 import { makeRun } from '../helpers/fixtures.js';
 import { freshDb } from '../helpers/influx.js';
 import {
@@ -135,6 +137,18 @@ describe('retention keeps every read the same', () => {
       pruned?: unknown;
     };
     expect(whyJson.pruned).toEqual({ before: r.cutoff, keep: KEEP });
+    // the run page (serve) says it too, and shows the history that is left
+    const d = await serve({ source: storeSource(store), port: 0, jobRoot: e.dir });
+    try {
+      const page = (await (await fetch(`${d.url}api/run?campaign=ret&run=${RUNS[0]}`)).json()) as {
+        pruned?: unknown;
+        workflows: { workflow: string; history: unknown[] }[];
+      };
+      expect(page.pruned).toEqual({ before: r.cutoff, keep: KEEP });
+      expect(page.workflows.find((w) => w.workflow === 'A')?.history).toHaveLength(KEEP);
+    } finally {
+      await d.close();
+    }
 
     // again: nothing left to delete
     const again = await pruneCampaign(store, 'ret', { olderThanMs: 1, keep: KEEP, overlapMs: 0 });
