@@ -6,7 +6,8 @@
  * Per campaign: the current state is read (snapshot and what changed since), then an index of the status points
  * and of the job points older than the cutoff; the jobs that go are dropped from a fresh snapshot written before
  * anything is deleted; a prune marker says from when history is missing; then the gaps between kept points are
- * deleted by exact time ranges (src/domain/retention.ts). Each step is idempotent and deletes only points no read
+ * deleted by exact time ranges (src/domain/retention.ts); then job-end reports and lease claims older than the cutoff
+ * (the newest claim of each campaign kept). Each step is idempotent and deletes only points no read
  * needs, so a prune cut short at any point loses nothing and the next one finishes it. A constant number of
  * queries per campaign, plus one request per DELETES_PER_REQUEST ranges.
  */
@@ -19,6 +20,7 @@ import {
   deleteRanges,
   jobPointIndex,
   lastPrune,
+  pruneJobEnds,
   pruneLeasePoints,
   statusPointIndex,
   writePruneMarker,
@@ -125,6 +127,7 @@ export async function pruneCampaign(store: Store, campaign: string, o: PruneOpti
     await writePruneMarker(store, campaign, { cutoff, keep: o.keep });
     result.requests = await deleteRanges(store, ranges, o.deletesPerRequest);
   }
+  await pruneJobEnds(store, campaign, cutoff);
   await pruneLeasePoints(store, campaign, Math.min(cutoff, now - LEASE_KEEP_MS));
   return result;
 }

@@ -6,6 +6,7 @@
 import { UserError } from '../errors.js';
 import { emptySeries, type NsRange, type SeriesPoints } from '../domain/retention.js';
 import { ident, literal } from './influxql.js';
+import { JOBEND } from './jobend.js';
 import { int, KEY_SPACE } from './lineproto.js';
 import { M } from './schema.js';
 import type { Store } from './store.js';
@@ -115,6 +116,15 @@ export async function pruneLeasePoints(store: Store, scope: string, before: numb
   const until = Math.min(before, last); // lease points have key 0: the newest one is at last ms exactly
   await store.influx.query(
     `DELETE FROM ${ident(M.lease)} WHERE "scope" = ${literal(scope)} AND time < ${Math.trunc(until)}ms`,
+    {},
+    { write: true },
+  );
+}
+
+/** Deletes a campaign's job-end reports (wake-up hints, read for seconds after they are written) before `before`. */
+export async function pruneJobEnds(store: Store, campaign: string, before: number): Promise<void> {
+  await store.influx.query(
+    `DELETE FROM ${ident(JOBEND)} WHERE "campaign" = ${literal(campaign)} AND time < ${Math.trunc(before)}ms`,
     {},
     { write: true },
   );

@@ -18,6 +18,7 @@
  * |             |                    | backend, native_id, stdout, stderr, exit_code, outputs, reason, submitted,… |
  * | lock        | campaign, workflow | from_run, reason, locked, by                                                |
  * | lease       | scope              | owner, expires (ms; 0 = released)                                           |
+ * | prune       | campaign           | cutoff (ms), keep — retention's marker (store/retention.ts)                  |
  */
 import { parseFilter } from '../domain/filter.js';
 import type { RunFilter } from '../domain/filter.js';

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { pruneCampaign } from '../../src/core/retention.js';
 import { TransientError } from '../../src/errors.js';
+import { jobEndPoint } from '../../src/store/jobend.js';
 import { lastPrune } from '../../src/store/retention.js';
 import { Store } from '../../src/store/store.js';
 import { serve } from '../../src/web/server.js';
@@ -105,6 +106,11 @@ describe('retention keeps every read the same', () => {
   it('status --json identical, last N status points and the last attempt kept, why says so; reprocesses fine', async () => {
     const before = await statusOf(e, 'ret');
     const had = await stored(store, 'ret');
+    const jobEnds = async (): Promise<number> =>
+      (await store.influx.rows(`SELECT "job" FROM "jobend" WHERE "campaign" = 'ret'`)).length;
+    // a job-end report, as a job's wrapper writes one under a daemon
+    await store.write([jobEndPoint('ret', 'A', `rc.ret.A.r${RUNS[0]}.a4`, 0, RUNS[0] ?? 0)]);
+    expect(await jobEnds()).toBe(1);
     expect(Math.max(...had.status.values())).toBeGreaterThan(KEEP); // A's pairs have history to prune
     await new Promise((r) => setTimeout(r, 20));
     const r = await pruneCampaign(store, 'ret', { olderThanMs: 1, keep: KEEP, overlapMs: 0 });
@@ -112,6 +118,7 @@ describe('retention keeps every read the same', () => {
     expect(r.jobs).toBe(3 * RUNS.length); // attempts 1–3 of A's units; B never ran again
 
     expect(await statusOf(e, 'ret')).toEqual(before);
+    expect(await jobEnds()).toBe(0); // the wake-up hints go too
     const snap = await store.campaignState('ret');
     expect(snap.via).toBe('snapshot');
     const full = await store.fullState('ret');
