@@ -60,6 +60,83 @@ async function countJson(dir: string): Promise<number> {
   }
 }
 
+function counter<L extends string>(
+  r: Registry,
+  name: string,
+  help: string,
+  labelNames: L[] = [],
+): Counter<L> {
+  return new Counter({ name, help, labelNames, registers: [r] });
+}
+
+function gauge<L extends string>(r: Registry, name: string, help: string, labelNames: L[] = []): Gauge<L> {
+  return new Gauge({ name, help, labelNames, registers: [r] });
+}
+
+/** The series the loop's calls update. */
+function loopSeries(r: Registry) {
+  const unit = (what: string, help: string) =>
+    counter(r, `runctrl_units_${what}_total`, help, ['campaign', 'workflow']);
+  return {
+    passes: counter(
+      r,
+      'runctrl_passes_total',
+      'Automation passes by kind (full, wake) and outcome (ok, problems: ended with problems, error: infrastructure error)',
+      ['kind', 'outcome'],
+    ),
+    passSeconds: new Histogram({
+      name: 'runctrl_pass_duration_seconds',
+      help: 'Duration of automation passes',
+      labelNames: ['kind'],
+      buckets: PASS_BUCKETS,
+      registers: [r],
+    }),
+    lastSuccess: gauge(
+      r,
+      'runctrl_last_successful_pass_timestamp_seconds',
+      'Unix time at which the last successful pass ended (0: none yet)',
+    ),
+    errorsInARow: gauge(
+      r,
+      'runctrl_infrastructure_errors_in_a_row',
+      'Passes in a row that failed on an infrastructure error (InfluxDB or a batch system unreachable)',
+    ),
+    wakeups: counter(
+      r,
+      'runctrl_wakeups_total',
+      'Wake-up passes (a job reported its end between full passes)',
+    ),
+    units: {
+      submitted: unit(
+        'submitted',
+        'Work units submitted for the first time (resubmissions after a crash excluded)',
+      ),
+      done: unit('done', 'Run × workflow pairs finalised as done'),
+      failed: unit('failed', 'Run × workflow pairs failed for good (retries exhausted)'),
+    },
+    inFlight: gauge(
+      r,
+      'runctrl_jobs_in_flight',
+      'Jobs in flight after the last pass by backend and state (intent, idle, running, held, unknown)',
+      ['backend', 'state'],
+    ),
+    leaseHeld: gauge(
+      r,
+      'runctrl_lease_held',
+      "1 while this loop holds the campaign's lease, 0 when it wants it and does not",
+      ['campaign'],
+    ),
+    leaseLosses: counter(
+      r,
+      'runctrl_lease_losses_total',
+      "Times this loop held a campaign's lease at a pass and not at the next (not counting its own release)",
+      ['campaign'],
+    ),
+  };
+}
+
+type LoopSeries = ReturnType<typeof loopSeries>;
+
 /** One registry per process part (tests run several): the loop's metrics, InfluxDB's, the process's. */
 export class Metrics implements LoopMetrics {
   readonly registry = new Registry();
@@ -73,90 +150,19 @@ export class Metrics implements LoopMetrics {
   private readonly inFlightSeen = new Set<string>();
   private readonly stopObserving: (() => void) | undefined;
 
-  private readonly passes: Counter<'kind' | 'outcome'>;
-  private readonly passSeconds: Histogram<'kind'>;
-  private readonly lastSuccess: Gauge;
-  private readonly errorsInARow: Gauge;
-  private readonly wakeups: Counter;
-  private readonly units: Record<'submitted' | 'done' | 'failed', Counter<'campaign' | 'workflow'>>;
-  private readonly inFlight: Gauge<'backend' | 'state'>;
-  private readonly leaseHeld: Gauge<'campaign'>;
-  private readonly leaseLosses: Counter<'campaign'>;
+  private readonly m: LoopSeries;
 
   constructor(private readonly o: MetricsOptions = {}) {
     this.now = o.now ?? Date.now;
     this.startedAt = this.now();
-    const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     // gauges named like counters (promtool refuses them); nodejs_active_{handles,requests,resources} remain
     for (const n of LINT_REFUSED) this.registry.removeSingleMetric(n);
-    this.passes = new Counter({
-      name: 'runctrl_passes_total',
-      help: 'Automation passes by kind (full, wake) and outcome (ok, problems: ended with problems, error: infrastructure error)',
-      labelNames: ['kind', 'outcome'],
-      registers,
-    });
-    this.passSeconds = new Histogram({
-      name: 'runctrl_pass_duration_seconds',
-      help: 'Duration of automation passes',
-      labelNames: ['kind'],
-      buckets: PASS_BUCKETS,
-      registers,
-    });
-    this.lastSuccess = new Gauge({
-      name: 'runctrl_last_successful_pass_timestamp_seconds',
-      help: 'Unix time at which the last successful pass ended (0: none yet)',
-      registers,
-    });
-    this.errorsInARow = new Gauge({
-      name: 'runctrl_infrastructure_errors_in_a_row',
-      help: 'Passes in a row that failed on an infrastructure error (InfluxDB or a batch system unreachable)',
-      registers,
-    });
-    this.wakeups = new Counter({
-      name: 'runctrl_wakeups_total',
-      help: 'Wake-up passes (a job reported its end between full passes)',
-      registers,
-    });
-    const unit = (what: 'submitted' | 'done' | 'failed', help: string): Counter<'campaign' | 'workflow'> =>
-      new Counter({
-        name: `runctrl_units_${what}_total`,
-        help,
-        labelNames: ['campaign', 'workflow'],
-        registers,
-      });
-    this.units = {
-      submitted: unit(
-        'submitted',
-        'Work units submitted for the first time (resubmissions after a crash excluded)',
-      ),
-      done: unit('done', 'Run × workflow pairs finalised as done'),
-      failed: unit('failed', 'Run × workflow pairs failed for good (retries exhausted)'),
-    };
-    this.inFlight = new Gauge({
-      name: 'runctrl_jobs_in_flight',
-      help: 'Jobs in flight after the last pass by backend and state (intent, idle, running, held, unknown)',
-      labelNames: ['backend', 'state'],
-      registers,
-    });
-    this.leaseHeld = new Gauge({
-      name: 'runctrl_lease_held',
-      help: "1 while this loop holds the campaign's lease, 0 when it wants it and does not",
-      labelNames: ['campaign'],
-      registers,
-    });
-    this.leaseLosses = new Counter({
-      name: 'runctrl_lease_losses_total',
-      help: "Times this loop held a campaign's lease at a pass and not at the next (not counting its own release)",
-      labelNames: ['campaign'],
-      registers,
-    });
+    this.m = loopSeries(this.registry);
     if (o.intervalMs !== undefined)
-      new Gauge({
-        name: 'runctrl_pass_interval_seconds',
-        help: 'The loop’s --interval between full passes',
-        registers,
-      }).set(o.intervalMs / 1000);
+      gauge(this.registry, 'runctrl_pass_interval_seconds', 'The loop’s --interval between full passes').set(
+        o.intervalMs / 1000,
+      );
     if (o.stateDir !== undefined) this.localQueue(o.stateDir);
     this.stopObserving = o.store && this.influx(o.store);
   }
@@ -207,26 +213,39 @@ export class Metrics implements LoopMetrics {
 
   passEnded(r: PassReport, campaigns: readonly Campaign[]): void {
     const kind = r.wake ? 'wake' : 'full';
-    this.passes.inc({ kind, outcome: r.problems.length > 0 ? 'problems' : 'ok' });
-    this.passSeconds.observe({ kind }, r.durationMs / 1000);
-    if (r.wake) this.wakeups.inc();
+    this.m.passes.inc({ kind, outcome: r.problems.length > 0 ? 'problems' : 'ok' });
+    this.m.passSeconds.observe({ kind }, r.durationMs / 1000);
+    if (r.wake) this.m.wakeups.inc();
     this.inARow = 0;
-    this.errorsInARow.set(0);
+    this.m.errorsInARow.set(0);
     this.lastOk = this.now();
-    this.lastSuccess.set(this.lastOk / 1000);
+    this.m.lastSuccess.set(this.lastOk / 1000);
+    this.countUnits(r, campaigns);
+    this.setInFlight(r);
+  }
+
+  /** Unit counters: from 0 for every workflow in scope (rate() sees the first unit), plus the pass's tallies. */
+  private countUnits(r: PassReport, campaigns: readonly Campaign[]): void {
+    const { units } = this.m;
     for (const c of campaigns) {
       for (const w of c.workflows) {
-        for (const u of Object.values(this.units)) u.inc({ campaign: c.name, workflow: w.name }, 0);
+        for (const u of Object.values(units)) u.inc({ campaign: c.name, workflow: w.name }, 0);
       }
     }
-    const inFlight = new Map<string, number>();
     for (const c of r.campaigns) {
       for (const [workflow, t] of Object.entries(c.byWorkflow ?? {})) {
         const labels = { campaign: c.campaign, workflow };
-        this.units.submitted.inc(labels, t.submitted);
-        this.units.done.inc(labels, t.done);
-        this.units.failed.inc(labels, t.failed);
+        units.submitted.inc(labels, t.submitted);
+        units.done.inc(labels, t.done);
+        units.failed.inc(labels, t.failed);
       }
+    }
+  }
+
+  /** Jobs in flight per backend and state, summed over campaigns; a pair seen before and now absent is 0. */
+  private setInFlight(r: PassReport): void {
+    const inFlight = new Map<string, number>();
+    for (const c of r.campaigns) {
       for (const [backend, states] of Object.entries(c.jobsInFlight ?? {})) {
         for (const [state, n] of Object.entries(states)) {
           const k = JSON.stringify([backend, state]);
@@ -237,26 +256,26 @@ export class Metrics implements LoopMetrics {
     for (const k of inFlight.keys()) this.inFlightSeen.add(k);
     for (const k of this.inFlightSeen) {
       const [backend = '', state = ''] = JSON.parse(k) as string[];
-      this.inFlight.set({ backend, state }, inFlight.get(k) ?? 0);
+      this.m.inFlight.set({ backend, state }, inFlight.get(k) ?? 0);
     }
   }
 
   passFailed(inARow: number, durationMs: number, wake: boolean): void {
     const kind = wake ? 'wake' : 'full';
-    this.passes.inc({ kind, outcome: 'error' });
-    this.passSeconds.observe({ kind }, durationMs / 1000);
+    this.m.passes.inc({ kind, outcome: 'error' });
+    this.m.passSeconds.observe({ kind }, durationMs / 1000);
     this.inARow = inARow;
-    this.errorsInARow.set(inARow);
+    this.m.errorsInARow.set(inARow);
   }
 
   leases(wanted: readonly string[], held: readonly string[]): void {
     const now = new Set(held);
-    for (const c of this.held) if (!now.has(c) && wanted.includes(c)) this.leaseLosses.inc({ campaign: c });
+    for (const c of this.held) if (!now.has(c) && wanted.includes(c)) this.m.leaseLosses.inc({ campaign: c });
     for (const c of wanted) {
-      this.leaseHeld.set({ campaign: c }, now.has(c) ? 1 : 0);
-      this.leaseLosses.inc({ campaign: c }, 0);
+      this.m.leaseHeld.set({ campaign: c }, now.has(c) ? 1 : 0);
+      this.m.leaseLosses.inc({ campaign: c }, 0);
     }
-    for (const c of this.held) if (!wanted.includes(c)) this.leaseHeld.set({ campaign: c }, 0);
+    for (const c of this.held) if (!wanted.includes(c)) this.m.leaseHeld.set({ campaign: c }, 0);
     this.held.clear();
     for (const c of held) this.held.add(c);
   }
