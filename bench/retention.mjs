@@ -301,13 +301,14 @@ async function variant(o, withRetention, t0) {
       const simNow = t0 + m * MONTH;
       let note = '';
       if (withRetention) {
+        const p0 = Date.now();
         const r = await pruneCampaign(store, CAMPAIGN, {
           olderThanMs: o.retentionDays * DAY,
           keep: o.keep,
           now: () => simNow,
         });
         deleted += r.statusPoints + r.jobPoints;
-        note = `pruned ${r.statusPoints} status + ${r.jobPoints} job points (${r.ranges} ranges)`;
+        note = `pruned ${r.statusPoints} status + ${r.jobPoints} job points (${r.ranges} ranges) in ${((Date.now() - p0) / 1000).toFixed(1)} s`;
       } else {
         const st = await store.campaignState(CAMPAIGN);
         await store.writeSnapshot(CAMPAIGN, st, st.readAt);
