@@ -21,6 +21,7 @@ import type { RunSource } from '../sources/source.js';
 import type { PointSpec } from '../store/lineproto.js';
 import type { Store } from '../store/store.js';
 import { fault } from './fault.js';
+import { inFlightState, type UnitTally } from './tally.js';
 import { loadCampaignState, type StateCache } from './load.js';
 import { planCampaigns } from './plan.js';
 import { pollBackends } from './poll.js';
@@ -100,6 +101,10 @@ export interface CampaignReport {
   wouldSubmit: { workflow: string; unit: string; runs: number[]; attempt: number }[];
   /** With `counts`: run × workflow pairs per workflow and status after the pass. */
   counts?: Record<string, Record<string, number>>;
+  /** Units submitted (first time), done and failed in this pass, per workflow (metrics). */
+  byWorkflow?: Record<string, UnitTally>;
+  /** Jobs in flight after the pass, per backend and state (metrics; see inFlightState). */
+  jobsInFlight?: Record<string, Record<string, number>>;
 }
 
 export interface PassReport {
@@ -212,9 +217,18 @@ async function loadAll(
   return { loaded, allLocks };
 }
 
+/** Jobs in flight, in all and per backend and state. */
 function countInFlight(l: Loaded): number {
   let n = 0;
-  for (const j of l.jobs.values()) if (isInFlight(j)) n++;
+  const by: Record<string, Record<string, number>> = {};
+  for (const j of l.jobs.values()) {
+    if (!isInFlight(j)) continue;
+    n++;
+    const b = (by[j.backend] ??= {});
+    const st = inFlightState(j);
+    b[st] = (b[st] ?? 0) + 1;
+  }
+  l.report.jobsInFlight = by;
   return n;
 }
 

@@ -19,6 +19,7 @@ import { handlerFor, type UnitInfo } from './handler.js';
 import type { Loaded, PassContext } from './pass.js';
 import { applyStateChanges, type PlannedUnit } from './plan.js';
 import type { Resubmit } from './reconcile.js';
+import { tallyUnit } from './tally.js';
 import { joinNames, jobSpecOf, unitDirs, unitEnv, unitOfJob } from './units.js';
 import { groupBy, messageOf } from './util.js';
 
@@ -281,7 +282,10 @@ async function recordResult(
     hold(p, job, []);
     if (id === undefined) rep.rejected++;
     else if (p.resubmit) rep.resubmitted++;
-    else rep.submitted++;
+    else {
+      rep.submitted++;
+      tallyUnit(rep, p.job.workflow, 'submitted');
+    }
   }
   await x.deps.store.write(points);
 }

@@ -19,6 +19,7 @@
  * |             |                    | failure_class, memory_mb, walltime_min, node_retries (docs/retry-policy.md)  |
  * | lock        | campaign, workflow | from_run, reason, locked, by                                                |
  * | lease       | scope              | owner, expires (ms; 0 = released)                                           |
+ * | prune       | campaign           | cutoff (ms), keep — retention's marker (store/retention.ts)                  |
  */
 import { parseFilter } from '../domain/filter.js';
 import type { RunFilter } from '../domain/filter.js';
