@@ -9,6 +9,7 @@ import { stateKey, type RunState, type RunStateChange } from '../domain/state.js
 import { runStatePoint } from '../store/schema.js';
 import { fault } from './fault.js';
 import type { Loaded, PassContext } from './pass.js';
+import { tallyUnit } from './tally.js';
 
 export interface PlannedUnit {
   l: Loaded;
@@ -44,6 +45,7 @@ function applyChanges(l: Loaded, changes: readonly RunStateChange[]): void {
   for (const ch of changes) {
     if (ch.status === 'done') l.report.done++;
     if (ch.status === 'failed') l.report.failed++;
+    if (ch.status === 'done' || ch.status === 'failed') tallyUnit(l.report, ch.workflow, ch.status);
   }
   applyStateChanges(l, changes);
 }

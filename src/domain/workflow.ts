@@ -3,6 +3,7 @@ import { UserError } from '../errors.js';
 import type { Resources } from '../backends/types.js';
 import { positiveNumber } from './fields.js';
 import { checkName } from './names.js';
+import { parsePriority } from './priority.js';
 import { parseRetry, type RetryPolicy } from './retry.js';
 
 export type Granularity = { kind: 'run' } | { kind: 'era' } | { kind: 'every'; n: number };
@@ -23,6 +24,8 @@ export interface WorkflowSpec {
    * "reprocess" makes the loop reprocess it once its parents are done again. Absent: "mark".
    */
   onInputChange?: OnInputChange;
+  /** Priority of its units (higher first); when absent, the campaign's (see priority.ts). */
+  priority?: number;
   /** How failed attempts are retried by failure class (docs/retry-policy.md); absent: as max_retries says. */
   retry?: RetryPolicy;
 }
@@ -119,6 +122,7 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
     'granularity',
     'on_input_change',
     'description',
+    'priority',
     'retry',
   ];
   for (const k of Object.keys(o)) {
@@ -166,6 +170,8 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
   };
   const onChange = parseOnInputChange(o.on_input_change, spec.dependsOn, at);
   if (onChange !== undefined) spec.onInputChange = onChange;
+  const priority = parsePriority(o.priority, at);
+  if (priority !== undefined) spec.priority = priority;
   const retry = parseRetry(o.retry, at, spec.resources);
   if (retry) spec.retry = retry;
   if (typeof command === 'string') spec.command = command;
