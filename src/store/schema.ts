@@ -17,12 +17,14 @@
  * | job         | campaign, workflow | job (name), unit, run, runs, attempt, idle/running/done/failed (one-hot),   |
  * |             |                    | backend, native_id, stdout, stderr, exit_code, outputs, reason, submitted,… |
  * | lock        | campaign, workflow | from_run, reason, locked, by                                                |
- * | lease       | scope              | owner, expires (ms; 0 = released)                                           |
+ * | lease       | scope              | owner, expires (ms; 0 = released); stamped by the server (see Lease)        |
+ * | loop        | loop               | heartbeat: host, pid, version, mode, campaigns, pass_start/_end, outcome, … |
  */
 import { parseFilter } from '../domain/filter.js';
 import type { RunFilter } from '../domain/filter.js';
 import type { RunInfo } from '../domain/run.js';
 import type { JobRecord, LeasePoint, LockRecord } from '../domain/jobs.js';
+import type { Heartbeat, InFlightInfo, LoopMode, PassOutcome } from '../domain/loop-health.js';
 import type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
 import { isJobStatus, isRunStatus, JOB_STATUSES, RUN_STATUSES } from '../domain/status.js';
 import type { WorkflowSpec } from '../domain/workflow.js';
@@ -39,6 +41,7 @@ export const M = {
   job: 'job',
   lock: 'lock',
   lease: 'lease',
+  loop: 'loop',
 } as const;
 
 export type Row = Record<string, Scalar>;
@@ -336,4 +339,74 @@ export function leasePoint(scope: string, owner: string, expires: number): Point
 
 export function decodeLease(r: Row): LeasePoint {
   return { owner: str(r, 'owner'), expires: numOr(r, 'expires', 0), time: numOr(r, 'time', 0) };
+}
+
+// loop (heartbeat) -------------------------------------------------------------------------------
+
+export function heartbeatPoint(h: Omit<Heartbeat, 'time'>): PointSpec {
+  return {
+    measurement: M.loop,
+    tags: { loop: h.loop },
+    fields: {
+      host: h.host,
+      pid: int(h.pid),
+      version: h.version,
+      mode: h.mode,
+      started: int(h.started),
+      campaigns: h.campaigns.join(','),
+      skipped: h.skipped.join(','),
+      pass_start: int(h.passStart),
+      pass_end: int(h.passEnd),
+      outcome: h.outcome,
+      error: h.error,
+      interval: int(h.intervalMs),
+      lease_ttl: int(h.leaseTtlMs),
+      in_flight: JSON.stringify(h.inFlight),
+    },
+    key: 0,
+  };
+}
+
+const MODES: readonly string[] = ['daemon', 'once', 'until-done'] satisfies LoopMode[];
+const OUTCOMES: readonly string[] = ['ok', 'error', 'stopped'] satisfies PassOutcome[];
+
+/** The in-flight map of a heartbeat; a malformed one (hand-written point) reads as empty. */
+function decodeInFlight(text: string): Record<string, InFlightInfo> {
+  const out: Record<string, InFlightInfo> = {};
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return out;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return out;
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    const o = x as { count?: unknown; oldestSubmittedAt?: unknown } | null;
+    if (typeof o?.count === 'number' && typeof o.oldestSubmittedAt === 'number')
+      out[k] = { count: o.count, oldestSubmittedAt: o.oldestSubmittedAt };
+  }
+  return out;
+}
+
+export function decodeHeartbeat(r: Row): Heartbeat {
+  const mode = str(r, 'mode');
+  const outcome = str(r, 'outcome');
+  return {
+    loop: str(r, 'loop'),
+    host: str(r, 'host'),
+    pid: numOr(r, 'pid', 0),
+    version: str(r, 'version'),
+    mode: (MODES.includes(mode) ? mode : 'daemon') as LoopMode,
+    started: numOr(r, 'started', 0),
+    campaigns: list(str(r, 'campaigns')),
+    skipped: list(str(r, 'skipped')),
+    passStart: numOr(r, 'pass_start', 0),
+    passEnd: numOr(r, 'pass_end', 0),
+    outcome: (OUTCOMES.includes(outcome) ? outcome : 'error') as PassOutcome,
+    error: str(r, 'error'),
+    intervalMs: numOr(r, 'interval', 60_000),
+    leaseTtlMs: numOr(r, 'lease_ttl', 0),
+    inFlight: decodeInFlight(str(r, 'in_flight')),
+    time: numOr(r, 'time', 0),
+  };
 }
