@@ -22,6 +22,22 @@ export function oldestCell(h: CampaignHealth | undefined): string {
   return h?.oldestInFlightAgeMs == null ? '-' : shortAge(h.oldestInFlightAgeMs);
 }
 
+/** The loop line of `status`: holder, last pass and oldest job in flight, or STALE and why (red). */
+export function statusLoopLine(
+  io: Io,
+  h: Pick<CampaignHealth, 'holder' | 'loopLabel' | 'lastPassEnd' | 'oldestInFlightAt' | 'stale' | 'reason'>,
+  now: number = Date.now(),
+): string {
+  const who = h.holder ? `held by loop ${h.loopLabel}` : 'held by no loop';
+  const last = h.lastPassEnd > 0 ? `last pass ${shortAge(now - h.lastPassEnd)} ago` : 'no pass recorded';
+  const oldest =
+    h.oldestInFlightAt > 0
+      ? `oldest job in flight ${shortAge(now - h.oldestInFlightAt)}`
+      : 'no job in flight';
+  const line = `loop: ${who}, ${last}, ${oldest}`;
+  return h.stale ? red(io, `STALE ${line} (${h.reason})`) : line;
+}
+
 /** One line under a table for a stale campaign: what is wrong. */
 export function staleLine(io: Io, campaign: string, h: CampaignHealth | undefined): string | undefined {
   return h?.stale ? red(io, `STALE campaign ${campaign}: ${h.reason}`) : undefined;

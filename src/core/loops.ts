@@ -16,6 +16,7 @@ import {
   type LoopView,
 } from '../domain/loop-health.js';
 import type { RunStatus } from '../domain/status.js';
+import type { Store } from '../store/store.js';
 import type { Ctx } from './context.js';
 
 /** Heartbeats older than this are not listed by default. */
@@ -30,12 +31,15 @@ export interface LoopHealthInput {
 }
 
 /** The heartbeats and lease claims, read together (2 queries); nothing when the database does not exist. */
-export async function readLoopHealth(ctx: Ctx, sinceMs: number = LOOPS_SINCE_MS): Promise<LoopHealthInput> {
+export async function readLoopHealth(
+  store: Store,
+  sinceMs: number = LOOPS_SINCE_MS,
+): Promise<LoopHealthInput> {
   const now = Date.now();
-  if (!(await ctx.store.databaseExists())) return { heartbeats: [], claims: new Map(), now };
+  if (!(await store.databaseExists())) return { heartbeats: [], claims: new Map(), now };
   const [heartbeats, claims] = await Promise.all([
-    ctx.store.heartbeats(now - Math.max(sinceMs, CLAIMS_SINCE_MS)),
-    ctx.store.leasePointsByScope(now - CLAIMS_SINCE_MS),
+    store.heartbeats(now - Math.max(sinceMs, CLAIMS_SINCE_MS)),
+    store.leasePointsByScope(now - CLAIMS_SINCE_MS),
   ]);
   return { heartbeats, claims, now };
 }
@@ -49,7 +53,7 @@ export interface LoopsResult {
 /** Every loop seen in the last `sinceMs`: live, stale or stopped, with the campaigns it holds. */
 export async function listLoops(ctx: Ctx, o: { sinceMs?: number } = {}): Promise<LoopsResult> {
   const since = o.sinceMs ?? LOOPS_SINCE_MS;
-  const h = await readLoopHealth(ctx, since);
+  const h = await readLoopHealth(ctx.store, since);
   const loops = loopViews(
     h.heartbeats.filter((b) => b.passEnd >= h.now - since),
     h.claims,
@@ -76,6 +80,19 @@ export async function campaignsHealth(
   ctx: Ctx,
   works: readonly CampaignWork[],
 ): Promise<Map<string, CampaignHealth>> {
-  const h = await readLoopHealth(ctx);
+  const h = await readLoopHealth(ctx.store);
   return campaignHealth(works, h.heartbeats, h.claims, h.now);
+}
+
+/** The dashboard's overview and campaign page: each campaign's loop health, its work from its state's counts. */
+export function healthOfCounts(
+  items: readonly { campaign: Campaign; counts: Readonly<Record<RunStatus, number>> }[],
+  h: LoopHealthInput,
+): Map<string, CampaignHealth> {
+  return campaignHealth(
+    items.map((i) => workOf(i.campaign, i.counts)),
+    h.heartbeats,
+    h.claims,
+    h.now,
+  );
 }

@@ -1,6 +1,9 @@
 import { loadCampaign } from './campaigns.js';
 import { activeWorkflows } from '../domain/campaign.js';
-import { emptyCounts, type RunStatus } from '../domain/status.js';
+import { emptyCounts, RUN_STATUSES, type RunStatus } from '../domain/status.js';
+import type { Campaign } from '../domain/campaign.js';
+import { campaignHealth, type CampaignHealth } from '../domain/loop-health.js';
+import { readLoopHealth, workOf, type LoopHealthInput } from './loops.js';
 import type { Ctx } from './context.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { readRunList, selectorKind, type RunSelector } from './runs.js';
@@ -29,6 +32,20 @@ export interface StatusResult {
   workflows: string[];
   rows: StatusRow[];
   totals: Record<string, Record<RunStatus, number>>;
+  /** Which loop holds the campaign, its last pass, stale or not (times absolute: the JSON of one state is stable). */
+  loop?: StatusLoop;
+}
+
+export type StatusLoop = Omit<CampaignHealth, 'sinceLastPassMs' | 'oldestInFlightAgeMs'>;
+
+/** The campaign's loop health, from the pairs' totals (has it work?) and the heartbeats and leases. */
+function loopOf(c: Campaign, totals: StatusResult['totals'], h: LoopHealthInput): StatusLoop | undefined {
+  const all = emptyCounts();
+  for (const t of Object.values(totals)) for (const s of RUN_STATUSES) all[s] += t[s];
+  const health = campaignHealth([workOf(c, all)], h.heartbeats, h.claims, h.now).get(c.name);
+  if (!health) return undefined;
+  const { sinceLastPassMs: _a, oldestInFlightAgeMs: _b, ...rest } = health;
+  return rest;
 }
 
 /** Runs × workflows of a campaign with counts per status; selection by workflow, runs, range, era or run list. */
@@ -37,10 +54,11 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
   const sel = o.selector ?? {};
   const kind = selectorKind(sel);
   // the definition, the run list and the state are read together
-  const [c, runs, current] = await allInOrder([
+  const [c, runs, current, loops] = await allInOrder([
     loadCampaign(ctx, o.campaign),
     kind === 'runlist' ? readRunList(sel.runlist ?? '') : sel.runs,
     ctx.store.campaignState(o.campaign, undefined, { statusesOnly: true }),
+    readLoopHealth(ctx.store),
   ]);
   const { states, registered } = selectState(current, runs, sel.range, o.workflow);
   const seen = new Set<string>(activeWorkflows(c));
@@ -84,7 +102,8 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
       if (s && t) t[s]++;
     }
   }
-  return { campaign: c.name, workflows, rows, totals };
+  const loop = loopOf(c, totals, loops);
+  return { campaign: c.name, workflows, rows, totals, ...(loop ? { loop } : {}) };
 }
 
 /**

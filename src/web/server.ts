@@ -18,6 +18,7 @@ import { tail } from './logs.js';
 import type { DashboardSource } from './source.js';
 import type { CampaignState } from '../core/dashboard.js';
 import { handleAction, type ActionOptions } from './actions.js';
+import { loopHealthOf } from './loop-health.js';
 
 export interface ServeOptions {
   source: DashboardSource;
@@ -144,15 +145,22 @@ function routes(o: ServeOptions): Record<string, Api> {
       const [cs, locks] = await Promise.all([src.campaigns(), src.locks()]);
       const now = Date.now();
       const out = [];
+      const items = [];
       for (const c of cs) {
         const st = await src.state(c.name);
-        if (st) out.push(overview(c, st, locks, now));
+        if (!st) continue;
+        const e = overview(c, st, locks, now);
+        out.push(e);
+        items.push({ campaign: c, counts: e.counts });
       }
-      return out;
+      const health = await loopHealthOf(src, items);
+      return out.map((e) => ({ ...e, ...(health.has(e.campaign) ? { loop: health.get(e.campaign) } : {}) }));
     },
     '/api/grid': async (q) => {
       const { c, st } = await campaignOf(q);
-      return grid(c, st, gridFilter(q));
+      const { counts } = overview(c, st, [], Date.now());
+      const loop = (await loopHealthOf(src, [{ campaign: c, counts }])).get(c.name);
+      return { ...grid(c, st, gridFilter(q)), ...(loop ? { loop } : {}) };
     },
     '/api/status': async (q) => {
       const { c, st } = await campaignOf(q);

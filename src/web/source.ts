@@ -3,6 +3,7 @@
  * watches a cheap fingerprint query for changes; `memorySource` wraps the live state of a running daemon
  * (`automation --daemon --serve PORT`), adding no InfluxDB load.
  */
+import { readLoopHealth, type LoopHealthInput } from '../core/loops.js';
 import type { CampaignState } from '../core/dashboard.js';
 import type { Campaign } from '../domain/campaign.js';
 import type { LockRecord } from '../domain/jobs.js';
@@ -28,6 +29,8 @@ export interface DashboardSource {
   history(campaign: string, run: number): Promise<RunState[]>;
   changed(listener: () => void): () => void;
   close(): void;
+  /** Heartbeats and lease claims (loop health); read fresh at every call. */
+  loopHealth?: () => Promise<LoopHealthInput>;
 }
 
 function listeners(): { add(l: () => void): () => void; fire(): void; size(): number } {
@@ -119,6 +122,7 @@ export function storeSource(
       return p;
     },
     history: (c, run) => runHistory(store, c, run),
+    loopHealth: () => readLoopHealth(store),
     changed: (l) => ls.add(l),
     close: () => clearInterval(timer),
   };

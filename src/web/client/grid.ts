@@ -2,7 +2,8 @@
 /** The campaign grid: runs × workflows, windowed rows (only the visible ~60 rows are in the DOM). */
 import { byWorkflow, postAction } from './actions.js';
 import { api, h, link } from './dom.js';
-import type { Grid, RunStatus } from './types.js';
+import { loopLine } from './loop.js';
+import type { CampaignHealth, Grid, RunStatus } from './types.js';
 
 export const ROW_H = 20;
 const FILTERS = ['era', 'min', 'max', 'rtype', 'status', 'workflow'] as const;
@@ -20,6 +21,7 @@ export async function gridPage(
   const rows = h('div', { class: 'grid-rows' });
   const scroll = h('div', { class: 'grid-scroll', id: 'grid' }, spacer, rows);
   const info = h('p', { class: 'muted', id: 'grid-info' });
+  const loopSlot = h('div', {});
   root.append(
     h('h1', {}, 'Campaign ', h('span', { class: 'name' }, campaign)),
     h(
@@ -29,6 +31,7 @@ export async function gridPage(
       ' · ',
       link(`/charts/${encodeURIComponent(campaign)}`, 'charts'),
     ),
+    loopSlot,
     form,
     legend,
     info,
@@ -67,8 +70,12 @@ export async function gridPage(
       const v = cur.get(k);
       if (v) params[k] = v;
     }
-    g = await api<Grid>('grid', params);
+    const got = await api<Grid & { loop?: CampaignHealth }>('grid', params);
+    g = got;
     renderLegend(legend, g);
+    const line = loopLine(got.loop);
+    if (line) line.id = 'loop';
+    loopSlot.replaceChildren(...(line ? [line] : []));
     info.textContent = `${g.total} run(s) × ${g.workflows.length} workflow(s)`;
     head.replaceChildren(
       h('span', { class: 'c-run' }, 'run'),

@@ -4,6 +4,7 @@ import uPlot from 'uplot';
 import { api, clip, fmtDuration, fmtTime, h, link, table } from './dom.js';
 import { postAction } from './actions.js';
 import { gridPage } from './grid.js';
+import { loopLine } from './loop.js';
 import type { Charts, Job, LogTail, Lock, Overview, RunPage } from './types.js';
 
 const app = document.getElementById('app') as HTMLElement;
@@ -61,6 +62,7 @@ function campaignCard(c: Overview): HTMLElement {
       h('span', { class: `badge ${c.activity}` }, c.activity),
     ),
     h('p', { class: 'desc' }, clip(c.description, 300)),
+    ...[loopLine(c.loop)].filter((x) => x !== undefined),
     ...bars,
     h(
       'p',
@@ -382,5 +384,8 @@ es.addEventListener('change', () => {
   void refresh?.().catch(() => undefined);
 });
 es.addEventListener('open', () => (live.textContent = 'live'));
+// a dead loop writes nothing, so no change event comes: the page is read again now and then, so that the
+// loop's age (and its turning stale) shows
+setInterval(() => void refresh?.().catch(() => undefined), 30_000);
 es.addEventListener('error', () => (live.textContent = 'reconnecting…'));
 void route();

@@ -8,3 +8,4 @@ export type {
   RunPage,
 } from '../../core/dashboard.js';
 export type { LogTail } from '../logs.js';
+export type { CampaignHealth } from '../../domain/loop-health.js';
