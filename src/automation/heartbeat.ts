@@ -45,9 +45,9 @@ export class HeartbeatWriter {
     private readonly info: HeartbeatInfo,
   ) {}
 
-  /** The campaigns another loop held at the last acquire. */
-  setSkipped(busy: readonly BusyScope[]): void {
-    this.skipped = busy.map((b) => b.scope).sort();
+  /** The campaigns in scope it did not hold at the last acquire (another loop's, or left to others). */
+  setSkipped(busy: readonly BusyScope[], spared: readonly string[]): void {
+    this.skipped = [...busy.map((b) => b.scope), ...spared].sort();
   }
 
   private point(p: PassSummary): Omit<Heartbeat, 'time'> {

@@ -104,6 +104,8 @@ export interface AcquireResult {
   gained: string[];
   /** Scopes this loop held and found taken by another (its renewal came too late). */
   lost: BusyScope[];
+  /** Free scopes left to other loops (beyond this loop's share), and held ones released for them. */
+  spared: string[];
 }
 
 export interface LeaseOptions {
@@ -157,11 +159,11 @@ export class Lease {
    * Claims the free leases among these scopes, keeps those it holds, and releases those no longer in scope:
    * one query when nothing is free, otherwise a write, the settle wait and a second query.
    */
-  async acquire(scopes: readonly string[]): Promise<AcquireResult> {
+  async acquire(scopes: readonly string[], o: { share?: number } = {}): Promise<AcquireResult> {
     const now = Date.now();
     const claims = await this.store.leasePointsByScope(now - this.windowMs);
     const want = new Set(scopes);
-    const r: AcquireResult = { held: [], busy: [], gained: [], lost: [] };
+    const r: AcquireResult = { held: [], busy: [], gained: [], lost: [], spared: [] };
     const free: string[] = [];
     const forDead: PointSpec[] = [];
     for (const scope of want) {
@@ -180,6 +182,14 @@ export class Lease {
       } else r.busy.push({ scope, owner: h.owner, expires: h.expires });
     }
     const gone = [...this.validUntil.keys()].filter((s) => !want.has(s));
+    // a share: claim free scopes only up to it, and give up what is above it (other loops take it)
+    const share = o.share ?? Infinity;
+    const mine = [...this.validUntil.keys()].filter((s) => want.has(s)).sort();
+    const above = mine.slice(Math.max(0, share));
+    gone.push(...above);
+    const room = Math.max(0, share - mine.length);
+    r.spared.push(...above, ...free.slice(room));
+    free.splice(room);
     // a release and a claim of one scope go in two requests (the server stamps a request's points alike)
     if (forDead.length > 0) await this.store.writeServerStamped([], forDead);
     if (gone.length > 0) await this.releaseScopes(gone);

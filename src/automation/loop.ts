@@ -12,6 +12,7 @@ import type { Campaign } from '../domain/campaign.js';
 import { isTransient, UserError } from '../errors.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { junitXml } from './junit.js';
+import { STALE_INTERVALS } from '../domain/loop-health.js';
 import { HeartbeatWriter } from './heartbeat.js';
 import { busyMessage, Lease, LockFile, type AcquireResult } from './lease.js';
 import { StateCache } from './load.js';
@@ -109,6 +110,8 @@ class Loop {
   private readonly lease: Lease;
   private readonly heartbeat: HeartbeatWriter;
   private skipped: NonNullable<PassReport['skipped']> = [];
+  /** The campaigns held after the last acquire. */
+  private held = new Set<string>();
   private readonly deps: PassDeps;
   private readonly waker: Waker | undefined;
   private campaigns: Campaign[] = [];
@@ -145,7 +148,9 @@ class Loop {
    * them all: one held elsewhere is an error.
    */
   private async takeLeases(): Promise<void> {
-    const r = await this.lease.acquire(inScope(this.campaigns, this.o).map((c) => c.name));
+    const scopes = inScope(this.campaigns, this.o).map((c) => c.name);
+    const share = this.o.daemon ? await this.fairShare(scopes) : Infinity;
+    const r = await this.lease.acquire(scopes, { share });
     const first = r.busy[0];
     if (first && !this.o.daemon && (this.o.campaigns?.length ?? 0) > 0)
       throw new UserError(busyMessage(first));
@@ -156,8 +161,31 @@ class Loop {
       if (this.waker) log(`lease of campaign '${s}' taken`);
     }
     for (const l of r.lost) log(`lease of campaign '${l.scope}' lost to ${l.owner}`);
+    const released = r.spared.filter((s) => this.held.has(s));
+    if (released.length > 0) log(`left to the other loops (fair share): ${released.join(', ')}`);
+    this.held = new Set(r.held);
     this.skipped = skippedOf(r);
-    this.heartbeat.setSkipped(r.busy);
+    this.heartbeat.setSkipped(r.busy, r.spared);
+  }
+
+  /**
+   * Daemons split the campaigns: this one's share is the campaigns in scope over the live daemons that want
+   * some of them (this one included), rounded up. A daemon counts while its last heartbeat is younger than its
+   * lease, so a dead one's share goes to the others as its leases expire. One query.
+   */
+  private async fairShare(scopes: string[]): Promise<number> {
+    const now = Date.now();
+    const mine = new Set(scopes);
+    const beats = await this.deps.store.heartbeats(now - 3_600_000);
+    const others = beats.filter(
+      (h) =>
+        h.loop !== this.lease.id &&
+        h.mode === 'daemon' &&
+        h.outcome !== 'stopped' &&
+        now - h.passEnd < Math.min(h.leaseTtlMs || Infinity, STALE_INTERVALS * h.intervalMs) &&
+        [...h.campaigns, ...h.skipped].some((c) => mine.has(c)),
+    );
+    return Math.ceil(scopes.length / (others.length + 1));
   }
 
   /** The campaigns this loop may act on now: those whose lease it holds (all of them in a dry run). */
