@@ -39,7 +39,11 @@ export interface StatusResult {
 export type StatusLoop = Omit<CampaignHealth, 'sinceLastPassMs' | 'oldestInFlightAgeMs'>;
 
 /** The campaign's loop health, from the pairs' totals (has it work?) and the heartbeats and leases. */
-function loopOf(c: Campaign, totals: StatusResult['totals'], h: LoopHealthInput): StatusLoop | undefined {
+export function loopOf(
+  c: Campaign,
+  totals: StatusResult['totals'],
+  h: LoopHealthInput,
+): StatusLoop | undefined {
   const all = emptyCounts();
   for (const t of Object.values(totals)) for (const s of RUN_STATUSES) all[s] += t[s];
   const health = campaignHealth([workOf(c, all)], h.heartbeats, h.claims, h.now).get(c.name);

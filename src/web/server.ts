@@ -19,6 +19,7 @@ import type { DashboardSource } from './source.js';
 import type { CampaignState } from '../core/dashboard.js';
 import { handleAction, type ActionOptions } from './actions.js';
 import { loopHealthOf } from './loop-health.js';
+import { loopOf } from '../core/status.js';
 
 export interface ServeOptions {
   source: DashboardSource;
@@ -164,7 +165,9 @@ function routes(o: ServeOptions): Record<string, Api> {
     },
     '/api/status': async (q) => {
       const { c, st } = await campaignOf(q);
-      return statusOf(c, st, gridFilter(q));
+      const r = statusOf(c, st, gridFilter(q));
+      const loop = src.loopHealth ? loopOf(c, r.totals, await src.loopHealth()) : undefined;
+      return loop ? { ...r, loop } : r;
     },
     '/api/run': async (q) => {
       const { c, st } = await campaignOf(q);
