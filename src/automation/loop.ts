@@ -280,8 +280,7 @@ class Loop {
     const end = last ? last.startedAt + last.durationMs : Date.now();
     await this.heartbeat
       .stop({ start: last?.startedAt ?? end, end, outcome: 'stopped' })
-      .catch(() => this.lease.release())
-      .catch(() => undefined);
+      .catch(() => undefined); // unreleased leases expire
   }
 }
 

@@ -75,15 +75,6 @@ export function workOf(c: Campaign, counts: Readonly<Record<RunStatus, number>>)
   return { name: c.name, active: activityOf(c) !== 'idle', hasWork: hasWork(counts) };
 }
 
-/** The loop health of these campaigns (2 queries). */
-export async function campaignsHealth(
-  ctx: Ctx,
-  works: readonly CampaignWork[],
-): Promise<Map<string, CampaignHealth>> {
-  const h = await readLoopHealth(ctx.store);
-  return campaignHealth(works, h.heartbeats, h.claims, h.now);
-}
-
 /** The dashboard's overview and campaign page: each campaign's loop health, its work from its state's counts. */
 export function healthOfCounts(
   items: readonly { campaign: Campaign; counts: Readonly<Record<RunStatus, number>> }[],
