@@ -6,8 +6,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { heartbeatPoint, leasePoint } from '../../src/store/schema.js';
 import { Store } from '../../src/store/store.js';
+import { foreignLoop } from '../helpers/failover.js';
 import { freshDb } from '../helpers/influx.js';
 import { loggingCommand, loopEnv, ok, writeCampaign, type LoopEnv } from '../helpers/loop.js';
 import { launch, screenshot, startServe, stop } from './browser.js';
@@ -26,30 +26,14 @@ beforeAll(async () => {
   });
   await ok(e, ['apply', file]);
   await ok(e, ['inject', '--campaign', 'lh', '--era', 'Run2024C']);
-  const now = Date.now();
-  const loop = `${HOST}:77:abc`;
-  await new Store(client).writeServerStamped(
-    [
-      heartbeatPoint({
-        loop,
-        host: HOST,
-        pid: 77,
-        version: '0.1.0',
-        mode: 'daemon',
-        started: now - 7_200_000,
-        campaigns: ['lh'],
-        skipped: [],
-        passStart: now - 301_000,
-        passEnd: now - 300_000,
-        outcome: 'ok',
-        error: '',
-        intervalMs: 60_000,
-        leaseTtlMs: 600_000,
-        inFlight: { lh: { count: 2, oldestSubmittedAt: now - 1_800_000 } },
-      }),
-    ],
-    [leasePoint('lh', loop, now + 600_000)],
-  );
+  await foreignLoop(new Store(client), {
+    loop: `${HOST}:77:abc`,
+    campaign: 'lh',
+    agoMs: 300_000,
+    intervalMs: 60_000,
+    oldestAgoMs: 1_800_000,
+    leaseMs: 600_000,
+  });
   browser = await launch();
   serve = await startServe({ ...e.env }, e.dir);
 }, 120_000);

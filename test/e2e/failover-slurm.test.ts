@@ -15,6 +15,7 @@ import { startSlurm } from '../helpers/batch.js';
 import { BIN } from '../helpers/cli.js';
 import { startHosts, type SimHost, type SimHosts } from '../helpers/hosts.js';
 import { makeRun } from '../helpers/fixtures.js';
+import { until } from '../helpers/failover.js';
 import { freshDb, influxUrl } from '../helpers/influx.js';
 import { loggingCommand, loopEnv, ok, statusOf, writeCampaign, type LoopEnv } from '../helpers/loop.js';
 
@@ -31,16 +32,6 @@ interface Daemon {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(150);
-  }
-}
 
 describe.skipIf(!isRoot)('fail-over between two hosts on the real Slurm', () => {
   const db = freshDb('failover');
@@ -96,6 +87,17 @@ describe.skipIf(!isRoot)('fail-over between two hosts on the real Slurm', () => 
     return h?.owner.split(':')[0];
   }
 
+  /** Waits until a loop of another host than `host` holds the campaign; its host. */
+  const holderOtherThan = (host: string, timeoutMs: number): Promise<string> =>
+    until(
+      `a loop other than ${host}'s to hold the campaign`,
+      async () => {
+        const h = await holderHost();
+        return h && h !== host ? h : undefined;
+      },
+      timeoutMs,
+    );
+
   const exited = (p: ChildProcess) =>
     new Promise<number | null>((r) => {
       if (p.exitCode !== null || p.signalCode !== null) r(p.exitCode);
@@ -135,14 +137,7 @@ describe.skipIf(!isRoot)('fail-over between two hosts on the real Slurm', () => 
       d.proc.kill('SIGKILL');
       await exited(d.proc);
       // the other host takes over when the lease expires; the killed one comes back as the stand-by
-      const next = await until(
-        'the take-over',
-        async () => {
-          const h = await holderHost();
-          return h && h !== victim ? h : undefined;
-        },
-        60_000,
-      );
+      const next = await holderOtherThan(victim, 60_000);
       takeovers.push(`${name}→${next} ${Date.now() - t0} ms`);
       start(d.host);
     }
@@ -178,14 +173,7 @@ describe.skipIf(!isRoot)('fail-over between two hosts on the real Slurm', () => 
     if (!d) throw new Error(`no daemon on ${holder}`);
     d.proc.kill('SIGTERM');
     expect(await exited(d.proc), d.log.join('')).toBe(0);
-    const next = await until(
-      'the hand-over',
-      async () => {
-        const h = await holderHost();
-        return h && h !== holder ? h : undefined;
-      },
-      30_000,
-    );
+    const next = await holderOtherThan(holder, 30_000);
     expect(next).not.toBe(holder);
     // `runctrl loops`: the terminated loop stopped, the stand-by live and holding the campaign
     await until(

@@ -1,15 +1,8 @@
 /// <reference lib="dom" />
 /** A campaign's loop health on the dashboard: holder, last pass, oldest job in flight; STALE in red and words. */
+import { shortAge as age } from '../../domain/loop-health.js';
 import { h } from './dom.js';
 import type { CampaignHealth } from './types.js';
-
-function age(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  if (s < 172_800) return `${Math.round(s / 3600)}h`;
-  return `${Math.round(s / 86_400)}d`;
-}
 
 export function loopLine(
   loop: CampaignHealth | undefined,
