@@ -206,6 +206,8 @@ class Loop {
     const mine = this.workable();
     const report = await runPass(this.deps, this.o, mine, wake);
     if (this.skipped.length > 0) report.skipped = this.skipped;
+    // watched before the heartbeat is written, so that a job ending meanwhile wakes the loop
+    if (full) this.waker?.follow(backendsOf(mine), this.deps.backend);
     if (!this.o.dryRun)
       await this.heartbeat.afterPass(
         { start: report.startedAt, end: Date.now(), outcome: 'ok', report },
@@ -213,7 +215,6 @@ class Loop {
       );
     // the pass's queries, with the campaign read and the lease that this loop did for it
     report.queries = this.deps.store.queryCount - q0;
-    if (full) this.waker?.follow(backendsOf(mine), this.deps.backend);
     return report;
   }
 
