@@ -12,6 +12,8 @@ import type { PassReport } from './pass.js';
 
 export interface HeartbeatInfo {
   mode: LoopMode;
+  /** The campaigns it was started for ([] = all). */
+  campaigns: readonly string[];
   intervalMs: number;
   version: string;
 }
@@ -60,6 +62,7 @@ export class HeartbeatWriter {
     }
     return {
       loop: this.lease.id,
+      slot: `${this.info.mode}/${this.info.campaigns.length > 0 ? [...this.info.campaigns].sort().join('+') : '*'}`,
       host: hostName(),
       pid: process.pid,
       version: this.info.version,

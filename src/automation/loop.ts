@@ -131,6 +131,7 @@ class Loop {
     const eventDriven = o.daemon || o.untilDone === true;
     this.heartbeat = new HeartbeatWriter(deps.store, this.lease, {
       mode: o.daemon ? 'daemon' : o.untilDone ? 'until-done' : 'once',
+      campaigns: o.campaigns ?? [],
       intervalMs: o.intervalMs,
       version: o.version ?? 'unknown',
     });

@@ -20,6 +20,8 @@ export interface InFlightInfo {
 export interface Heartbeat {
   /** The loop's lease identity (host:pid:nonce). */
   loop: string;
+  /** Mode and campaigns of the loop ('daemon/*', 'once/a+b'): the next loop started alike replaces it. */
+  slot: string;
   host: string;
   pid: number;
   version: string;
@@ -49,6 +51,7 @@ export type LoopStatus = 'live' | 'stale' | 'stopped';
 
 export interface LoopView {
   loop: string;
+  slot: string;
   host: string;
   pid: number;
   version: string;
@@ -104,6 +107,7 @@ export function loopViews(
         h.outcome === 'stopped' ? 'stopped' : now > overdueAt(h.passEnd, h.intervalMs) ? 'stale' : 'live';
       return {
         loop: h.loop,
+        slot: h.slot,
         host: h.host,
         pid: h.pid,
         version: h.version,

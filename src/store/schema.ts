@@ -18,7 +18,7 @@
  * |             |                    | backend, native_id, stdout, stderr, exit_code, outputs, reason, submitted,… |
  * | lock        | campaign, workflow | from_run, reason, locked, by                                                |
  * | lease       | scope              | owner, expires (ms; 0 = released); stamped by the server (see Lease)        |
- * | loop        | loop               | heartbeat: host, pid, version, mode, campaigns, pass_start/_end, outcome, … |
+ * | loop        | host, slot         | heartbeat: loop (owner), pid, version, mode, campaigns, pass_start/_end, …  |
  */
 import { parseFilter } from '../domain/filter.js';
 import type { RunFilter } from '../domain/filter.js';
@@ -346,8 +346,11 @@ export function decodeLease(r: Row): LeasePoint {
 export function heartbeatPoint(h: Omit<Heartbeat, 'time'>): PointSpec {
   return {
     measurement: M.loop,
-    tags: { loop: h.loop },
+    // one series per host and slot (mode and campaigns), not per process: restarts and cron runs of
+    // --once do not grow the number of series; the loop (lease owner) is a field
+    tags: { host: h.host || 'unknown', slot: h.slot || 'default' },
     fields: {
+      loop: h.loop,
       host: h.host,
       pid: int(h.pid),
       version: h.version,
@@ -393,6 +396,7 @@ export function decodeHeartbeat(r: Row): Heartbeat {
   const outcome = str(r, 'outcome');
   return {
     loop: str(r, 'loop'),
+    slot: str(r, 'slot'),
     host: str(r, 'host'),
     pid: numOr(r, 'pid', 0),
     version: str(r, 'version'),

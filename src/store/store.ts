@@ -291,7 +291,7 @@ export class Store {
   /** The last heartbeat of every loop that wrote one after `since` (Unix ms): one query. */
   async heartbeats(since: number): Promise<Heartbeat[]> {
     const rows = await this.influx.rows(
-      `SELECT * FROM ${ident(M.loop)} WHERE time > ${Math.trunc(since)}ms GROUP BY "loop" ORDER BY time DESC LIMIT 1`,
+      `SELECT * FROM ${ident(M.loop)} WHERE time > ${Math.trunc(since)}ms GROUP BY "host", "slot" ORDER BY time DESC LIMIT 1`,
       {},
     );
     return rows.map(decodeHeartbeat).filter((h) => h.loop !== '');

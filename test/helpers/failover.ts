@@ -37,6 +37,7 @@ export async function foreignLoop(
   const [host = '', pid = '0'] = o.loop.split(':');
   const hb: Omit<Heartbeat, 'time'> = {
     loop: o.loop,
+    slot: 'daemon/*',
     host,
     pid: Number(pid),
     version: '0.1.0',

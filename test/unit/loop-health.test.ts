@@ -8,6 +8,7 @@ const NOW = 1_000_000_000;
 function beat(loop: string, passEnd: number, extra: Partial<Heartbeat> = {}): Heartbeat {
   return {
     loop,
+    slot: 'daemon/*',
     host: loop.split(':')[0] ?? '',
     pid: Number(loop.split(':')[1]),
     version: '0.1.0',
