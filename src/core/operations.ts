@@ -173,7 +173,9 @@ export async function cancelJobs(
     if (ids.length > 0) await backend(name).cancel(ids);
   }
   const now = Date.now();
-  await ctx.store.write(jobs.map((j) => jobPoint({ ...j, status: 'failed', reason, time: now })));
+  await ctx.store.write(
+    jobs.map((j) => jobPoint({ ...j, status: 'failed', failureClass: 'unknown', reason, time: now })),
+  );
   return jobs.map((j) => j.name);
 }
 
@@ -252,6 +254,9 @@ export async function reportJob(
     reason: o.reason ?? (o.status === 'failed' ? 'reported failed by the job' : match.reason),
     time: Date.now(),
   };
+  // the job's own word on its failure: the command's (app)
+  if (next.status === 'failed') next.failureClass = 'app';
+  else delete next.failureClass;
   // a final report also wakes a daemon at once (jobend), instead of at its next status poll
   const ended =
     next.status === 'running'
@@ -288,9 +293,12 @@ export async function outputs(
   };
 }
 
+/** Who acts from this process (the CLI's operator): user@host. */
+const operator = (): string => `${os.userInfo().username}@${os.hostname()}`;
+
 export async function lock(
   ctx: Ctx,
-  o: { campaign: string; workflow: string; fromRun: number; reason: string },
+  o: { campaign: string; workflow: string; fromRun: number; reason: string; by?: string },
 ): Promise<LockRecord> {
   await checkWorkflow(ctx, o.campaign, o.workflow);
   if (!o.reason.trim())
@@ -301,19 +309,22 @@ export async function lock(
     fromRun: o.fromRun,
     reason: o.reason,
     locked: true,
-    by: `${os.userInfo().username}@${os.hostname()}`,
+    by: o.by ?? operator(),
   };
   await ctx.store.write([lockPoint(rec)]);
   return { ...rec, time: Date.now() };
 }
 
-export async function unlock(ctx: Ctx, o: { campaign: string; workflow: string }): Promise<LockRecord> {
+export async function unlock(
+  ctx: Ctx,
+  o: { campaign: string; workflow: string; by?: string },
+): Promise<LockRecord> {
   const current = (await ctx.store.locks(o.campaign)).find((l) => l.workflow === o.workflow && l.locked);
   if (!current)
     throw new UserError(
       `workflow '${o.workflow}' of campaign '${o.campaign}' is not locked (see 'runctrl locks')`,
     );
-  const rec = { ...current, locked: false, by: `${os.userInfo().username}@${os.hostname()}` };
+  const rec = { ...current, locked: false, by: o.by ?? operator() };
   await ctx.store.write([lockPoint(rec)]);
   return { ...rec, time: Date.now() };
 }

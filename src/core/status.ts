@@ -1,5 +1,14 @@
 import { loadCampaign } from './campaigns.js';
 import { activeWorkflows } from '../domain/campaign.js';
+import {
+  blockedPairs,
+  displayStatus,
+  emptyDisplayCounts,
+  type Blocked,
+  type DisplayStatus,
+} from '../domain/blocked.js';
+import { dependencyOrder } from '../domain/order.js';
+import { stateKey } from '../domain/state.js';
 import { emptyCounts, RUN_STATUSES, type RunStatus } from '../domain/status.js';
 import type { Campaign } from '../domain/campaign.js';
 import { campaignHealth, type CampaignHealth } from '../domain/loop-health.js';
@@ -11,7 +20,7 @@ import { UserError } from '../errors.js';
 import { checkName } from '../domain/names.js';
 import { forEachStatus } from '../domain/state-table.js';
 
-type PairStatus = Pick<RunState, 'workflow' | 'run' | 'status'>;
+type PairStatus = { workflow: string; run: number; status: DisplayStatus };
 
 export interface StatusOptions {
   campaign: string;
@@ -24,21 +33,26 @@ export interface StatusRow {
   fill: number;
   era: string;
   rtypes: string[];
-  status: Record<string, RunStatus | null>;
+  /** The display status: a waiting pair that cannot get done shows `blocked` (src/domain/blocked.ts). */
+  status: Record<string, DisplayStatus | null>;
 }
 
 export interface StatusResult {
   campaign: string;
   workflows: string[];
   rows: StatusRow[];
-  totals: Record<string, Record<RunStatus, number>>;
+  /** Per workflow, pairs per display status (a blocked pair counts under blocked only). */
+  totals: Record<string, Record<DisplayStatus, number>>;
   /** Which loop holds the campaign, its last pass, stale or not (times absolute: the JSON of one state is stable). */
   loop?: StatusLoop;
 }
 
 export type StatusLoop = Omit<CampaignHealth, 'sinceLastPassMs' | 'oldestInFlightAgeMs'>;
 
-/** The campaign's loop health, from the pairs' totals (has it work?) and the heartbeats and leases. */
+/**
+ * The campaign's loop health, from the pairs' totals (has it work? blocked pairs cannot move, so they are
+ * not work) and the heartbeats and leases.
+ */
 export function loopOf(
   c: Campaign,
   totals: StatusResult['totals'],
@@ -58,16 +72,19 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
   const sel = o.selector ?? {};
   const kind = selectorKind(sel);
   // the definition, the run list and the state are read together
-  const [c, runs, current, loops] = await allInOrder([
+  const [c, runs, current, locks, loops] = await allInOrder([
     loadCampaign(ctx, o.campaign),
     kind === 'runlist' ? readRunList(sel.runlist ?? '') : sel.runs,
     ctx.store.campaignState(o.campaign, undefined, { statusesOnly: true }),
+    ctx.store.locks(o.campaign),
     readLoopHealth(ctx.store),
   ]);
-  const { states, registered } = selectState(current, runs, sel.range, o.workflow);
+  // blocked is judged over the whole campaign (a dependency or an era peer may lie outside the selection)
+  const blocked = blockedPairs({ campaign: c, ...current, locks });
+  const { states, registered } = selectState(current, blocked, runs, sel.range, o.workflow);
   const seen = new Set<string>(activeWorkflows(c));
   for (const s of states) seen.add(s.workflow);
-  const workflows = o.workflow ? [o.workflow] : [...seen].sort();
+  const workflows = o.workflow ? [o.workflow] : dependencyOrder(seen, c.workflows);
   if (o.workflow && !seen.has(o.workflow) && !c.workflows.some((w) => w.name === o.workflow)) {
     throw new UserError(
       `unknown workflow '${o.workflow}' in campaign '${c.name}' (known: ${[...seen].sort().join(', ') || 'none'})`,
@@ -98,7 +115,7 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
     if (rows.length === 0) await checkEra(ctx, era, registered.values());
   }
   const totals: StatusResult['totals'] = {};
-  for (const w of workflows) totals[w] = emptyCounts();
+  for (const w of workflows) totals[w] = emptyDisplayCounts();
   for (const r of rows) {
     for (const w of workflows) {
       const s = r.status[w];
@@ -116,6 +133,7 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
  */
 function selectState(
   st: { states: ReadonlyMap<string, RunState>; registered: ReadonlyMap<number, RegisteredRun> },
+  blocked: Blocked,
   runs: readonly number[] | undefined,
   range: { min: number; max: number } | undefined,
   workflow: string | undefined,
@@ -125,7 +143,8 @@ function selectState(
     (!only || only.has(run)) && (!range || (run >= range.min && run <= range.max));
   const states: PairStatus[] = [];
   const add = (w: string, run: number, status: RunStatus): void => {
-    if (keep(run) && (workflow === undefined || w === workflow)) states.push({ workflow: w, run, status });
+    if (keep(run) && (workflow === undefined || w === workflow))
+      states.push({ workflow: w, run, status: displayStatus(blocked, stateKey(run, w), status) });
   };
   forEachStatus(st.states, add);
   const registered = new Map<number, RegisteredRun>();

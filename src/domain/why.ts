@@ -4,7 +4,11 @@
  */
 import { activeWorkflows, activityOf, type Campaign } from './campaign.js';
 import { isInFlight, lockHolds, type JobRecord, type LockRecord } from './jobs.js';
+import { blockedPairs, type BlockCause, type Blocked } from './blocked.js';
+import { dependencyOrder } from './order.js';
 import { latestJobs } from './planner.js';
+import { asksText } from './resources-text.js';
+import { decideRetry } from './retry.js';
 import { stateKey, type RegisteredRun, type RunState } from './state.js';
 import { forEachStatus, statesWithStatus, statusAt } from './state-table.js';
 import { type RunStatus } from './status.js';
@@ -41,8 +45,13 @@ export interface WhyAnswer {
   /** The lock, dependency, job or runs the answer is about. */
   lock?: LockRecord;
   dependency?: { workflow: string; status: RunStatus | null };
-  job?: { name: string; status: string; backend: string; nativeId: string };
+  job?: Pick<
+    JobRecord,
+    'name' | 'status' | 'backend' | 'nativeId' | 'failureClass' | 'memoryMb' | 'walltimeMin'
+  >;
   waitingFor?: number[];
+  /** Set when the pair is blocked (src/domain/blocked.ts): it cannot get done as things stand. */
+  blocked?: BlockCause;
 }
 
 export interface WhyInput {
@@ -66,25 +75,34 @@ export interface WhyResult {
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Explains every workflow of one run (or only `workflow`). */
-export function explainRun(input: WhyInput, run: number, workflow?: string): WhyResult {
-  const c = input.campaign;
+export function explainRun(all: WhyInput, run: number, workflow?: string): WhyResult {
+  const c = all.campaign;
+  // a lock holds the workflow of its own campaign only
+  const input = { ...all, locks: all.locks.filter((l) => l.campaign === c.name) };
   const info = input.registered.get(run);
   const names = new Set<string>([...activeWorkflows(c), ...c.workflows.map((w) => w.name)]);
   forEachStatus(input.states, (w, r) => {
     if (r === run) names.add(w);
   });
-  const wanted = workflow === undefined ? [...names].sort() : [workflow];
+  const wanted = workflow === undefined ? dependencyOrder(names, c.workflows) : [workflow];
   const latest = latestJobs([...input.jobs.values()].filter((j) => j.runs.includes(run)));
+  const blocked = blockedPairs(input);
   return {
     campaign: c.name,
     run,
     era: info?.era ?? '',
     rtypes: info?.rtypes ?? [],
-    answers: wanted.map((w) => explainOne(input, run, w, latest.get(stateKey(run, w)))),
+    answers: wanted.map((w) => explainOne(input, blocked, run, w, latest.get(stateKey(run, w)))),
   };
 }
 
-function explainOne(input: WhyInput, run: number, workflow: string, job: JobRecord | undefined): WhyAnswer {
+function explainOne(
+  input: WhyInput,
+  blocked: Blocked,
+  run: number,
+  workflow: string,
+  job: JobRecord | undefined,
+): WhyAnswer {
   const s = input.states.get(stateKey(run, workflow));
   const status = s?.status ?? null;
   const base = { workflow, status };
@@ -100,13 +118,23 @@ function explainOne(input: WhyInput, run: number, workflow: string, job: JobReco
   const spec = input.campaign.workflows.find((w) => w.name === workflow);
   if (s.status === 'processing' || (job && job.attempt > s.attempt))
     return { ...base, ...inFlight(s, job, spec) };
-  return { ...base, ...pending(input, s, spec) };
+  const part = pending(input, s, spec);
+  const b = blocked.get(stateKey(run, workflow));
+  return b ? { ...base, ...part, text: `blocked: ${b.text}`, blocked: b } : { ...base, ...part };
 }
 
 type Part = Omit<WhyAnswer, 'workflow' | 'status'>;
 
 function jobRef(j: JobRecord): NonNullable<WhyAnswer['job']> {
-  return { name: j.name, status: j.status, backend: j.backend, nativeId: j.nativeId };
+  return {
+    name: j.name,
+    status: j.status,
+    backend: j.backend,
+    nativeId: j.nativeId,
+    ...(j.failureClass !== undefined ? { failureClass: j.failureClass } : {}),
+    ...(j.memoryMb !== undefined ? { memoryMb: j.memoryMb } : {}),
+    ...(j.walltimeMin !== undefined ? { walltimeMin: j.walltimeMin } : {}),
+  };
 }
 
 function notSelected(input: WhyInput, run: number, workflow: string): Part {
@@ -137,21 +165,25 @@ function inFlight(s: RunState, job: JobRecord | undefined, spec: WorkflowSpec | 
         ...ref,
       };
     const since = job.submittedAt > 0 ? ` since ${iso(job.submittedAt)}` : '';
-    return { kind: 'in-flight', text: `job ${on} is ${job.status}${since}`, ...ref };
+    const asks = asksText(job);
+    return {
+      kind: 'in-flight',
+      text: `job ${on} is ${job.status}${since}${asks ? ` (asks ${asks})` : ''}`,
+      ...ref,
+    };
   }
   if (job.status === 'done')
     return { kind: 'finalising', text: `job ${on} is done: recorded next pass`, ...ref };
   const max = spec?.maxRetries ?? 0;
-  if (s.tries <= max) {
-    return {
-      kind: 'retry-pending',
-      text: `attempt ${job.attempt} failed (${job.reason || 'no reason'}): retried next pass (try ${s.tries} of ${max + 1})`,
-      ...ref,
-    };
+  const d = decideRetry(spec ?? { resources: {}, maxRetries: max }, job, s.tries);
+  const why = `${job.failureClass && job.failureClass !== 'unknown' ? `${job.failureClass}: ` : ''}${job.reason || 'no reason'}`;
+  if (d.retry) {
+    // e.g. "attempt 2 ran out of memory at 500 MB: attempt 3 asks 1000 MB (try 3 of 4); …"
+    return { kind: 'retry-pending', text: `${d.text}; retried next pass (${why})`, ...ref };
   }
   return {
     kind: 'retries-exhausted',
-    text: `attempt ${job.attempt} failed (${job.reason || 'no reason'}) with ${s.tries} tries, max_retries ${max}: failed next pass`,
+    text: `attempt ${job.attempt} failed (${why}) with ${s.tries} tries, max_retries ${max}: failed next pass`,
     ...ref,
   };
 }

@@ -2,6 +2,7 @@
 import type { CommandFactory } from '../define.js';
 import { automationCommand } from './automation.js';
 import { loopsCommand } from './loops.js';
+import { failuresCommand } from './failures.js';
 import {
   jobCommand,
   jobsCommand,
@@ -24,4 +25,5 @@ export const extraCommands: CommandFactory[] = [
   unlockCommand,
   locksCommand,
   loopsCommand,
+  failuresCommand,
 ];

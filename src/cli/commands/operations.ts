@@ -1,4 +1,6 @@
 import type { StateEditResult } from '../../core/operations.js';
+import { fromRunArg, modeArg, REPROCESS_MODES, reasonArg } from '../../domain/operation-args.js';
+import { asksText } from '../../domain/resources-text.js';
 import { splitNames } from '../../domain/selectors.js';
 import { UsageError } from '../../errors.js';
 import { JOB_STATUSES, type JobStatus } from '../../domain/status.js';
@@ -26,7 +28,7 @@ export const reprocessCommand = defineCommand({
   builder: (y) =>
     runSelectorOptions(campaignOption(jsonOption(y)))
       .option('workflow', { alias: 'w', type: 'string', demandOption: true, describe: 'workflow' })
-      .option('mode', { type: 'string', choices: ['failed', 'all'] as const, default: 'failed' as const })
+      .option('mode', { type: 'string', choices: REPROCESS_MODES, default: 'failed' as const })
       .option('dry-run', { type: 'boolean', default: false })
       .example(
         '$0 --db ecal_rerecos_v1 reprocess --campaign test_rereco --workflow pi0-mon --era Run2024C --mode all',
@@ -40,7 +42,7 @@ export const reprocessCommand = defineCommand({
       campaign: a.campaign,
       workflow: a.workflow,
       selector: selectorFrom(a),
-      mode: a.mode,
+      mode: modeArg(a.mode, '--mode'),
       dryRun: a.dryRun,
     });
     if (a.json) io.out(json(r));
@@ -134,7 +136,18 @@ export const jobsCommand = defineCommand({
     const jobs = await (await core()).listJobs(ctx, q);
     if (a.json) return io.out(json(jobs));
     if (jobs.length === 0) return io.out('no jobs match');
-    const head = ['job', 'runs', 'attempt', 'status', 'backend', 'native id', 'exit', 'reason'];
+    const head = [
+      'job',
+      'runs',
+      'attempt',
+      'status',
+      'backend',
+      'native id',
+      'exit',
+      'class',
+      'asks',
+      'reason',
+    ];
     io.out(
       table(
         a.logs ? [...head, 'stdout', 'stderr'] : head,
@@ -149,6 +162,8 @@ export const jobsCommand = defineCommand({
             j.backend,
             j.nativeId || '(submitting)',
             j.exitCode ?? '-',
+            j.failureClass ?? '-',
+            asksText(j) || '-',
             j.reason || '-',
           ];
           return a.logs ? [...row, j.stdout, j.stderr] : row;
@@ -238,8 +253,8 @@ export const lockCommand = defineCommand({
     ).lock(ctx, {
       campaign: a.campaign,
       workflow: a.workflow,
-      fromRun: a.fromRun,
-      reason: a.reason,
+      fromRun: fromRunArg(a.fromRun, '--from-run'),
+      reason: reasonArg(a.reason, '--reason'),
     });
     io.out(a.json ? json(l) : `locked ${l.campaign}/${l.workflow} for runs ≥ ${l.fromRun}: ${l.reason}`);
   },
