@@ -91,7 +91,8 @@ export class HeartbeatWriter {
 
   /** On exit: the last heartbeat and the release of every lease (one write). */
   async stop(last: PassSummary): Promise<void> {
-    const hb = { ...this.point(last), campaigns: [], outcome: 'stopped' as const };
+    // the campaigns it held until now stay in the point: the last pass over them was this loop's
+    const hb = { ...this.point(last), outcome: 'stopped' as const };
     await this.store.writeServerStamped([heartbeatPoint(hb)], this.lease.releasePoints());
   }
 }

@@ -193,11 +193,13 @@ export function campaignHealth(
     const inFlight = (last?.inFlight[c.name]?.count ?? 0) > 0;
     let reason = '';
     if (c.active && (c.hasWork || inFlight)) {
-      if (!holder)
+      const overdue = last !== undefined && now > overdueAt(last.passEnd, last.intervalMs);
+      // a --once run (cron, Jenkins) holds nothing between runs: only overdue counts for it
+      if (!holder && (!last || last.mode !== 'once' || overdue))
         reason = last
           ? `no loop holds it (last pass ${shortAge(now - last.passEnd)} ago)`
           : 'no loop holds it';
-      else if (last && now > overdueAt(last.passEnd, last.intervalMs))
+      else if (last && overdue)
         reason = `no pass for ${shortAge(now - last.passEnd)} (${STALE_INTERVALS} intervals: ${shortAge(STALE_INTERVALS * last.intervalMs)})`;
     }
     out.set(c.name, {

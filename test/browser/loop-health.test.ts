@@ -53,7 +53,7 @@ describe('loop health on the dashboard', () => {
     const text = (await card.textContent()) ?? '';
     expect(text).toMatch(/^STALE loop <img src=x onerror="window.__pwned=1">:77 · last pass [56]m ago/);
     expect(text).toMatch(/oldest job in flight 30m — no pass for [56]m \(3 intervals: 3m\)/);
-    expect(await card.evaluate((el) => getComputedStyle(el).color)).toBe('rgb(229, 57, 53)');
+    expect(await card.evaluate((el) => getComputedStyle(el).color)).toBe('rgb(183, 28, 28)');
     await screenshot(p, 'loop-stale-overview');
     await p.click('section[data-campaign="lh"] h2 a');
     const line = p.locator('#loop');

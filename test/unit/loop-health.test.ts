@@ -72,6 +72,16 @@ describe('loop health', () => {
     });
   });
 
+  it('a campaign that --once runs (cron) pass over is stale only when they are overdue', () => {
+    const none = new Map<string, LeasePoint[]>();
+    const once = (ago: number) => [beat('h:1:x', NOW - ago, { mode: 'once', intervalMs: 300_000 })];
+    expect(campaignHealth([work], once(600_000), none, NOW).get('c')?.stale).toBe(false);
+    expect(campaignHealth([work], once(900_001), none, NOW).get('c')).toMatchObject({
+      stale: true,
+      reason: 'no loop holds it (last pass 15m ago)',
+    });
+  });
+
   it('the last pass is that of the newest heartbeat that held the campaign (the new holder after a take-over)', () => {
     const beats = [beat('dead:1:x', NOW - 400_000), beat('new:2:y', NOW - 2_000)];
     const h = campaignHealth([work], beats, held('new:2:y'), NOW).get('c');
