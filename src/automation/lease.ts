@@ -141,6 +141,11 @@ export class Lease {
     return this.owner;
   }
 
+  /** The scopes (campaigns) held since the last acquire (metrics). */
+  get heldScopes(): string[] {
+    return this.held();
+  }
+
   /** How far back claims are read: far more than a lease lives, so every reader sees the same holder. */
   private get windowMs(): number {
     return Math.max(20 * this.ttlMs, 3_600_000);

@@ -15,6 +15,7 @@ import { junitXml } from './junit.js';
 import { STALE_INTERVALS } from '../domain/loop-health.js';
 import { HeartbeatWriter } from './heartbeat.js';
 import { busyMessage, Lease, LockFile, type AcquireResult } from './lease.js';
+import type { LoopMetrics } from './metrics.js';
 import { StateCache } from './load.js';
 import { notify } from './notify.js';
 import {
@@ -49,6 +50,13 @@ export interface LoopOptions extends PassOptions {
   maxBackoffMs?: number;
   /** Called after every pass (progress displays). */
   onPass?: (r: PassReport) => void;
+  /** Told of passes, failures and leases (Prometheus, metrics.ts). */
+  metrics?: LoopMetrics;
+  /**
+   * After a successful full pass, with the campaigns whose lease the loop holds (retention, which decides itself
+   * when it is due). True when it changed stored history: the loop's cache is then read again.
+   */
+  housekeeping?: (campaigns: string[]) => Promise<boolean>;
 }
 
 export interface LoopResult {
@@ -152,6 +160,7 @@ class Loop {
     const scopes = inScope(this.campaigns, this.o).map((c) => c.name);
     const share = this.o.daemon ? await this.fairShare(scopes) : Infinity;
     const r = await this.lease.acquire(scopes, { share });
+    this.o.metrics?.leases(scopes, r.held);
     const first = r.busy[0];
     if (first && !this.o.daemon && (this.o.campaigns?.length ?? 0) > 0)
       throw new UserError(busyMessage(first));
@@ -220,11 +229,12 @@ class Loop {
   }
 
   /** An infrastructure error: true to go on after the backoff, false to stop (with result.error set). */
-  private async failed(err: unknown): Promise<boolean> {
+  private async failed(err: unknown, t0: number, full: boolean): Promise<boolean> {
     // what the failed pass changed in memory may not have reached the database: read everything again
     this.deps.cache?.entries.clear();
     if (!isTransient(err)) throw err;
     this.failures++;
+    this.o.metrics?.passFailed(this.failures, Date.now() - t0, !full);
     const log = this.deps.log ?? (() => undefined);
     log(`infrastructure error (${this.failures} in a row): ${err.message}`);
     if (!this.o.dryRun) {
@@ -254,13 +264,16 @@ class Loop {
       const full = Date.now() >= this.nextFull || !woken;
       const wake: WakeScope | undefined = full ? woken && { ...woken, backends: 'all' } : woken;
       let report: PassReport;
+      const t0 = Date.now();
       try {
         report = await this.pass(wake, full);
+        if (full) await this.housekeeping();
       } catch (err) {
-        if (await this.failed(err)) continue;
+        if (await this.failed(err, t0, full)) continue;
         return this.result;
       }
       this.failures = 0;
+      this.o.metrics?.passEnded(report, inScope(this.campaigns, this.o));
       this.result.passes++;
       this.result.last = report;
       await afterPass(this.deps, this.o, report);
@@ -269,6 +282,12 @@ class Loop {
       await this.waker.wait(this.nextFull - Date.now(), this.signal);
       if (this.signal.aborted) return this.result;
     }
+  }
+
+  /** Retention (or other upkeep) on the campaigns this loop holds; the cache is dropped when it changed history. */
+  private async housekeeping(): Promise<void> {
+    if (!this.o.housekeeping || this.o.dryRun) return;
+    if (await this.o.housekeeping(this.lease.heldScopes)) this.deps.cache?.entries.clear();
   }
 
   close(): void {

@@ -49,6 +49,8 @@ export interface CampaignSummary {
   campaign: string;
   description: string;
   activity: Activity;
+  /** Priority of the campaign's units (higher first; a workflow may have its own). */
+  priority: number;
   rtypes: { name: string; filter: string; workflows: string[]; suspended: string[] }[];
   workflows: string[];
   runs: number;
@@ -62,6 +64,7 @@ export function summarize(c: Campaign, counts: Record<RunStatus, number>, runs: 
     campaign: c.name,
     description: c.description,
     activity: activityOf(c),
+    priority: c.priority ?? 0,
     rtypes: c.rtypes.map((t) => ({
       name: t.name,
       filter: describeFilter(t.filter),

@@ -9,7 +9,7 @@
  *
  * | measurement | tags               | fields                                                                      |
  * |-------------|--------------------|-----------------------------------------------------------------------------|
- * | campaign    | campaign           | description, created (ms), deleted                                          |
+ * | campaign    | campaign           | description, created (ms), deleted, priority                                |
  * | rtype       | campaign, rtype    | filter (JSON), workflows, suspended (comma lists), deleted                   |
  * | workflow    | campaign, workflow | spec (JSON), deleted                                                        |
  * | runinfo     | campaign           | run, fill, era, start, end, global, stable_beams, run_class, lumi_*, …, rtypes |
@@ -20,6 +20,7 @@
  * | lock        | campaign, workflow | from_run, reason, locked, by                                                |
  * | lease       | scope              | owner, expires (ms; 0 = released); stamped by the server (see Lease)        |
  * | loop        | host, slot         | heartbeat: loop (owner), pid, version, mode, campaigns, pass_start/_end, …  |
+ * | prune       | campaign           | cutoff (ms), keep — retention's marker (store/retention.ts)                  |
  */
 import { parseFilter } from '../domain/filter.js';
 import type { RunFilter } from '../domain/filter.js';
@@ -66,11 +67,12 @@ export function campaignPoint(
   description: string,
   createdMs: number,
   deleted = false,
+  priority = 0,
 ): PointSpec {
   return {
     measurement: M.campaign,
     tags: { campaign },
-    fields: { description, created: int(createdMs), deleted },
+    fields: { description, created: int(createdMs), deleted, priority: int(priority) },
     key: 0,
   };
 }
@@ -80,6 +82,7 @@ export interface CampaignRow {
   description: string;
   createdAt: number;
   deleted: boolean;
+  priority: number;
 }
 
 export function decodeCampaign(r: Row): CampaignRow {
@@ -87,6 +90,7 @@ export function decodeCampaign(r: Row): CampaignRow {
     name: str(r, 'campaign'),
     description: str(r, 'description'),
     createdAt: numOr(r, 'created', 0),
+    priority: numOr(r, 'priority', 0),
     deleted: bool(r, 'deleted'),
   };
 }

@@ -9,6 +9,7 @@ import type { Campaign } from '../domain/campaign.js';
 import type { LockRecord } from '../domain/jobs.js';
 import type { RunState } from '../domain/state.js';
 import { changeFingerprint, runHistory } from '../store/dashboard.js';
+import { lastPrune, type PruneMarker } from '../store/retention.js';
 import type { Store } from '../store/store.js';
 
 export type { CampaignState };
@@ -27,6 +28,8 @@ export interface DashboardSource {
   locks(): Promise<LockRecord[]>;
   /** Every status point of a run, oldest first (a daemon knows only the current ones). */
   history(campaign: string, run: number): Promise<RunState[]>;
+  /** The newest prune marker (history before its cutoff was deleted by retention), if the source knows it. */
+  pruned?(campaign: string): Promise<PruneMarker | undefined>;
   changed(listener: () => void): () => void;
   close(): void;
   /** Heartbeats and lease claims (loop health); read fresh at every call. */
@@ -141,6 +144,7 @@ export function storeSource(
     },
     history: (c, run) => runHistory(store, c, run),
     loopHealth: () => readLoopHealth(store),
+    pruned: (c) => lastPrune(store, c),
     changed: (l) => ls.add(l),
     close: () => clearInterval(timer),
   };

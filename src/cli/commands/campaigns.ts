@@ -49,7 +49,17 @@ export const listCommand = defineCommand({
     if (list.length === 0) return io.out(`no campaigns in database '${ctx.store.db}'`);
     io.out(
       table(
-        ['campaign', 'state', 'workflows', 'runs', ...RUN_STATUSES, 'loop', 'last pass', 'oldest job'],
+        [
+          'campaign',
+          'state',
+          'workflows',
+          'runs',
+          ...RUN_STATUSES,
+          'priority',
+          'loop',
+          'last pass',
+          'oldest job',
+        ],
         list.map((c) => [
           c.campaign,
           c.activity,
@@ -58,6 +68,7 @@ export const listCommand = defineCommand({
             : c.workflows.join(' ') || '-',
           c.runs,
           ...RUN_STATUSES.map((s) => c.counts[s]),
+          c.priority,
           loopCell(c.loop),
           lastPassCell(io, c.loop),
           oldestCell(c.loop),
