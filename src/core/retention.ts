@@ -6,13 +6,14 @@
  * Per campaign: the current state is read (snapshot and what changed since), then an index of the status points
  * and of the job points older than the cutoff; the jobs that go are dropped from a fresh snapshot written before
  * anything is deleted; a prune marker says from when history is missing; then the gaps between kept points are
- * deleted by exact time ranges (src/domain/retention.ts); then job-end reports and lease claims older than the cutoff
- * (the newest claim of each campaign kept). Each step is idempotent and deletes only points no read
+ * deleted by exact time ranges (src/domain/retention.ts); then job-end reports, lease claims and prune markers
+ * older than the cutoff (the newest claim and marker of each campaign kept), and the loops' heartbeats older than
+ * the period (the newest of each loop kept). Each step is idempotent and deletes only points no read
  * needs, so a prune cut short at any point loses nothing and the next one finishes it. A constant number of
  * queries per campaign, plus one request per DELETES_PER_REQUEST ranges.
  */
 import { isInFlight, type JobRecord } from '../domain/jobs.js';
-import { deletionRanges, keepLastN } from '../domain/retention.js';
+import { deletionRanges, foldMarker, keepLastN } from '../domain/retention.js';
 import { stateKey, type RunState } from '../domain/state.js';
 import { UsageError } from '../errors.js';
 import {
@@ -20,8 +21,10 @@ import {
   deleteRanges,
   jobPointIndex,
   lastPrune,
+  pruneHeartbeats,
   pruneJobEnds,
   pruneLeasePoints,
+  prunePruneMarkers,
   statusPointIndex,
   writePruneMarker,
   type IndexedSeries,
@@ -124,12 +127,37 @@ export async function pruneCampaign(store: Store, campaign: string, o: PruneOpti
   for (const name of gone) st.jobs.delete(name);
   await store.writeSnapshot(campaign, st, st.readAt);
   if (ranges.length > 0) {
-    await writePruneMarker(store, campaign, { cutoff, keep: o.keep });
+    const marker = foldMarker(await lastPrune(store, campaign), { cutoff, keep: o.keep });
+    await writePruneMarker(store, campaign, marker);
     result.requests = await deleteRanges(store, ranges, o.deletesPerRequest);
   }
   await pruneJobEnds(store, campaign, cutoff);
   await pruneLeasePoints(store, campaign, Math.min(cutoff, now - LEASE_KEEP_MS));
+  await prunePruneMarkers(store, campaign, cutoff);
   return result;
+}
+
+export interface HeartbeatPruneResult {
+  /** Heartbeats older than this (Unix ms) were considered. */
+  cutoff: number;
+  /** Loops (host × slot series) that lost points; the newest heartbeat of every loop is kept. */
+  loops: number;
+  points: number;
+  requests: number;
+}
+
+/**
+ * The loops' heartbeats older than the period, but each loop's newest (all that `runctrl loops`, the stale marks
+ * and the daemons' share read): heartbeats belong to no campaign, so every prune cleans them.
+ */
+export async function pruneLoopHeartbeats(store: Store, o: PruneOptions): Promise<HeartbeatPruneResult> {
+  const cutoff = (o.now ?? Date.now)() - o.olderThanMs;
+  const r = await pruneHeartbeats(store, cutoff, o.deletesPerRequest);
+  return { cutoff, loops: r.series, points: r.points, requests: r.requests };
+}
+
+export function heartbeatPruneSummary(r: HeartbeatPruneResult): string {
+  return `retention: loop heartbeats: ${r.points} point(s) of ${r.loops} loop(s) older than ${new Date(r.cutoff).toISOString()} deleted (the newest of each loop kept)`;
 }
 
 /** Refuses (one line naming the privilege) before anything is written when the user may not delete. */
@@ -137,8 +165,13 @@ export async function checkPrunePrivilege(store: Store): Promise<void> {
   await checkDeletePrivilege(store);
 }
 
-/** `compact --prune-older-than`: every campaign (or one), after the privilege check. */
-export async function prune(ctx: Ctx, o: PruneOptions & { campaign?: string }): Promise<PruneResult[]> {
+export interface PruneReport {
+  campaigns: PruneResult[];
+  heartbeats: HeartbeatPruneResult;
+}
+
+/** `compact --prune-older-than`: every campaign (or one), then the loops' heartbeats, after the privilege check. */
+export async function prune(ctx: Ctx, o: PruneOptions & { campaign?: string }): Promise<PruneReport> {
   checkKeep(o.keep);
   await checkPrunePrivilege(ctx.store);
   const names =
@@ -147,7 +180,7 @@ export async function prune(ctx: Ctx, o: PruneOptions & { campaign?: string }): 
       : [(await loadCampaign(ctx, o.campaign)).name];
   const out: PruneResult[] = [];
   for (const c of names) out.push(await pruneCampaign(ctx.store, c, o));
-  return out;
+  return { campaigns: out, heartbeats: await pruneLoopHeartbeats(ctx.store, o) };
 }
 
 export function pruneSummary(r: PruneResult): string {
@@ -169,6 +202,7 @@ export function retentionTask(
       o.log?.(pruneSummary(r));
       if (r.ranges > 0) changed = true;
     }
+    o.log?.(heartbeatPruneSummary(await pruneLoopHeartbeats(ctx.store, o)));
     next = now + (o.everyMs ?? PRUNE_EVERY_MS);
     return changed;
   };

@@ -80,3 +80,18 @@ export function keepLastN(s: SeriesPoints, entity: readonly number[], n: number,
     });
   }
 }
+
+/** What a prune marker says: history before `cutoff` (Unix ms) was pruned, each pair keeping its last `keep`. */
+export interface PrunedHistory {
+  cutoff: number;
+  keep: number;
+}
+
+/**
+ * The marker a prune writes, folded with the newest one before it (history before either cutoff may be missing,
+ * and a pair may have as few status points as the smaller keep left it), so that the older markers may go.
+ */
+export function foldMarker(previous: PrunedHistory | undefined, m: PrunedHistory): PrunedHistory {
+  if (!previous) return m;
+  return { cutoff: Math.max(previous.cutoff, m.cutoff), keep: Math.min(previous.keep, m.keep) };
+}

@@ -1,7 +1,8 @@
 /**
  * Retention's queries (src/core/retention.ts decides what goes): an index of a campaign's status and job points,
- * range deletes batched several statements a request, the privilege check, lease clean-up and the prune marker
- * (measurement `prune`, tag campaign: the cutoff before which history was pruned, and what was kept).
+ * range deletes batched several statements a request, the privilege check, the clean-up of series whose newest
+ * point is all a read needs (lease claims, loop heartbeats, prune markers) and the prune marker (measurement
+ * `prune`, tag campaign: the cutoff before which history was pruned, and what was kept).
  */
 import { UserError } from '../errors.js';
 import { emptySeries, type NsRange, type SeriesPoints } from '../domain/retention.js';
@@ -88,37 +89,124 @@ export async function deleteRanges(
   ranges: readonly SeriesRange[],
   perRequest = DELETES_PER_REQUEST,
 ): Promise<number> {
+  return deleteStatements(
+    store,
+    ranges.map(
+      (r) =>
+        `DELETE FROM ${ident(r.measurement)} WHERE "campaign" = ${literal(r.campaign)} AND "workflow" = ${literal(r.workflow)} AND time >= ${r.from} AND time <= ${r.to}`,
+    ),
+    perRequest,
+  );
+}
+
+/** What a clean-up that keeps the newest point of each series deleted. */
+export interface NewestKept {
+  /** Series that had points to delete. */
+  series: number;
+  /** Points deleted. */
+  points: number;
+  /** DELETE requests sent. */
+  requests: number;
+}
+
+/**
+ * Deletes the points of a measurement older than `before` (Unix ms) but the newest point of each series (its
+ * `tags`; `where` narrows to some tag values), so a read of the last point per series answers the same: 2
+ * queries (the newest point and the count of old points per series), then one DELETE per series that has old
+ * points to lose, `perRequest` a request. A DELETE's bound is below the newest point's millisecond, so a clean-up
+ * cut short, or one racing a writer, never deletes a series' newest point.
+ */
+export async function pruneKeepingNewest(
+  store: Store,
+  o: {
+    measurement: string;
+    tags: readonly string[];
+    field: string;
+    before: number;
+    where?: Readonly<Record<string, string>>;
+    perRequest?: number;
+  },
+): Promise<NewestKept> {
+  const where = Object.keys(o.where ?? {}).map((k, i) => `${ident(k)} = $w${i}`);
+  const params = Object.fromEntries(Object.values(o.where ?? {}).map((v, i) => [`w${i}`, v]));
+  const from = `FROM ${ident(o.measurement)}`;
+  const by = `GROUP BY ${o.tags.map(ident).join(', ')}`;
+  const before = Math.trunc(o.before);
+  const old = [...where, `time < ${before}ms`].join(' AND ');
+  const seriesKey = (r: Record<string, unknown>): string =>
+    JSON.stringify(o.tags.map((t) => String(r[t] ?? '')));
+  const [newest, counts] = await Promise.all([
+    store.influx.rows(
+      `SELECT last(${ident(o.field)}) ${from}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ${by}`,
+      params,
+    ),
+    store.influx.rows(`SELECT count(${ident(o.field)}) ${from} WHERE ${old} ${by}`, params),
+  ]);
+  const last = new Map(newest.map((r) => [seriesKey(r), r.time]));
+  const statements: string[] = [];
+  let points = 0;
+  for (const r of counts) {
+    const t = last.get(seriesKey(r));
+    if (typeof t !== 'number' || typeof r.count !== 'number') continue;
+    const n = r.count - (t < before ? 1 : 0); // the newest point stays
+    if (n <= 0) continue;
+    points += n;
+    const tags = o.tags.map((k) => `${ident(k)}::tag = ${literal(String(r[k] ?? ''))}`);
+    statements.push(`DELETE ${from} WHERE ${[...tags, `time < ${Math.min(before, t)}ms`].join(' AND ')}`);
+  }
+  const requests = await deleteStatements(store, statements, o.perRequest);
+  return { series: statements.length, points, requests };
+}
+
+/** Sends DELETE statements, `perRequest` a request (InfluxDB runs them in order); returns the requests sent. */
+async function deleteStatements(
+  store: Store,
+  statements: readonly string[],
+  perRequest = DELETES_PER_REQUEST,
+): Promise<number> {
   let requests = 0;
-  for (let i = 0; i < ranges.length; i += perRequest) {
-    const q = ranges
-      .slice(i, i + perRequest)
-      .map(
-        (r) =>
-          `DELETE FROM ${ident(r.measurement)} WHERE "campaign" = ${literal(r.campaign)} AND "workflow" = ${literal(r.workflow)} AND time >= ${r.from} AND time <= ${r.to}`,
-      )
-      .join('; ');
-    await store.influx.query(q, {}, { write: true });
+  for (let i = 0; i < statements.length; i += perRequest) {
+    await store.influx.query(statements.slice(i, i + perRequest).join('; '), {}, { write: true });
     requests++;
   }
   return requests;
 }
 
-/**
- * Deletes a lease scope's claims older than `before` (Unix ms) except its newest one (one scope is one series):
- * 2 queries.
- */
-export async function pruneLeasePoints(store: Store, scope: string, before: number): Promise<void> {
-  const rows = await store.influx.rows(`SELECT last("expires") FROM ${ident(M.lease)} WHERE "scope" = $s`, {
-    s: scope,
+/** A lease scope's claims older than `before` (Unix ms), but its newest one (one scope is one series). */
+export async function pruneLeasePoints(store: Store, scope: string, before: number): Promise<NewestKept> {
+  return pruneKeepingNewest(store, {
+    measurement: M.lease,
+    tags: ['scope'],
+    field: 'expires',
+    before,
+    where: { scope },
   });
-  const last = rows[0]?.time;
-  if (typeof last !== 'number') return;
-  const until = Math.min(before, last); // lease points have key 0: the newest one is at last ms exactly
-  await store.influx.query(
-    `DELETE FROM ${ident(M.lease)} WHERE "scope" = ${literal(scope)} AND time < ${Math.trunc(until)}ms`,
-    {},
-    { write: true },
-  );
+}
+
+/** The loops' heartbeats older than `before` (Unix ms), but the newest of each loop (host and slot). */
+export async function pruneHeartbeats(
+  store: Store,
+  before: number,
+  perRequest?: number,
+): Promise<NewestKept> {
+  return pruneKeepingNewest(store, {
+    measurement: M.loop,
+    tags: ['host', 'slot'],
+    field: 'loop',
+    before,
+    ...(perRequest === undefined ? {} : { perRequest }),
+  });
+}
+
+/** A campaign's prune markers older than `before` (Unix ms), but its newest one (which `why` reads). */
+export async function prunePruneMarkers(store: Store, campaign: string, before: number): Promise<NewestKept> {
+  return pruneKeepingNewest(store, {
+    measurement: PRUNE,
+    tags: ['campaign'],
+    field: 'cutoff',
+    before,
+    where: { campaign },
+  });
 }
 
 /** Deletes a campaign's job-end reports (wake-up hints, read for seconds after they are written) before `before`. */

@@ -3,14 +3,18 @@
  * workflow A three times: pruning keeps every read the same (`status --json`, the full read equal to the snapshot
  * read), leaves each pair its last N status points and only the jobs of its last attempt, says so in `why`, and
  * the pruned pairs reprocess fine. A prune cut short after its snapshot, or between two DELETE requests, loses
- * nothing and the next one finishes it.
+ * nothing and the next one finishes it. The loops' heartbeats (and old prune markers) of a simulated year go but
+ * the newest of each loop, and `runctrl loops --json` answers the same before, during and after.
  */
 import path from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { pruneCampaign } from '../../src/core/retention.js';
+import { pruneCampaign, pruneLoopHeartbeats } from '../../src/core/retention.js';
+import type { Heartbeat } from '../../src/domain/loop-health.js';
 import { TransientError } from '../../src/errors.js';
 import { jobEndPoint } from '../../src/store/jobend.js';
-import { lastPrune } from '../../src/store/retention.js';
+import { int, serverStampedLine } from '../../src/store/lineproto.js';
+import { lastPrune, PRUNE, writePruneMarker } from '../../src/store/retention.js';
+import { heartbeatPoint } from '../../src/store/schema.js';
 import { Store } from '../../src/store/store.js';
 import { serve } from '../../src/web/server.js';
 import { storeSource } from '../../src/web/source.js';
@@ -28,6 +32,49 @@ import {
 
 const RUNS = [393001, 393002, 393003, 393004];
 const KEEP = 3;
+const DAY = 86_400_000;
+
+/** A line with an explicit timestamp (Unix ms), as a loop of long ago wrote it. */
+function lineAt(p: Parameters<typeof serverStampedLine>[0], ms: number): string {
+  return `${serverStampedLine(p)} ${BigInt(ms) * 1_000_000n}`;
+}
+
+/** A heartbeat of `host`/`slot` ending a pass at `at`. */
+function heartbeatAt(host: string, slot: string, at: number, o: Partial<Heartbeat> = {}): string {
+  const hb: Omit<Heartbeat, 'time'> = {
+    loop: `${host}:4242:n1`,
+    slot,
+    host,
+    pid: 4242,
+    version: '0.0.0-test',
+    mode: 'daemon',
+    started: at - 300 * DAY,
+    campaigns: ['ret'],
+    skipped: [],
+    passStart: at - 1_000,
+    passEnd: at,
+    outcome: 'ok',
+    error: '',
+    intervalMs: 3_600_000,
+    leaseTtlMs: 3 * 3_600_000,
+    inFlight: {},
+    ...o,
+  };
+  return lineAt(heartbeatPoint(hb), at);
+}
+
+/** The stored heartbeats' times per loop (host and slot), sorted. */
+async function heartbeatTimes(store: Store): Promise<Map<string, number[]>> {
+  const by = new Map<string, number[]>();
+  for (const r of await store.influx.rows(`SELECT "loop" FROM "loop" GROUP BY "host", "slot"`)) {
+    const k = `${String(r.host)}|${String(r.slot)}`;
+    by.set(
+      k,
+      [...(by.get(k) ?? []), Number(r.time)].sort((a, b) => a - b),
+    );
+  }
+  return by;
+}
 
 /** Status and job points per (workflow, run) and per job, straight from InfluxDB. */
 async function stored(
@@ -210,5 +257,95 @@ describe('retention keeps every read the same', () => {
     const has = await stored(store, 'ret_fault');
     expect(Math.max(...has.status.values())).toBe(KEEP);
     expect(has.jobs).toEqual(new Set([...snap.jobs.values()].map((j) => j.name)));
+  }, 120_000);
+
+  it('heartbeats of a simulated year go but the newest of each loop; loops --json the same; cut short, the next finishes', async () => {
+    const now = Date.now();
+    // a loop per host and slot, one heartbeat a day (half past midnight: none near the 30-day cutoff)
+    const series: { host: string; slot: string; newest: number; o?: Partial<Heartbeat> }[] = [
+      { host: 'daq-1', slot: 'daemon/*', newest: now - 60_000 }, // live
+      { host: 'daq 2,"b"', slot: 'daemon/ret', newest: now - 10.5 * DAY }, // stale, escaped names
+      { host: 'daq-1', slot: 'once/ret', newest: now - 200.5 * DAY, o: { mode: 'once', outcome: 'stopped' } },
+    ];
+    const written = new Map<string, number[]>();
+    const lines: string[] = [];
+    for (const l of series) {
+      const times: number[] = [];
+      for (let t = l.newest; t > now - 365 * DAY; t -= DAY) times.push(t);
+      for (const t of times) lines.push(heartbeatAt(l.host, l.slot, t, l.o));
+      written.set(
+        `${l.host}|${l.slot}`,
+        times.sort((a, b) => a - b),
+      );
+    }
+    const real = await heartbeatTimes(store); // the loops of beforeAll: recent, all kept
+    expect(real.size).toBeGreaterThan(0);
+    await store.influx.write(lines);
+    // old prune markers of a campaign (the newest one, a recent prune's, stays)
+    const markers = async (): Promise<number> =>
+      (await store.influx.rows(`SELECT "cutoff" FROM ${JSON.stringify(PRUNE)} WHERE "campaign" = 'ret'`))
+        .length;
+    await writePruneMarker(store, 'ret', { cutoff: now - 30 * DAY, keep: KEEP });
+    const markersBefore = await markers();
+    const markerBefore = await lastPrune(store, 'ret');
+    await store.influx.write(
+      [100, 50].map((d) =>
+        lineAt(
+          {
+            measurement: PRUNE,
+            tags: { campaign: 'ret' },
+            fields: { cutoff: int(now - (d + 90) * DAY), keep: int(5) },
+            key: 0,
+          },
+          now - d * DAY,
+        ),
+      ),
+    );
+    const loopsJson = async (since: string): Promise<unknown> => {
+      const r = JSON.parse((await ok(e, ['loops', '--json', '--since', since])).stdout) as {
+        loops: Record<string, unknown>[];
+      };
+      for (const l of r.loops) delete l.sinceLastPassMs; // relative: changes with every read
+      return r;
+    };
+    const loopsBefore = [await loopsJson('400d'), await loopsJson('7d')];
+    expect(JSON.stringify(loopsBefore[0])).toContain('daq 2,\\"b\\"');
+
+    // cut short between two DELETE requests: every loop keeps its newest heartbeat, loops answers the same
+    const query = store.influx.query.bind(store.influx);
+    let deletes = 0;
+    const spy = vi.spyOn(store.influx, 'query').mockImplementation(async (q, params, opts) => {
+      if (q.startsWith('DELETE FROM "loop"') && ++deletes === 2)
+        throw new TransientError('InfluxDB went away (injected)');
+      return query(q, params, opts);
+    });
+    const o = { olderThanMs: 30 * DAY, keep: KEEP, deletesPerRequest: 1 };
+    await expect(pruneLoopHeartbeats(store, o)).rejects.toThrow(/injected/);
+    spy.mockRestore();
+    const half = await heartbeatTimes(store);
+    for (const [k, times] of written) expect(half.get(k)?.at(-1), k).toBe(times.at(-1));
+    expect([await loopsJson('400d'), await loopsJson('7d')]).toEqual(loopsBefore);
+
+    // the CLI's prune finishes it: the newest of each loop and those newer than the cutoff remain
+    const r = await ok(e, ['compact', '--prune-older-than', '30d', '--json']);
+    expect(r.stderr).toMatch(
+      /retention: loop heartbeats: \d+ point\(s\) of [12] loop\(s\) older than .* deleted/,
+    );
+    const has = await heartbeatTimes(store);
+    for (const [k, times] of written) {
+      const keep = times.filter((t) => t >= now - 30 * DAY);
+      expect(has.get(k), k).toEqual(keep.length > 0 ? keep : times.slice(-1));
+    }
+    for (const [k, times] of real) expect(has.get(k), k).toEqual(times);
+    expect([await loopsJson('400d'), await loopsJson('7d')]).toEqual(loopsBefore);
+    expect(await markers()).toBe(markersBefore);
+    expect(await lastPrune(store, 'ret')).toEqual(markerBefore);
+
+    // again: nothing left to delete
+    expect(await pruneLoopHeartbeats(store, { olderThanMs: 30 * DAY, keep: KEEP })).toMatchObject({
+      loops: 0,
+      points: 0,
+      requests: 0,
+    });
   }, 120_000);
 });

@@ -1,6 +1,6 @@
 /** Retention's pure part: the last N points per entity kept, the deletable ones as few exact ranges. */
 import { describe, expect, it } from 'vitest';
-import { deletionRanges, emptySeries, keepLastN, nsText } from '../../src/domain/retention.js';
+import { deletionRanges, emptySeries, foldMarker, keepLastN, nsText } from '../../src/domain/retention.js';
 
 describe('retention ranges', () => {
   it('nanosecond text of a millisecond and a key, beyond the exact integers of doubles', () => {
@@ -44,5 +44,13 @@ describe('retention ranges', () => {
       { from: nsText(1, 9), to: nsText(1, 9), points: 1 },
       { from: nsText(3, 4), to: nsText(4, 9), points: 2 },
     ]);
+  });
+});
+
+describe('prune markers', () => {
+  it('a new marker carries the later cutoff and the smaller keep of the one before it', () => {
+    expect(foldMarker(undefined, { cutoff: 5, keep: 20 })).toEqual({ cutoff: 5, keep: 20 });
+    expect(foldMarker({ cutoff: 9, keep: 3 }, { cutoff: 5, keep: 20 })).toEqual({ cutoff: 9, keep: 3 });
+    expect(foldMarker({ cutoff: 2, keep: 30 }, { cutoff: 5, keep: 20 })).toEqual({ cutoff: 5, keep: 20 });
   });
 });

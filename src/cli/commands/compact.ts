@@ -27,8 +27,13 @@ export const compactCommand = defineCommand({
     const only = a.campaign === undefined ? {} : { campaign: a.campaign };
     if (a.pruneOlderThan !== undefined) {
       const olderThanMs = parseDuration(a.pruneOlderThan, '--prune-older-than');
-      const { prune } = await import('../../core/retention.js');
-      const r = await prune(ctx, { ...only, olderThanMs, keep: a.keepStatusPoints });
+      const { heartbeatPruneSummary, prune } = await import('../../core/retention.js');
+      const { campaigns: r, heartbeats } = await prune(ctx, {
+        ...only,
+        olderThanMs,
+        keep: a.keepStatusPoints,
+      });
+      io.err(heartbeatPruneSummary(heartbeats));
       if (a.json) return io.out(json(r));
       if (r.length === 0) return io.out(`no campaigns in database '${ctx.store.db}'`);
       return io.out(
