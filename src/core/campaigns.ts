@@ -4,7 +4,9 @@ import { checkName } from '../domain/names.js';
 import { emptyCounts, type RunStatus } from '../domain/status.js';
 import { UserError } from '../errors.js';
 import { campaignPoint, rtypePoint } from '../store/schema.js';
+import { campaignHealth, type CampaignHealth } from '../domain/loop-health.js';
 import type { Ctx } from './context.js';
+import { readLoopHealth, workOf } from './loops.js';
 
 /** Loads one campaign after checking its name (a name outside the character set is a user error, not "unknown"). */
 export async function loadCampaign(ctx: Ctx, name: string): Promise<Campaign> {
@@ -53,6 +55,8 @@ export interface CampaignSummary {
   workflows: string[];
   runs: number;
   counts: Record<RunStatus, number>;
+  /** Which loop holds it, its last pass, stale or not (README/docs: loops and fail-over). */
+  loop?: CampaignHealth;
 }
 
 export function summarize(c: Campaign, counts: Record<RunStatus, number>, runs: number): CampaignSummary {
@@ -77,10 +81,16 @@ export function summarize(c: Campaign, counts: Record<RunStatus, number>, runs: 
 export async function listCampaigns(ctx: Ctx): Promise<CampaignSummary[]> {
   const campaigns = await ctx.store.campaigns();
   // every campaign through its snapshot, all at once: the cost follows the current state, not the history
-  const counts = await Promise.all(campaigns.map((c) => ctx.store.statusCounts(c.name)));
+  const [counts, loops] = await Promise.all([
+    Promise.all(campaigns.map((c) => ctx.store.statusCounts(c.name))),
+    readLoopHealth(ctx.store),
+  ]);
+  const works = campaigns.map((c, i) => workOf(c, counts[i]?.counts ?? emptyCounts()));
+  const health = campaignHealth(works, loops.heartbeats, loops.claims, loops.now);
   return campaigns.map((c, i) => {
     const n = counts[i] ?? { counts: emptyCounts(), runs: 0 };
-    return summarize(c, n.counts, n.runs);
+    const h = health.get(c.name);
+    return { ...summarize(c, n.counts, n.runs), ...(h ? { loop: h } : {}) };
   });
 }
 

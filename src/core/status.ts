@@ -9,14 +9,16 @@ import {
 } from '../domain/blocked.js';
 import { dependencyOrder } from '../domain/order.js';
 import { stateKey } from '../domain/state.js';
-import type { RunStatus } from '../domain/status.js';
+import { emptyCounts, RUN_STATUSES, type RunStatus } from '../domain/status.js';
+import type { Campaign } from '../domain/campaign.js';
+import { campaignHealth, type CampaignHealth } from '../domain/loop-health.js';
+import { readLoopHealth, workOf, type LoopHealthInput } from './loops.js';
 import type { Ctx } from './context.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { readRunList, selectorKind, type RunSelector } from './runs.js';
 import { UserError } from '../errors.js';
 import { checkName } from '../domain/names.js';
 import { forEachStatus } from '../domain/state-table.js';
-import type { Campaign } from '../domain/campaign.js';
 import { staleResults } from '../domain/stale.js';
 
 type PairStatus = { workflow: string; run: number; status: DisplayStatus };
@@ -46,6 +48,27 @@ export interface StatusResult {
   totals: Record<string, Record<DisplayStatus, number>>;
   /** Done pairs per workflow whose inputs changed since (src/domain/stale.ts), in the selection. */
   stale: Record<string, number>;
+  /** Which loop holds the campaign, its last pass, stale or not (times absolute: the JSON of one state is stable). */
+  loop?: StatusLoop;
+}
+
+export type StatusLoop = Omit<CampaignHealth, 'sinceLastPassMs' | 'oldestInFlightAgeMs'>;
+
+/**
+ * The campaign's loop health, from the pairs' totals (has it work? blocked pairs cannot move, so they are
+ * not work) and the heartbeats and leases.
+ */
+export function loopOf(
+  c: Campaign,
+  totals: StatusResult['totals'],
+  h: LoopHealthInput,
+): StatusLoop | undefined {
+  const all = emptyCounts();
+  for (const t of Object.values(totals)) for (const s of RUN_STATUSES) all[s] += t[s];
+  const health = campaignHealth([workOf(c, all)], h.heartbeats, h.claims, h.now).get(c.name);
+  if (!health) return undefined;
+  const { sinceLastPassMs: _a, oldestInFlightAgeMs: _b, ...rest } = health;
+  return rest;
 }
 
 /** Runs × workflows of a campaign with counts per status; selection by workflow, runs, range, era or run list. */
@@ -54,11 +77,12 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
   const sel = o.selector ?? {};
   const kind = selectorKind(sel);
   // the definition, the run list and the state are read together
-  const [c, runs, current, locks] = await allInOrder([
+  const [c, runs, current, locks, loops] = await allInOrder([
     loadCampaign(ctx, o.campaign),
     kind === 'runlist' ? readRunList(sel.runlist ?? '') : sel.runs,
     ctx.store.campaignState(o.campaign, undefined, { statusesOnly: true }),
     ctx.store.locks(o.campaign),
+    readLoopHealth(ctx.store),
   ]);
   // blocked is judged over the whole campaign (a dependency or an era peer may lie outside the selection)
   const blocked = blockedPairs({ campaign: c, ...current, locks });
@@ -104,7 +128,15 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
       if (s && t) t[s]++;
     }
   }
-  return { campaign: c.name, workflows, rows, totals, stale: markStale(c, current.states, rows, workflows) };
+  const loop = loopOf(c, totals, loops);
+  return {
+    campaign: c.name,
+    workflows,
+    rows,
+    totals,
+    stale: markStale(c, current.states, rows, workflows),
+    ...(loop ? { loop } : {}),
+  };
 }
 
 /** Marks the rows' stale pairs and counts them per workflow (from the state read, no other query). */

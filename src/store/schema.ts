@@ -22,13 +22,15 @@
  * carry `outputs`, a comma list, which is still read when `output_list` is absent. `inputs_from` is the
  * provenance of a pair (src/domain/provenance.ts), empty when none was recorded.
  * | lock        | campaign, workflow | from_run, reason, locked, by                                                |
- * | lease       | scope              | owner, expires (ms; 0 = released)                                           |
+ * | lease       | scope              | owner, expires (ms; 0 = released); stamped by the server (see Lease)        |
+ * | loop        | host, slot         | heartbeat: loop (owner), pid, version, mode, campaigns, pass_start/_end, …  |
  * | prune       | campaign           | cutoff (ms), keep — retention's marker (store/retention.ts)                  |
  */
 import { parseFilter } from '../domain/filter.js';
 import type { RunFilter } from '../domain/filter.js';
 import type { RunInfo } from '../domain/run.js';
 import type { JobRecord, LeasePoint, LockRecord } from '../domain/jobs.js';
+import type { Heartbeat, InFlightInfo, LoopMode, PassOutcome } from '../domain/loop-health.js';
 import { isFailureClass } from '../domain/retry.js';
 import type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
 import { isJobStatus, isRunStatus, JOB_STATUSES, RUN_STATUSES } from '../domain/status.js';
@@ -47,6 +49,7 @@ export const M = {
   job: 'job',
   lock: 'lock',
   lease: 'lease',
+  loop: 'loop',
 } as const;
 
 export type Row = Record<string, Scalar>;
@@ -389,4 +392,78 @@ export function leasePoint(scope: string, owner: string, expires: number): Point
 
 export function decodeLease(r: Row): LeasePoint {
   return { owner: str(r, 'owner'), expires: numOr(r, 'expires', 0), time: numOr(r, 'time', 0) };
+}
+
+// loop (heartbeat) -------------------------------------------------------------------------------
+
+export function heartbeatPoint(h: Omit<Heartbeat, 'time'>): PointSpec {
+  return {
+    measurement: M.loop,
+    // one series per host and slot (mode and campaigns), not per process: restarts and cron runs of
+    // --once do not grow the number of series; the loop (lease owner) is a field
+    tags: { host: h.host || 'unknown', slot: h.slot || 'default' },
+    fields: {
+      loop: h.loop,
+      host: h.host,
+      pid: int(h.pid),
+      version: h.version,
+      mode: h.mode,
+      started: int(h.started),
+      campaigns: h.campaigns.join(','),
+      skipped: h.skipped.join(','),
+      pass_start: int(h.passStart),
+      pass_end: int(h.passEnd),
+      outcome: h.outcome,
+      error: h.error,
+      interval: int(h.intervalMs),
+      lease_ttl: int(h.leaseTtlMs),
+      in_flight: JSON.stringify(h.inFlight),
+    },
+    key: 0,
+  };
+}
+
+const MODES: readonly string[] = ['daemon', 'once', 'until-done'] satisfies LoopMode[];
+const OUTCOMES: readonly string[] = ['ok', 'error', 'stopped'] satisfies PassOutcome[];
+
+/** The in-flight map of a heartbeat; a malformed one (hand-written point) reads as empty. */
+function decodeInFlight(text: string): Record<string, InFlightInfo> {
+  const out: Record<string, InFlightInfo> = {};
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return out;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return out;
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    const o = x as { count?: unknown; oldestSubmittedAt?: unknown } | null;
+    if (typeof o?.count === 'number' && typeof o.oldestSubmittedAt === 'number')
+      out[k] = { count: o.count, oldestSubmittedAt: o.oldestSubmittedAt };
+  }
+  return out;
+}
+
+export function decodeHeartbeat(r: Row): Heartbeat {
+  const mode = str(r, 'mode');
+  const outcome = str(r, 'outcome');
+  return {
+    loop: str(r, 'loop'),
+    slot: str(r, 'slot'),
+    host: str(r, 'host'),
+    pid: numOr(r, 'pid', 0),
+    version: str(r, 'version'),
+    mode: (MODES.includes(mode) ? mode : 'daemon') as LoopMode,
+    started: numOr(r, 'started', 0),
+    campaigns: list(str(r, 'campaigns')),
+    skipped: list(str(r, 'skipped')),
+    passStart: numOr(r, 'pass_start', 0),
+    passEnd: numOr(r, 'pass_end', 0),
+    outcome: (OUTCOMES.includes(outcome) ? outcome : 'error') as PassOutcome,
+    error: str(r, 'error'),
+    intervalMs: numOr(r, 'interval', 60_000),
+    leaseTtlMs: numOr(r, 'lease_ttl', 0),
+    inFlight: decodeInFlight(str(r, 'in_flight')),
+    time: numOr(r, 'time', 0),
+  };
 }

@@ -3,6 +3,7 @@ import { INJECT_MODES, type InjectMode } from '../../domain/inject-plan.js';
 import { DISPLAY_STATUSES } from '../../domain/blocked.js';
 import { contextFrom } from '../context.js';
 import { campaignOption, defineCommand, jsonOption, runSelectorOptions } from '../define.js';
+import { statusLoopLine } from '../health-format.js';
 import { json, table } from '../io.js';
 import { selectorFrom } from '../selectors.js';
 
@@ -122,6 +123,7 @@ export const statusCommand = defineCommand({
         r.workflows.map((w) => [w, ...DISPLAY_STATUSES.map((s) => r.totals[w]?.[s] ?? 0), r.stale[w] ?? 0]),
       ),
     );
+    if (r.loop) io.out(statusLoopLine(io, r.loop));
   },
 });
 

@@ -8,7 +8,8 @@
 import { byWorkflow } from './actions.js';
 import { confirmAction } from './confirm.js';
 import { api, fmtTime, h, link, zoneLabel } from './dom.js';
-import type { DisplayStatus, Grid, PairInfo } from './types.js';
+import { loopLine } from './loop.js';
+import type { CampaignHealth, DisplayStatus, Grid, PairInfo } from './types.js';
 
 export const ROW_H = 20;
 const FILTERS = ['era', 'min', 'max', 'rtype', 'status', 'workflow'] as const;
@@ -46,6 +47,7 @@ export async function gridPage(
     rows,
   );
   const info = h('p', { class: 'muted', id: 'grid-info' });
+  const loopSlot = h('div', {});
   const tip = h('div', { class: 'tip', id: 'cell-tip', role: 'tooltip', hidden: '' });
   const c = encodeURIComponent(campaign);
   root.append(
@@ -59,6 +61,7 @@ export async function gridPage(
       ' · ',
       link(`/charts/${c}`, 'charts'),
     ),
+    loopSlot,
     form,
     legend,
     info,
@@ -179,8 +182,12 @@ export async function gridPage(
       const v = cur.get(k);
       if (v) params[k] = v;
     }
-    g = await api<Grid>('grid', params);
+    const got = await api<Grid & { loop?: CampaignHealth }>('grid', params);
+    g = got;
     renderLegend(legend, g);
+    const line = loopLine(got.loop);
+    if (line) line.id = 'loop';
+    loopSlot.replaceChildren(...(line ? [line] : []));
     info.textContent = `${g.total} run(s) × ${g.workflows.length} workflow(s)`;
     head.replaceChildren(
       h('span', { class: 'c-run' }, 'run'),

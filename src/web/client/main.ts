@@ -21,6 +21,7 @@ import { confirmAction } from './confirm.js';
 import { failuresPage } from './failures.js';
 import { gridHref, gridPage } from './grid.js';
 import type { Job, LogTail, Lock, Overview, RunPage } from './types.js';
+import { loopLine } from './loop.js';
 
 const app = document.getElementById('app') as HTMLElement;
 const live = document.getElementById('live') as HTMLElement;
@@ -87,6 +88,7 @@ function campaignCard(c: Overview): HTMLElement {
       h('span', { class: `badge ${c.activity}` }, c.activity),
     ),
     h('p', { class: 'desc' }, clip(c.description, 300)),
+    ...[loopLine(c.loop)].filter((x) => x !== undefined),
     ...bars,
     h(
       'p',
@@ -508,5 +510,8 @@ es.addEventListener('change', () => {
   void refresh?.().catch(() => undefined);
 });
 es.addEventListener('open', () => (live.textContent = 'live'));
+// a dead loop writes nothing, so no change event comes: the page is read again now and then, so that the
+// loop's age (and its turning stale) shows
+setInterval(() => void refresh?.().catch(() => undefined), 30_000);
 es.addEventListener('error', () => (live.textContent = 'reconnecting…'));
 void route();
