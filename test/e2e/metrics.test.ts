@@ -201,6 +201,8 @@ describe('Prometheus metrics of the daemon, scraped by a real Prometheus', () =>
     expect(daemon?.output()).toMatch(
       new RegExp(`retention: campaign ${CAMPAIGN}: 0 status point\\(s\\) and 0 job point\\(s\\)`),
     );
+    // and the loops' heartbeats (none older than the period: its own newest stays in any case)
+    expect(daemon?.output()).toMatch(/retention: loop heartbeats: 0 point\(s\) of 0 loop\(s\) older than /);
     expect((await fetch(metricsUrl, { method: 'POST' })).status).toBe(405);
   }, 240_000);
 
