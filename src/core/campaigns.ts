@@ -3,6 +3,7 @@ import { DEFAULT_FILTER, describeFilter } from '../domain/filter.js';
 import { checkName } from '../domain/names.js';
 import { emptyCounts, type RunStatus } from '../domain/status.js';
 import { UserError } from '../errors.js';
+import type { MalformedPoint } from '../store/malformed.js';
 import { campaignPoint, rtypePoint } from '../store/schema.js';
 import type { Ctx } from './context.js';
 
@@ -51,9 +52,16 @@ export interface CampaignSummary {
   workflows: string[];
   runs: number;
   counts: Record<RunStatus, number>;
+  /** Malformed points skipped in the campaign's current state (docs/malformed-points.md). */
+  malformed: number;
 }
 
-export function summarize(c: Campaign, counts: Record<RunStatus, number>, runs: number): CampaignSummary {
+export function summarize(
+  c: Campaign,
+  counts: Record<RunStatus, number>,
+  runs: number,
+  malformed = 0,
+): CampaignSummary {
   return {
     campaign: c.name,
     description: c.description,
@@ -67,17 +75,20 @@ export function summarize(c: Campaign, counts: Record<RunStatus, number>, runs: 
     workflows: activeWorkflows(c),
     runs,
     counts,
+    malformed,
   };
 }
 
 /** Campaigns with activity, workflows and run × workflow counts per status. */
 export async function listCampaigns(ctx: Ctx): Promise<CampaignSummary[]> {
-  const campaigns = await ctx.store.campaigns();
+  const definitions: MalformedPoint[] = [];
+  const campaigns = await ctx.store.campaigns(undefined, definitions);
   // every campaign through its snapshot, all at once: the cost follows the current state, not the history
   const counts = await Promise.all(campaigns.map((c) => ctx.store.statusCounts(c.name)));
   return campaigns.map((c, i) => {
-    const n = counts[i] ?? { counts: emptyCounts(), runs: 0 };
-    return summarize(c, n.counts, n.runs);
+    const n = counts[i] ?? { counts: emptyCounts(), runs: 0, malformed: [] };
+    const bad = n.malformed.length + definitions.filter((p) => p.tags.campaign === c.name).length;
+    return summarize(c, n.counts, n.runs, bad);
   });
 }
 

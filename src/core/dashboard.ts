@@ -18,6 +18,8 @@ export interface CampaignState {
   states: ReadonlyMap<string, RunState>;
   registered: ReadonlyMap<number, RegisteredRun>;
   jobs: ReadonlyMap<string, JobRecord>;
+  /** Malformed points the read skipped, when the source knows them (docs/malformed-points.md). */
+  malformed?: readonly unknown[];
 }
 
 type Counts = Record<RunStatus, number>;
@@ -57,7 +59,7 @@ export function overview(
   let failed24h = 0;
   for (const j of st.jobs.values()) if (j.status === 'failed' && j.time > now - 86_400_000) failed24h++;
   return {
-    ...summarize(c, counts, runs.size),
+    ...summarize(c, counts, runs.size, st.malformed?.length ?? 0),
     perWorkflow,
     failed24h,
     locks: locks.filter((l) => l.campaign === c.name),

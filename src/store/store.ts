@@ -26,6 +26,15 @@ import {
 } from './snapshot.js';
 import type { JobRecord, LeasePoint, LockRecord } from '../domain/jobs.js';
 import {
+  isMalformed,
+  malformedPoint,
+  type Malformed,
+  MalformedSet,
+  type MalformedPoint,
+  type Row,
+} from './malformed.js';
+import { MalformedWarnings } from './malformed-warn.js';
+import {
   decodeCampaign,
   decodeJob,
   decodeLease,
@@ -46,10 +55,36 @@ export interface RunSelection {
   workflow?: string;
   /** Only points after this Unix ms (incremental reads). */
   since?: number;
+  /** Where the malformed points read (and not superseded by a newer valid one) are added. */
+  malformed?: MalformedPoint[];
 }
 
+const runEntity = (r: Row): string | undefined =>
+  Number.isSafeInteger(r.run) && typeof r.workflow === 'string'
+    ? stateKey(r.run as number, r.workflow)
+    : undefined;
+const pairEntity = (r: Row): string => `${String(r.campaign)}\u0000${String(r.workflow)}`;
+
 export class Store {
-  constructor(readonly influx: InfluxClient) {}
+  /** Warns of each malformed point once per process (the CLI prints to stderr: Store.onMalformed). */
+  readonly warnings: MalformedWarnings;
+
+  constructor(readonly influx: InfluxClient) {
+    this.warnings = new MalformedWarnings(influx);
+  }
+
+  /** Where warnings of malformed points go (one line each); unset, they are not printed. */
+  set onMalformed(sink: ((line: string) => void) | undefined) {
+    this.warnings.sink = sink;
+  }
+
+  /** Collects the malformed points of a read into `into` and warns of the new ones. */
+  private async malformed(set: MalformedSet, into?: MalformedPoint[]): Promise<void> {
+    if (set.size === 0) return;
+    const l = set.list();
+    into?.push(...l);
+    await this.warnings.warn(l);
+  }
 
   static open(opts: InfluxOptions): Store {
     return new Store(new InfluxClient(opts));
@@ -92,7 +127,7 @@ export class Store {
   }
 
   /** All campaigns (deleted ones left out), with run types and workflows: 3 queries. */
-  async campaigns(only?: string): Promise<Campaign[]> {
+  async campaigns(only?: string, malformed?: MalformedPoint[]): Promise<Campaign[]> {
     const where = only === undefined ? '' : ` WHERE "campaign" = $c`;
     const params: Record<string, string> = only === undefined ? {} : { c: only };
     const [cRows, tRows, wRows] = await Promise.all([
@@ -101,8 +136,19 @@ export class Store {
       this.influx.rows(`SELECT * FROM ${ident(M.workflow)}${where} GROUP BY "campaign", "workflow"`, params),
     ]);
     const byName = new Map<string, Campaign>();
-    const lastCampaign = new Map<string, ReturnType<typeof decodeCampaign>>();
-    for (const r of cRows) lastCampaign.set(String(r.campaign), decodeCampaign(r));
+    const bad = new MalformedSet();
+    const lastCampaign = lastValid(cRows, decodeCampaign, [M.campaign, 'campaign'], bad, (r) =>
+      String(r.campaign),
+    );
+    const lastRtype = lastValid(
+      tRows,
+      decodeRtype,
+      [M.rtype, 'campaign', 'rtype'],
+      bad,
+      (r) => `${String(r.campaign)}\u0000${String(r.rtype)}`,
+    );
+    const lastWf = lastValid(wRows, decodeWorkflow, [M.workflow, 'campaign', 'workflow'], bad, pairEntity);
+    await this.malformed(bad, malformed);
     for (const c of lastCampaign.values()) {
       if (c.deleted) continue;
       byName.set(c.name, {
@@ -113,15 +159,11 @@ export class Store {
         workflows: [],
       });
     }
-    const lastRtype = new Map<string, ReturnType<typeof decodeRtype>>();
-    for (const r of tRows) lastRtype.set(`${String(r.campaign)}\u0000${String(r.rtype)}`, decodeRtype(r));
     for (const t of lastRtype.values()) {
       const c = byName.get(t.campaign);
       if (!c || t.deleted) continue;
       c.rtypes.push({ name: t.name, filter: t.filter, workflows: t.workflows, suspended: t.suspended });
     }
-    const lastWf = new Map<string, ReturnType<typeof decodeWorkflow>>();
-    for (const r of wRows) lastWf.set(`${String(r.campaign)}\u0000${String(r.workflow)}`, decodeWorkflow(r));
     for (const w of lastWf.values()) {
       const c = byName.get(w.campaign);
       if (!c || w.deleted) continue;
@@ -168,15 +210,25 @@ export class Store {
     const { where, params } = this.runWhere(campaign, sel);
     const only = sel.runs ? new Set(sel.runs) : undefined;
     const out = new Map<string, RunState>();
-    // folded as the rows stream in: the answer is never held whole
+    const bad = new MalformedSet();
+    // folded as the rows stream in: the answer is never held whole; a malformed point leaves the pair's last
+    // valid state in place, a newer valid point supersedes it
     await this.influx.eachRow(
       `SELECT "run", "status", "attempt", "tries", "outputs", "reason" FROM ${ident(M.run)} WHERE ${where} GROUP BY "workflow"`,
       params,
       (r) => {
         const s = decodeRunState(r);
-        if (!only || only.has(s.run)) out.set(stateKey(s.run, s.workflow), s);
+        if (isMalformed(s)) {
+          const p = malformedPoint(M.run, r, { campaign, workflow: undefined }, s.why, runEntity);
+          if (!only || p.run === undefined || only.has(p.run)) bad.add(p);
+          return;
+        }
+        const k = stateKey(s.run, s.workflow);
+        bad.valid(k);
+        if (!only || only.has(s.run)) out.set(k, s);
       },
     );
+    await this.malformed(bad, sel.malformed);
     return out;
   }
 
@@ -185,10 +237,20 @@ export class Store {
     const { where, params } = this.runWhere(campaign, { ...sel, workflow: undefined });
     const only = sel.runs ? new Set(sel.runs) : undefined;
     const out = new Map<number, RegisteredRun>();
+    const bad = new MalformedSet();
     await this.influx.eachRow(`SELECT * FROM ${ident(M.runinfo)} WHERE ${where}`, params, (r) => {
       const info = decodeRunInfo(r);
+      if (isMalformed(info)) {
+        const p = malformedPoint(M.runinfo, r, { campaign }, info.why, (x) =>
+          Number.isSafeInteger(x.run) ? String(x.run) : undefined,
+        );
+        if (!only || p.run === undefined || only.has(p.run)) bad.add(p);
+        return;
+      }
+      bad.valid(String(info.run));
       if (!only || only.has(info.run)) out.set(info.run, info);
     });
+    await this.malformed(bad, sel.malformed);
     return out;
   }
 
@@ -206,7 +268,7 @@ export class Store {
   /** Latest point of every job of a campaign (optionally only those written after `since`): one query. */
   async jobs(
     campaign: string,
-    sel: { since?: number; workflow?: string; firstRun?: number } = {},
+    sel: { since?: number; workflow?: string; firstRun?: number; malformed?: MalformedPoint[] } = {},
   ): Promise<Map<string, JobRecord>> {
     const conds = ['"campaign" = $c'];
     const params: Record<string, string> = { c: campaign };
@@ -218,14 +280,24 @@ export class Store {
     if (sel.firstRun !== undefined) conds.push(`"run" = ${Math.trunc(sel.firstRun)}`);
     if (sel.since !== undefined) conds.push(`time > ${Math.trunc(sel.since)}ms`);
     const out = new Map<string, JobRecord>();
+    const bad = new MalformedSet();
     await this.influx.eachRow(
       `SELECT * FROM ${ident(M.job)} WHERE ${conds.join(' AND ')} GROUP BY "workflow"`,
       params,
       (r) => {
         const j = decodeJob(r);
+        if (isMalformed(j)) {
+          const job = r.job;
+          bad.add(
+            malformedPoint(M.job, r, { campaign }, j.why, () => (typeof job === 'string' ? job : undefined)),
+          );
+          return;
+        }
+        bad.valid(j.name);
         out.set(j.name, j);
       },
     );
+    await this.malformed(bad, sel.malformed);
     return out;
   }
 
@@ -235,7 +307,15 @@ export class Store {
       `SELECT * FROM ${ident(M.job)} WHERE "campaign" = $c AND "workflow" = $w AND "job" = $j`,
       { c: campaign, w: workflow, j: name },
     );
-    return rows.map(decodeJob);
+    const bad = new MalformedSet();
+    const out: JobRecord[] = [];
+    for (const r of rows) {
+      const j = decodeJob(r);
+      if (isMalformed(j)) bad.add(malformedPoint(M.job, r, { campaign, workflow }, j.why));
+      else out.push(j);
+    }
+    await this.malformed(bad);
+    return out;
   }
 
   /** Current locks (latest point per campaign × workflow), optionally of one campaign: one query. */
@@ -245,27 +325,30 @@ export class Store {
       `SELECT * FROM ${ident(M.lock)}${where} GROUP BY "campaign", "workflow"`,
       campaign === undefined ? {} : { c: campaign },
     );
-    const last = new Map<string, LockRecord>();
-    for (const r of rows) {
-      const l = decodeLock(r);
-      last.set(`${l.campaign}\u0000${l.workflow}`, l);
-    }
+    const bad = new MalformedSet();
+    const last = lastValid(rows, decodeLock, [M.lock, 'campaign', 'workflow'], bad, pairEntity);
+    await this.malformed(bad);
     return [...last.values()];
   }
 
   /** Lease claims of every scope written after `since` (Unix ms), oldest first per scope: one query. */
   async leasePointsByScope(since: number): Promise<Map<string, LeasePoint[]>> {
     const out = new Map<string, LeasePoint[]>();
+    const bad = new MalformedSet();
     await this.influx.eachRow(
       `SELECT "owner", "expires" FROM ${ident(M.lease)} WHERE time > ${Math.trunc(since)}ms GROUP BY "scope"`,
       {},
       (r) => {
+        const p = decodeLease(r);
+        // a malformed claim is no claim: the holder is computed from the valid ones
+        if (isMalformed(p)) return bad.add(malformedPoint(M.lease, r, { scope: undefined }, p.why));
         const scope = String(r.scope);
         let l = out.get(scope);
         if (!l) out.set(scope, (l = []));
-        l.push(decodeLease(r));
+        l.push(p);
       },
     );
+    await this.malformed(bad);
     return out;
   }
 
@@ -288,17 +371,20 @@ export class Store {
     // the chunks and what changed since the watermark are read together (2 round trips in all)
     const since = head && head.watermark - overlapMs;
     const only = o.statusesOnly ?? false;
+    let malformed: MalformedPoint[] = [];
     const [snap, states, registered, jobs] = head
       ? await Promise.all([
           this.readSnapshot(campaign, head, only),
-          this.runStates(campaign, { since }),
-          this.registeredRuns(campaign, { since }),
-          only ? new Map<string, JobRecord>() : this.jobs(campaign, { since }),
+          this.runStates(campaign, { since, malformed }),
+          this.registeredRuns(campaign, { since, malformed }),
+          only ? new Map<string, JobRecord>() : this.jobs(campaign, { since, malformed }),
         ])
       : [];
     if (!snap || !states || !registered || !jobs) {
-      const full = await this.fullState(campaign);
-      return { ...full, states: StateTable.from(full.states.values()), readAt, via: 'full', changed: 0 };
+      malformed = [];
+      const full = await this.fullState(campaign, malformed);
+      const table = StateTable.from(full.states.values());
+      return { ...full, states: table, readAt, via: 'full', changed: 0, malformed };
     }
     // a key's newest point after `since` is at least as new as the one the snapshot holds (README)
     const st = snap.state;
@@ -306,15 +392,15 @@ export class Store {
     for (const [k, r] of registered) st.registered.set(k, r);
     for (const [k, j] of jobs) st.jobs.set(k, j);
     const changed = states.size + registered.size + jobs.size;
-    return { ...st, readAt, via: 'snapshot', head: snap.head, changed };
+    return { ...st, readAt, via: 'snapshot', head: snap.head, changed, malformed };
   }
 
   /** The full read of a campaign's state (3 queries in parallel). */
-  async fullState(campaign: string): Promise<CampaignState> {
+  async fullState(campaign: string, malformed?: MalformedPoint[]): Promise<CampaignState> {
     const [states, registered, jobs] = await Promise.all([
-      this.runStates(campaign),
-      this.registeredRuns(campaign),
-      this.jobs(campaign),
+      this.runStates(campaign, { malformed }),
+      this.registeredRuns(campaign, { malformed }),
+      this.jobs(campaign, { malformed }),
     ]);
     return { states, registered, jobs };
   }
@@ -396,18 +482,20 @@ export class Store {
   async statusCounts(
     campaign: string,
     overlapMs: number = SNAPSHOT_OVERLAP_MS,
-  ): Promise<{ counts: Record<RunStatus, number>; runs: number }> {
+  ): Promise<{ counts: Record<RunStatus, number>; runs: number; malformed: MalformedPoint[] }> {
     const head = await this.usableHead(campaign);
+    let malformed: MalformedPoint[] = [];
     const [v, since] = head
       ? await Promise.all([
           this.verifiedChunks(campaign, head),
-          this.runStates(campaign, { since: head.watermark - overlapMs }),
+          this.runStates(campaign, { since: head.watermark - overlapMs, malformed }),
         ])
       : [];
     const cols = v && decodeSafely(() => decodeStatuses(v.chunks));
     const fold =
       cols && v && cols.reduce((n, c) => n + c.runs.length, 0) === v.head.states ? cols : undefined;
-    const states = fold && since ? since : await this.runStates(campaign);
+    if (!(fold && since)) malformed = [];
+    const states = fold && since ? since : await this.runStates(campaign, { malformed });
     const counts = emptyCounts();
     const runs = new RunSet();
     // the pairs written since the watermark replace the snapshot's; the others are counted from its columns
@@ -429,7 +517,7 @@ export class Store {
         runs.add(run);
       }
     }
-    return { counts, runs: runs.size };
+    return { counts, runs: runs.size, malformed };
   }
 
   /**
@@ -523,8 +611,35 @@ function isZlibError(err: unknown): boolean {
 export interface CampaignReadResult extends CampaignState {
   /** Unix ms at which the read began (the watermark of a snapshot taken from it). */
   readAt: number;
+  /** Malformed points the read skipped (their pairs, runs or jobs keep their last valid point). */
+  malformed: MalformedPoint[];
   via: 'snapshot' | 'full';
   head?: SnapshotHead;
   /** Entries read since the snapshot's watermark (0 on a full read). */
   changed: number;
+}
+
+/**
+ * The last valid value of each entity among rows read oldest first (a definition's points), the malformed ones
+ * collected in `bad` unless a newer valid point of their entity supersedes them.
+ */
+function lastValid<T>(
+  rows: readonly Row[],
+  decode: (r: Row) => T | Malformed,
+  [measurement, ...tags]: readonly string[],
+  bad: MalformedSet,
+  entityOf: (r: Row) => string,
+): Map<string, T> {
+  const tagged = Object.fromEntries(tags.map((t) => [t, undefined]));
+  const last = new Map<string, T>();
+  for (const r of rows) {
+    const v = decode(r);
+    const k = entityOf(r);
+    if (isMalformed(v)) bad.add(malformedPoint(measurement ?? '', r, tagged, v.why, entityOf));
+    else {
+      bad.valid(k);
+      last.set(k, v);
+    }
+  }
+  return last;
 }
