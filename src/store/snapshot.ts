@@ -345,3 +345,24 @@ export function decodeStatuses(chunks: readonly string[]): { w: string; runs: nu
   }
   return out;
 }
+
+/** The decoded value, or undefined when the (checksummed) chunks still do not decode. */
+export function decodeSafely<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (err) {
+    if (
+      err instanceof SnapshotCorrupt ||
+      err instanceof SyntaxError ||
+      err instanceof TypeError ||
+      isZlibError(err)
+    )
+      return undefined;
+    throw err;
+  }
+}
+
+function isZlibError(err: unknown): boolean {
+  const code: unknown = err instanceof Error ? Reflect.get(err, 'code') : undefined;
+  return typeof code === 'string' && code.startsWith('Z_');
+}

@@ -14,13 +14,13 @@ import {
   checksum,
   chunkPoints,
   decodeChunks,
+  decodeSafely,
   decodeStatuses,
   encodeChunks,
   headPoint,
   newGeneration,
   SNAPSHOT,
   SNAPSHOT_SCHEMA,
-  SnapshotCorrupt,
   type CampaignState,
   type SnapshotHead,
 } from './snapshot.js';
@@ -586,27 +586,6 @@ class RunSet {
 
 /** Points with client timestamps up to this long before a snapshot's watermark are read again. */
 export const SNAPSHOT_OVERLAP_MS = 120_000;
-
-/** The decoded value, or undefined when the (checksummed) chunks still do not decode. */
-function decodeSafely<T>(fn: () => T): T | undefined {
-  try {
-    return fn();
-  } catch (err) {
-    if (
-      err instanceof SnapshotCorrupt ||
-      err instanceof SyntaxError ||
-      err instanceof TypeError ||
-      isZlibError(err)
-    )
-      return undefined;
-    throw err;
-  }
-}
-
-function isZlibError(err: unknown): boolean {
-  const code: unknown = err instanceof Error ? Reflect.get(err, 'code') : undefined;
-  return typeof code === 'string' && code.startsWith('Z_');
-}
 
 export interface CampaignReadResult extends CampaignState {
   /** Unix ms at which the read began (the watermark of a snapshot taken from it). */
