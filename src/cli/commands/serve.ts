@@ -3,6 +3,7 @@ import path from 'node:path';
 import { UsageError } from '../../errors.js';
 import { contextFrom } from '../context.js';
 import { defineCommand } from '../define.js';
+import { checkInt } from '../numbers.js';
 
 export const serveCommand = defineCommand({
   command: 'serve',
@@ -31,6 +32,7 @@ export const serveCommand = defineCommand({
       .check((a) => {
         if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535)
           throw new UsageError('--port must be 0–65535');
+        checkInt(a.maxInFlight, '--max-in-flight', 1);
         return true;
       })
       .example('$0 --db ecal_prompt_v1 serve', 'http://127.0.0.1:8080/')
