@@ -81,7 +81,7 @@ describe('a malformed point', () => {
       /^runctrl: warning: skipped a malformed run point \(campaign forged, workflow wf, run \d+, time \S+Z\): unknown run status .*DELETE FROM "run" WHERE "campaign" = 'forged' AND "workflow" = 'wf' AND time = '\S+Z'$/,
     );
     // stored control and bidi characters are shown escaped, never raw
-    expect(stderr).toContain('\\x1b[31mdone\\u202e');
+    expect(stderr).toContain('\\u001b[31mdone\\u202e');
     expect(stderr.includes('\u001b') || stderr.includes('\u202e')).toBe(false);
     const table = await runCli(['list'], { env: e.env, cwd: e.dir });
     expect(table.code).toBe(0);
