@@ -155,7 +155,13 @@ export function statusOf(c: Campaign, st: CampaignState, f: GridFilter): StatusR
     });
     return { run, fill: info?.fill ?? 0, era: info?.era ?? '', rtypes: info?.rtypes ?? [], status };
   });
-  return { campaign: c.name, workflows: g.workflows, rows, totals: g.counts };
+  return {
+    campaign: c.name,
+    workflows: g.workflows,
+    rows,
+    totals: g.counts,
+    malformed: st.malformed?.length ?? 0,
+  };
 }
 
 export interface RunPage {

@@ -29,6 +29,8 @@ export interface StatusResult {
   workflows: string[];
   rows: StatusRow[];
   totals: Record<string, Record<RunStatus, number>>;
+  /** Malformed points skipped in the campaign's state (docs/malformed-points.md). */
+  malformed: number;
 }
 
 /** Runs × workflows of a campaign with counts per status; selection by workflow, runs, range, era or run list. */
@@ -84,7 +86,7 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
       if (s && t) t[s]++;
     }
   }
-  return { campaign: c.name, workflows, rows, totals };
+  return { campaign: c.name, workflows, rows, totals, malformed: current.malformed.length };
 }
 
 /**

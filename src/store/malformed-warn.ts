@@ -38,6 +38,7 @@ const DECODERS: Record<string, (r: Row) => unknown> = {
 };
 
 const MAX_DETAILED = 10;
+const MAX_REMEMBERED = 100_000;
 
 /** One line describing a malformed point and how to delete it. */
 export function warningLine(db: string, p: MalformedPoint): string {
@@ -60,7 +61,8 @@ export class MalformedWarnings {
   async warn(points: readonly MalformedPoint[]): Promise<void> {
     const fresh = points.filter((p) => !this.seen.has(pointId(p)));
     if (fresh.length === 0) return;
-    for (const p of fresh) this.seen.add(pointId(p));
+    // bounded memory whatever is forged: past MAX_REMEMBERED points, new ones are summed up at every read
+    for (const p of fresh) if (this.seen.size < MAX_REMEMBERED) this.seen.add(pointId(p));
     const sink = this.sink;
     if (!sink) return;
     for (const p of fresh.slice(0, MAX_DETAILED)) {

@@ -383,6 +383,8 @@ export class Store {
     if (!snap || !states || !registered || !jobs) {
       malformed = [];
       const full = await this.fullState(campaign, malformed);
+      // what a statuses-only read reports does not depend on the path it took: jobs are not its business
+      if (only) malformed = malformed.filter((p) => p.measurement !== M.job);
       const table = StateTable.from(full.states.values());
       return { ...full, states: table, readAt, via: 'full', changed: 0, malformed };
     }

@@ -91,6 +91,9 @@ describe('a malformed point', () => {
   it('leaves status, compact and the other campaigns working', async () => {
     const s = await statusOf(e, C);
     expect(s.totals.wf).toMatchObject({ new: 3 });
+    expect((s as unknown as { malformed: number }).malformed).toBe(2);
+    const text = await runCli(['status', '--campaign', C], { env: e.env, cwd: e.dir });
+    expect(text.stdout).toMatch(/2 malformed point\(s\) skipped/);
     const c = await runCli(['compact', '--json'], { env: e.env, cwd: e.dir });
     expect(c.code, c.stderr).toBe(0);
     // after the snapshot the points are still read (they are newer than its watermark's overlap) and counted

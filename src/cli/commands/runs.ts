@@ -117,6 +117,8 @@ export const statusCommand = defineCommand({
         r.workflows.map((w) => [w, ...RUN_STATUSES.map((s) => r.totals[w]?.[s] ?? 0)]),
       ),
     );
+    if (r.malformed > 0)
+      io.out(`${r.malformed} malformed point(s) skipped: see the warnings above (docs/malformed-points.md)`);
   },
 });
 
