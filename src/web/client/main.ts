@@ -68,6 +68,8 @@ function campaignCard(c: Overview): HTMLElement {
       `${c.runs} runs · failures (24 h): `,
       h('strong', {}, String(c.failed24h)),
       ` · locks: ${c.locks.length}`,
+      // docs/malformed-points.md: skipped points, warned of in the server's log
+      c.malformed > 0 && h('span', { class: 'muted' }, ` · ${c.malformed} malformed points`),
     ),
     ...c.locks.map((l) =>
       h(
