@@ -289,7 +289,9 @@ export class Store {
         if (isMalformed(j)) {
           const job = r.job;
           bad.add(
-            malformedPoint(M.job, r, { campaign }, j.why, () => (typeof job === 'string' ? job : undefined)),
+            malformedPoint(M.job, r, { campaign, workflow: undefined }, j.why, () =>
+              typeof job === 'string' ? job : undefined,
+            ),
           );
           return;
         }

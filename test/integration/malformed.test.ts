@@ -100,7 +100,9 @@ describe('a malformed point', () => {
     expect((await list()).rows.find((x) => x.campaign === C)?.malformed).toBe(2);
     const jobs = await runCli(['jobs', '--campaign', C, '--json'], { env: e.env, cwd: e.dir });
     expect(jobs.code, jobs.stderr).toBe(0);
-    expect(jobs.stderr).toMatch(/malformed job point .*job is not one-hot|job status is not one-hot/);
+    expect(jobs.stderr).toMatch(
+      /malformed job point \(campaign forged, workflow wf, time \S+Z\): job status is not one-hot.*DELETE FROM "job" WHERE "campaign" = 'forged' AND "workflow" = 'wf' AND time = '\S+Z'$/m,
+    );
   });
 
   it('answers /api/campaigns with 200 and the count', async () => {
