@@ -25,6 +25,7 @@ import {
   decodeWorkflow,
   M,
 } from './schema.js';
+import { decodeSnapshotHead, SNAPSHOT } from './snapshot.js';
 
 const DECODERS: Record<string, (r: Row) => unknown> = {
   [M.campaign]: decodeCampaign,
@@ -35,6 +36,7 @@ const DECODERS: Record<string, (r: Row) => unknown> = {
   [M.job]: decodeJob,
   [M.lock]: decodeLock,
   [M.lease]: decodeLease,
+  [SNAPSHOT]: decodeSnapshotHead,
 };
 
 const MAX_DETAILED = 10;

@@ -22,6 +22,7 @@ import { StateTable, type StateRecord } from '../domain/state-table.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { isJobStatus, RUN_STATUSES } from '../domain/status.js';
 import { int, type PointSpec } from './lineproto.js';
+import { decoder, f, fail } from './malformed.js';
 
 export const SNAPSHOT = 'snapshot';
 /** Bumped whenever the chunk encoding or the meaning of a stored point changes: older snapshots are stale. */
@@ -227,6 +228,26 @@ export function headPoint(campaign: string, h: Omit<SnapshotHead, 'time'>): Poin
     key: 0,
   };
 }
+
+/** A head point (any schema): the typed head, or Malformed (the snapshot is then unusable). */
+export const decodeSnapshotHead = decoder((r): SnapshotHead => {
+  const count = (k: string): number => {
+    const v = f.int(r, k, -1);
+    return v >= 0 ? v : fail(`field ${k} is not a count`);
+  };
+  return {
+    gen: f.need(r, 'gen'),
+    schema: f.int(r, 'schema', -1),
+    watermark: f.num(r, 'watermark', -1),
+    first: f.num(r, 'first', -1),
+    time: f.num(r, 'time', -1),
+    chunks: count('chunks'),
+    sum: f.need(r, 'sum'),
+    states: count('states'),
+    runs: count('runs'),
+    jobs: count('jobs'),
+  };
+});
 
 const split = (s: string): string[] => (s === '' ? [] : s.split(','));
 

@@ -15,6 +15,7 @@ import {
   chunkPoints,
   decodeChunks,
   decodeSafely,
+  decodeSnapshotHead,
   decodeStatuses,
   encodeChunks,
   headPoint,
@@ -417,19 +418,13 @@ export class Store {
     );
     const r = rows[0];
     if (!r) return undefined;
-    const n = (k: string): number => (typeof r[k] === 'number' ? r[k] : -1);
-    return {
-      gen: String(r.gen ?? ''),
-      schema: n('schema'),
-      watermark: n('watermark'),
-      first: n('first'),
-      time: n('time'),
-      chunks: n('chunks'),
-      sum: String(r.sum ?? ''),
-      states: n('states'),
-      runs: n('runs'),
-      jobs: n('jobs'),
-    };
+    const h = decodeSnapshotHead(r);
+    if (!isMalformed(h)) return h;
+    // an unreadable head is no snapshot: the reader falls back to the full read
+    const bad = new MalformedSet();
+    bad.add(malformedPoint(SNAPSHOT, r, { campaign, part: 'head' }, h.why));
+    await this.malformed(bad);
+    return undefined;
   }
 
   /** The newest snapshot if it is whole, of this schema and matches its checksum; else undefined. */

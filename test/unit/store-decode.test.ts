@@ -31,6 +31,7 @@ import {
   workflowPoint,
 } from '../../src/store/schema.js';
 import type { WorkflowSpec } from '../../src/domain/workflow.js';
+import { decodeSnapshotHead, headPoint, type SnapshotHead } from '../../src/store/snapshot.js';
 
 const RUNS = { numRuns: 300 };
 
@@ -236,6 +237,28 @@ const cases: Case<unknown>[] = [
     }),
     decode: decodeWorkflow,
     wellTyped: (v) => typeof (v as { spec: { name: unknown } }).spec.name === 'string',
+  },
+  {
+    name: 'snapshot head',
+    valid: fc
+      .record({
+        gen: name,
+        schema: fc.nat(9),
+        watermark: time,
+        first: time,
+        chunks: fc.nat(99),
+        sum: fc.stringMatching(/^[0-9a-f]{64}$/),
+        states: nat,
+        runs: nat,
+        jobs: nat,
+      })
+      .chain((h) => fc.tuple(fc.constant(h), name, time))
+      .map(([h, c, t]) => ({ value: { ...h, time: t }, row: rowOf(headPoint(c, h), t) })),
+    decode: decodeSnapshotHead,
+    wellTyped: (v) => {
+      const h = v as SnapshotHead;
+      return safe(h.chunks) && h.chunks >= 0 && typeof h.gen === 'string' && safe(h.states) && fin(h.time);
+    },
   },
   {
     name: 'jobend',
