@@ -21,8 +21,11 @@ export async function compact(ctx: Ctx, o: { campaign?: string }): Promise<Compa
       : [(await loadCampaign(ctx, o.campaign)).name];
   const out: CompactResult[] = [];
   for (const campaign of names) {
-    const r = await ctx.store.campaignState(campaign);
-    const h = await ctx.store.writeSnapshot(campaign, r, r.readAt);
+    // a snapshot that turns out undecodable while it is re-encoded is refused, and the history read instead
+    const { r, h } = await ctx.store.withState(campaign, async (r) => ({
+      r,
+      h: await ctx.store.writeSnapshot(campaign, r, r.readAt),
+    }));
     out.push({
       campaign,
       readVia: r.via,

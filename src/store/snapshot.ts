@@ -291,32 +291,68 @@ function restColumns(c: StateColumns, n: number): RestColumns {
 /**
  * Stores a state chunk's pairs in the table with their statuses; the other columns stay deflated until one of
  * the chunk's pairs is first read in full (StateTable.putLazy). The chunk's bytes were checked against the head's
- * checksum, so a failure there is a writer's bug, not a torn write: it throws SnapshotCorrupt, never a wrong state.
+ * checksum, so a failure there is a writer's bug or a forged snapshot: it throws SnapshotCorrupt (and calls
+ * onCorrupt), never a wrong state.
  */
-function putChunk(states: StateTable, c: { w: string } & StateColumns, restB64: string): void {
+function putChunk(
+  states: StateTable,
+  c: { w: string } & StateColumns,
+  restB64: string,
+  onCorrupt: () => void,
+): void {
   const { runs, st } = statusColumns(c);
-  states.putLazy(c.w, runs, st, () => {
-    const [attempt, tries, outputs, reason, time] = restColumns(
-      { ...c, rest: inflate(restB64) },
-      runs.length,
-    );
-    return { attempt, tries, outputs, reason, time: undeltas(time) };
-  });
+  states.putLazy(
+    c.w,
+    runs,
+    st,
+    corruptAs(onCorrupt, () => {
+      const [attempt, tries, outputs, reason, time] = restColumns(
+        { ...c, rest: inflate(restB64) },
+        runs.length,
+      );
+      return { attempt, tries, outputs, reason, time: undeltas(time) };
+    }),
+  );
+}
+
+/**
+ * A lazy loader that reports its failure (onCorrupt: the store then refuses the generation, see
+ * Store.refuseSnapshot) and throws SnapshotCorrupt, whatever it failed on.
+ */
+function corruptAs<T>(onCorrupt: () => void, load: () => T): () => T {
+  return () => {
+    try {
+      return load();
+    } catch (err) {
+      onCorrupt();
+      throw err instanceof SnapshotCorrupt ? err : new SnapshotCorrupt(`undecodable chunk: ${String(err)}`);
+    }
+  };
 }
 
 /** Stores a run chunk's registered runs in the map, their records decoded when one of them is first read. */
-function putRunChunk(registered: LazyMap<number, RegisteredRun>, c: RunColumns, restB64: string): void {
+function putRunChunk(
+  registered: LazyMap<number, RegisteredRun>,
+  c: RunColumns,
+  restB64: string,
+  onCorrupt: () => void,
+): void {
   const runs = Array.isArray(c.runs) && c.runs.every(isInt) ? undeltas(c.runs) : undefined;
   if (!runs?.every(isInt)) throw new SnapshotCorrupt('bad run column');
-  registered.putLazy(runs, () => {
-    const v = JSON.parse(inflate(restB64)) as unknown;
-    const ok =
-      Array.isArray(v) &&
-      v.length === runs.length &&
-      v.every((r: unknown, i) => typeof r === 'object' && r !== null && (r as RegisteredRun).run === runs[i]);
-    if (!ok) throw new SnapshotCorrupt('bad registered runs');
-    return v as RegisteredRun[];
-  });
+  registered.putLazy(
+    runs,
+    corruptAs(onCorrupt, () => {
+      const v = JSON.parse(inflate(restB64)) as unknown;
+      const ok =
+        Array.isArray(v) &&
+        v.length === runs.length &&
+        v.every(
+          (r: unknown, i) => typeof r === 'object' && r !== null && (r as RegisteredRun).run === runs[i],
+        );
+      if (!ok) throw new SnapshotCorrupt('bad registered runs');
+      return v as RegisteredRun[];
+    }),
+  );
 }
 
 function decodeJobRec(r: JobRec): JobRecord {
@@ -332,7 +368,11 @@ function decodeJobRec(r: JobRec): JobRecord {
  * The state held by verified chunks (in seq order). Throws SnapshotCorrupt on anything unexpected (the other
  * columns of state and run chunks: when first read, see putChunk). With `statusesOnly`, jobs are left out.
  */
-export function decodeChunks(chunks: readonly string[], statusesOnly = false): CampaignState {
+export function decodeChunks(
+  chunks: readonly string[],
+  statusesOnly = false,
+  onCorrupt: () => void = () => undefined,
+): CampaignState {
   const states = new StateTable();
   const registered = new LazyMap<number, RegisteredRun>();
   const st: CampaignState = { states, registered, jobs: new Map() };
@@ -343,8 +383,8 @@ export function decodeChunks(chunks: readonly string[], statusesOnly = false): C
     if (c.k === 's') pairs.set(c.w, (pairs.get(c.w) ?? 0) + (typeof c.st === 'string' ? c.st.length : 0));
   for (const [w, n] of pairs) states.reserve(w, n);
   for (const { c, restB64 } of parts) {
-    if (c.k === 's') putChunk(states, c, restB64);
-    else if (c.k === 'r') putRunChunk(registered, c, restB64);
+    if (c.k === 's') putChunk(states, c, restB64, onCorrupt);
+    else if (c.k === 'r') putRunChunk(registered, c, restB64, onCorrupt);
     else if (c.k === 'j') {
       for (const r of c.v) {
         const j = decodeJobRec(r);

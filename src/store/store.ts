@@ -22,6 +22,7 @@ import {
   newGeneration,
   SNAPSHOT,
   SNAPSHOT_SCHEMA,
+  SnapshotCorrupt,
   type CampaignState,
   type SnapshotHead,
 } from './snapshot.js';
@@ -69,6 +70,8 @@ const pairEntity = (r: Row): string => `${String(r.campaign)}\u0000${String(r.wo
 export class Store {
   /** Warns of each malformed point once per process (the CLI prints to stderr: Store.onMalformed). */
   readonly warnings: MalformedWarnings;
+  /** Snapshot generations found undecodable after their checksum matched (forged): never read again. */
+  private readonly refused = new Set<string>();
 
   constructor(readonly influx: InfluxClient) {
     this.warnings = new MalformedWarnings(influx);
@@ -435,7 +438,8 @@ export class Store {
   ): Promise<{ head: SnapshotHead; state: CampaignState } | undefined> {
     const v = await this.verifiedChunks(campaign, known ?? (await this.usableHead(campaign)));
     if (!v) return undefined;
-    const state = decodeSafely(() => decodeChunks(v.chunks, statusesOnly));
+    const gen = v.head.gen;
+    const state = decodeSafely(() => decodeChunks(v.chunks, statusesOnly, () => this.refuseSnapshot(gen)));
     const ok =
       state !== undefined &&
       state.states.size === v.head.states &&
@@ -447,8 +451,43 @@ export class Store {
   /** The newest snapshot head of a campaign if it is of this schema and well formed: one query. */
   private async usableHead(campaign: string): Promise<SnapshotHead | undefined> {
     const head = await this.snapshotHead(campaign);
-    const ok = head && head.schema === SNAPSHOT_SCHEMA && head.first >= 0 && head.time >= head.first;
+    const ok =
+      head &&
+      head.schema === SNAPSHOT_SCHEMA &&
+      head.first >= 0 &&
+      head.time >= head.first &&
+      !this.refused.has(head.gen);
     return ok ? head : undefined;
+  }
+
+  /**
+   * Refuses a snapshot generation whose chunks matched their checksum but did not decode when read (a forged
+   * snapshot): this process reads the full history instead from now on, and the next snapshot written replaces
+   * it. Called by the chunks' lazy decoders (which then throw SnapshotCorrupt: see readState).
+   */
+  refuseSnapshot(gen: string): void {
+    if (this.refused.has(gen)) return;
+    this.refused.add(gen);
+    this.warnings.sink?.(
+      `runctrl: warning: snapshot generation ${gen} does not decode: reading the history instead`,
+    );
+  }
+
+  /**
+   * `fn` over the campaign's current state (campaignState); when a lazily decoded part of its snapshot turns
+   * out corrupt (SnapshotCorrupt), the generation is refused and `fn` runs once more over the full read.
+   */
+  async withState<T>(
+    campaign: string,
+    fn: (st: CampaignReadResult) => Promise<T> | T,
+    o: { statusesOnly?: boolean } = {},
+  ): Promise<T> {
+    try {
+      return await fn(await this.campaignState(campaign, undefined, o));
+    } catch (err) {
+      if (!(err instanceof SnapshotCorrupt)) throw err;
+      return fn(await this.campaignState(campaign, undefined, o));
+    }
   }
 
   /** The chunks of a head, if they are whole and match its checksum: one query. */

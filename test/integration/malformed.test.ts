@@ -7,7 +7,9 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { deflateRawSync } from 'node:zlib';
+import { checksum, chunkPoints, encodeChunks, headPoint, SNAPSHOT_SCHEMA } from '../../src/store/snapshot.js';
 import { Store } from '../../src/store/store.js';
 import { serve, type Dashboard } from '../../src/web/server.js';
 import { storeSource } from '../../src/web/source.js';
@@ -153,4 +155,44 @@ describe('a malformed point', () => {
   });
 });
 
-afterAll(() => undefined);
+describe('a forged snapshot (its checksum right, its columns undecodable)', () => {
+  it(
+    'is refused: the loop reads the history and processes the campaign, compact replaces it',
+    { timeout: 120_000 },
+    async () => {
+      await ok(e, ['inject', '--campaign', 'sane', '--runs', '386003']);
+      const store = new Store(client);
+      const st = await store.fullState('sane');
+      // the state chunks' other columns (attempt, tries, …) replaced by something that is not them
+      const broken = deflateRawSync('[1]').toString('base64');
+      const chunks = encodeChunks(st).map((c) =>
+        c.startsWith('s') ? `${c.slice(0, c.indexOf('.'))}.${broken}` : c,
+      );
+      const gen = 'forged-1';
+      const first = await store.write(chunkPoints('sane', gen, chunks));
+      await store.write([
+        headPoint('sane', {
+          gen,
+          schema: SNAPSHOT_SCHEMA,
+          // ahead of every point: the readers take every pair from the snapshot
+          watermark: Date.now() + 600_000,
+          first,
+          chunks: chunks.length,
+          sum: checksum(chunks),
+          states: st.states.size,
+          runs: st.registered.size,
+          jobs: st.jobs.size,
+        }),
+      ]);
+      expect((await store.snapshotHead('sane'))?.gen).toBe(gen);
+      const r = await cli(e, ['automation', '--once', '-c', 'sane']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/snapshot generation forged-1 does not decode: reading the history instead/);
+      const s = await untilSettled(e, 'sane', { args: ['-c', 'sane'] });
+      expect(s.totals.wf).toMatchObject({ new: 0, done: 3 });
+      const c = await runCli(['compact', '--campaign', 'sane'], { env: e.env, cwd: e.dir });
+      expect(c.code, c.stderr).toBe(0);
+      expect((await store.snapshotHead('sane'))?.gen).not.toBe(gen);
+    },
+  );
+});
