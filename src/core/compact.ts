@@ -1,5 +1,6 @@
 /** `compact`: a fresh snapshot of each campaign's current state (README, "Snapshots"). */
 import { loadCampaign } from './campaigns.js';
+import { againIfCorrupt } from '../store/snapshot.js';
 import type { Ctx } from './context.js';
 
 export interface CompactResult {
@@ -22,10 +23,10 @@ export async function compact(ctx: Ctx, o: { campaign?: string }): Promise<Compa
   const out: CompactResult[] = [];
   for (const campaign of names) {
     // a snapshot that turns out undecodable while it is re-encoded is refused, and the history read instead
-    const { r, h } = await ctx.store.withState(campaign, async (r) => ({
-      r,
-      h: await ctx.store.writeSnapshot(campaign, r, r.readAt),
-    }));
+    const { r, h } = await againIfCorrupt(async () => {
+      const r = await ctx.store.campaignState(campaign);
+      return { r, h: await ctx.store.writeSnapshot(campaign, r, r.readAt) };
+    });
     out.push({
       campaign,
       readVia: r.via,

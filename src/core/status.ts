@@ -1,4 +1,5 @@
 import { loadCampaign } from './campaigns.js';
+import { againIfCorrupt } from '../store/snapshot.js';
 import { activeWorkflows } from '../domain/campaign.js';
 import { emptyCounts, type RunStatus } from '../domain/status.js';
 import type { Ctx } from './context.js';
@@ -34,7 +35,12 @@ export interface StatusResult {
 }
 
 /** Runs × workflows of a campaign with counts per status; selection by workflow, runs, range, era or run list. */
+/** A forged snapshot found undecodable midway is refused and the state read again (docs/malformed-points.md). */
 export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> {
+  return againIfCorrupt(() => statusOnce(ctx, o));
+}
+
+async function statusOnce(ctx: Ctx, o: StatusOptions): Promise<StatusResult> {
   checkName('campaign', o.campaign);
   const sel = o.selector ?? {};
   const kind = selectorKind(sel);

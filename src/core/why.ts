@@ -1,5 +1,6 @@
 /** `runctrl why`: why each workflow of a run is not done, from the campaign's state (constant queries). */
 import { forEachStatus } from '../domain/state-table.js';
+import { againIfCorrupt } from '../store/snapshot.js';
 import { explainRun, type WhyResult } from '../domain/why.js';
 import { UserError } from '../errors.js';
 import { loadCampaign } from './campaigns.js';
@@ -13,7 +14,12 @@ export interface WhyOptions {
   maxInFlight?: number;
 }
 
+/** A forged snapshot found undecodable midway is refused and the state read again (docs/malformed-points.md). */
 export async function why(ctx: Ctx, o: WhyOptions): Promise<WhyResult> {
+  return againIfCorrupt(() => whyOnce(ctx, o));
+}
+
+async function whyOnce(ctx: Ctx, o: WhyOptions): Promise<WhyResult> {
   const c = await loadCampaign(ctx, o.campaign);
   // the current state without the history (the snapshot and what changed since)
   const [{ states, registered, jobs }, locks] = await Promise.all([

@@ -96,6 +96,20 @@ const JOB_KEYS = [
 
 export class SnapshotCorrupt extends Error {}
 
+/**
+ * Runs a read of a campaign's state (and what is done with it) once more when a lazily decoded part of its
+ * snapshot turned out corrupt: the store has refused that generation (Store.refuseSnapshot), so the second run
+ * reads the history.
+ */
+export async function againIfCorrupt<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!(err instanceof SnapshotCorrupt)) throw err;
+    return fn();
+  }
+}
+
 /** A chunk as stored: base64 of the deflated JSON (the repeated paths and names compress well). */
 function pack<T>(part: T[], make: (v: T[]) => Chunk): string[] {
   const c = make(part);

@@ -22,7 +22,6 @@ import {
   newGeneration,
   SNAPSHOT,
   SNAPSHOT_SCHEMA,
-  SnapshotCorrupt,
   type CampaignState,
   type SnapshotHead,
 } from './snapshot.js';
@@ -463,7 +462,7 @@ export class Store {
   /**
    * Refuses a snapshot generation whose chunks matched their checksum but did not decode when read (a forged
    * snapshot): this process reads the full history instead from now on, and the next snapshot written replaces
-   * it. Called by the chunks' lazy decoders (which then throw SnapshotCorrupt: see readState).
+   * it. Called by the chunks' lazy decoders (which then throw SnapshotCorrupt: see againIfCorrupt).
    */
   refuseSnapshot(gen: string): void {
     if (this.refused.has(gen)) return;
@@ -471,23 +470,6 @@ export class Store {
     this.warnings.sink?.(
       `runctrl: warning: snapshot generation ${gen} does not decode: reading the history instead`,
     );
-  }
-
-  /**
-   * `fn` over the campaign's current state (campaignState); when a lazily decoded part of its snapshot turns
-   * out corrupt (SnapshotCorrupt), the generation is refused and `fn` runs once more over the full read.
-   */
-  async withState<T>(
-    campaign: string,
-    fn: (st: CampaignReadResult) => Promise<T> | T,
-    o: { statusesOnly?: boolean } = {},
-  ): Promise<T> {
-    try {
-      return await fn(await this.campaignState(campaign, undefined, o));
-    } catch (err) {
-      if (!(err instanceof SnapshotCorrupt)) throw err;
-      return fn(await this.campaignState(campaign, undefined, o));
-    }
   }
 
   /** The chunks of a head, if they are whole and match its checksum: one query. */

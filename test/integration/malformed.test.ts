@@ -155,44 +155,61 @@ describe('a malformed point', () => {
   });
 });
 
+/** A snapshot of the campaign's state whose checksum is right but whose columns are not (as a forger would). */
+async function forgeSnapshot(store: Store, campaign: string, gen: string): Promise<void> {
+  const st = await store.fullState(campaign);
+  // the chunks' other columns (attempt, tries, …; the registered runs' records) replaced by something else
+  const broken = deflateRawSync('[1]').toString('base64');
+  const chunks = encodeChunks(st).map((c) =>
+    c.startsWith('j') ? c : `${c.slice(0, c.indexOf('.'))}.${broken}`,
+  );
+  const first = await store.write(chunkPoints(campaign, gen, chunks));
+  await store.write([
+    headPoint(campaign, {
+      gen,
+      schema: SNAPSHOT_SCHEMA,
+      // ahead of every point: the readers take every pair from the snapshot
+      watermark: Date.now() + 600_000,
+      first,
+      chunks: chunks.length,
+      sum: checksum(chunks),
+      states: st.states.size,
+      runs: st.registered.size,
+      jobs: st.jobs.size,
+    }),
+  ]);
+  expect((await store.snapshotHead(campaign))?.gen).toBe(gen);
+}
+
 describe('a forged snapshot (its checksum right, its columns undecodable)', () => {
+  const store = new Store(client);
+  const cmd = (...args: string[]) => runCli(args, { env: e.env, cwd: e.dir });
+
   it(
-    'is refused: the loop reads the history and processes the campaign, compact replaces it',
+    'is refused by the loop, which reads the history and processes the campaign',
     { timeout: 120_000 },
     async () => {
       await ok(e, ['inject', '--campaign', 'sane', '--runs', '386003']);
-      const store = new Store(client);
-      const st = await store.fullState('sane');
-      // the state chunks' other columns (attempt, tries, …) replaced by something that is not them
-      const broken = deflateRawSync('[1]').toString('base64');
-      const chunks = encodeChunks(st).map((c) =>
-        c.startsWith('s') ? `${c.slice(0, c.indexOf('.'))}.${broken}` : c,
-      );
-      const gen = 'forged-1';
-      const first = await store.write(chunkPoints('sane', gen, chunks));
-      await store.write([
-        headPoint('sane', {
-          gen,
-          schema: SNAPSHOT_SCHEMA,
-          // ahead of every point: the readers take every pair from the snapshot
-          watermark: Date.now() + 600_000,
-          first,
-          chunks: chunks.length,
-          sum: checksum(chunks),
-          states: st.states.size,
-          runs: st.registered.size,
-          jobs: st.jobs.size,
-        }),
-      ]);
-      expect((await store.snapshotHead('sane'))?.gen).toBe(gen);
+      await forgeSnapshot(store, 'sane', 'forged-1');
       const r = await cli(e, ['automation', '--once', '-c', 'sane']);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/snapshot generation forged-1 does not decode: reading the history instead/);
       const s = await untilSettled(e, 'sane', { args: ['-c', 'sane'] });
       expect(s.totals.wf).toMatchObject({ new: 0, done: 3 });
-      const c = await runCli(['compact', '--campaign', 'sane'], { env: e.env, cwd: e.dir });
-      expect(c.code, c.stderr).toBe(0);
-      expect((await store.snapshotHead('sane'))?.gen).not.toBe(gen);
     },
   );
+
+  it('is refused by status, why and compact; compact replaces it', async () => {
+    await forgeSnapshot(store, 'sane', 'forged-2');
+    const st = await cmd('status', '--campaign', 'sane', '--json');
+    expect(st.code, st.stderr).toBe(0);
+    expect((JSON.parse(st.stdout) as { rows: { era: string }[] }).rows.map((x) => x.era)).toHaveLength(3);
+    const w = await cmd('why', '--campaign', 'sane', '--run', '386003');
+    expect(w.code, w.stderr).toBe(0);
+    const c = await cmd('compact', '--campaign', 'sane');
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stderr).toMatch(/forged-2 does not decode/);
+    expect((await store.snapshotHead('sane'))?.gen).not.toBe('forged-2');
+    expect((await cmd('status', '--campaign', 'sane')).stderr).toBe('');
+  });
 });
