@@ -10,6 +10,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { deflateRawSync } from 'node:zlib';
 import { checksum, chunkPoints, encodeChunks, headPoint, SNAPSHOT_SCHEMA } from '../../src/store/snapshot.js';
+import type { MalformedPoint } from '../../src/store/malformed.js';
+import { stateKey } from '../../src/store/schema.js';
 import { Store } from '../../src/store/store.js';
 import { serve, type Dashboard } from '../../src/web/server.js';
 import { storeSource } from '../../src/web/source.js';
@@ -105,6 +107,20 @@ describe('a malformed point', () => {
     expect(jobs.stderr).toMatch(
       /malformed job point \(campaign forged, workflow wf, time \S+Z\): job status is not one-hot.*DELETE FROM "job" WHERE "campaign" = 'forged' AND "workflow" = 'wf' AND time = '\S+Z'$/m,
     );
+  });
+
+  it('is warned of once per process, however often it is read', async () => {
+    const store = new Store(client);
+    const lines: string[] = [];
+    store.onMalformed = (l) => lines.push(l);
+    for (let i = 0; i < 3; i++) {
+      const malformed: MalformedPoint[] = [];
+      const states = await store.runStates(C, { malformed });
+      expect(malformed.map((p) => p.run).sort()).toEqual([386002, 900103]);
+      expect(states.get(stateKey(386002, 'wf'))?.status).toBe('new');
+      expect(states.has(stateKey(900103, 'wf'))).toBe(false);
+    }
+    expect(lines).toHaveLength(2);
   });
 
   it('answers /api/campaigns with 200 and the count', async () => {
