@@ -111,7 +111,10 @@ export interface MalformedPoint {
   exact?: string;
 }
 
-/** The tags of a row (columns named `names`, or the values given) for a malformed point. */
+/**
+ * A malformed point as read: its tags (each key of `tags` with its value, or the row's column of that name when the
+ * value is undefined), time, run and entity (entityOf, when it can tell).
+ */
 export function malformedPoint(
   measurement: string,
   r: Row,
