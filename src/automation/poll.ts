@@ -7,12 +7,23 @@
 import { stateFromExitCode } from '../backends/common.js';
 import type { Backend, JobState, TrackedJob } from '../backends/types.js';
 import { isInFlight, type JobRecord } from '../domain/jobs.js';
+import type { FailureClass } from '../domain/retry.js';
 import type { PointSpec } from '../store/lineproto.js';
 import { jobPoint } from '../store/schema.js';
 import { readOutputFile } from './handler.js';
 import type { Loaded, PassContext, PassOptions, WakeScope } from './pass.js';
 import { handlerOutputs } from './units.js';
 import { groupBy, messageOf } from './util.js';
+
+/**
+ * The failure class of a failed or cancelled job: the backend's word, else `app` for the command's own non-zero
+ * exit and `unknown` for a signal (128+N: who sent it is not known) or no exit code.
+ */
+export function failureClassOf(st: JobState): FailureClass {
+  if (st.failureClass) return st.failureClass;
+  if (st.state === 'cancelled' || st.exitCode === undefined || st.exitCode === 0) return 'unknown';
+  return st.exitCode > 128 && st.exitCode < 160 ? 'unknown' : 'app';
+}
 
 /** Job record after the backend's answer, or undefined when nothing changed. */
 export function applyNativeState(
@@ -38,6 +49,7 @@ export function applyNativeState(
           next: {
             ...base,
             status: 'failed',
+            failureClass: 'unknown',
             reason: `held for over ${Math.round(o.holdTimeoutMs / 1000)} s: ${st.reason ?? 'no reason given'}`,
           },
           cancel: true,
@@ -64,6 +76,7 @@ export function applyNativeState(
           status: 'failed',
           exitCode: st.exitCode ?? null,
           unknownSince: 0,
+          failureClass: failureClassOf(st),
           reason:
             st.state === 'cancelled'
               ? `cancelled${st.reason ? `: ${st.reason}` : ''}`
@@ -77,6 +90,7 @@ export function applyNativeState(
           next: {
             ...base,
             status: 'failed',
+            failureClass: 'unknown',
             reason: `lost: not in the queue, no accounting record and no exit-code file for ${Math.round((now - since) / 1000)} s`,
           },
         };
@@ -128,17 +142,23 @@ const UNFINISHED = new Set(['pending', 'running', 'unknown']);
  */
 function withReports(answers: Answer[], js: JobRecord[], wake: WakeScope): void {
   const polled = new Set<string>();
+  // a job killed by a signal (128+N) may have been killed by the batch system for its memory or time: its
+  // own report cannot tell, so it waits for the backend's word (and failure class) at a later poll
+  const ended = (name: string): number | undefined => {
+    const ec = wake.ended.get(name);
+    return ec !== undefined && ec > 128 && ec < 160 ? undefined : ec;
+  };
   for (const a of answers) {
     for (const j of a.js) {
       polled.add(j.name);
-      const ec = wake.ended.get(j.name);
+      const ec = ended(j.name);
       if (ec !== undefined && UNFINISHED.has(a.states.get(j.nativeId)?.state ?? 'unknown'))
         a.states.set(j.nativeId, stateFromExitCode(ec, 'reported by the job'));
     }
   }
   const rest: Answer = { js: [], states: new Map() };
   for (const j of js) {
-    const ec = wake.ended.get(j.name);
+    const ec = ended(j.name);
     if (ec === undefined || polled.has(j.name)) continue;
     rest.js.push(j);
     rest.states.set(j.nativeId, stateFromExitCode(ec, 'reported by the job'));

@@ -8,6 +8,8 @@ import path from 'node:path';
 import type { JobSpec, SubmitResult } from '../backends/types.js';
 import { jobName } from '../backends/types.js';
 import type { JobRecord } from '../domain/jobs.js';
+import type { UnitPlan } from '../domain/planner.js';
+import { resourcesOf } from '../domain/retry.js';
 import type { RunStateChange } from '../domain/state.js';
 import type { WorkflowSpec } from '../domain/workflow.js';
 import type { PointSpec } from '../store/lineproto.js';
@@ -33,9 +35,10 @@ function watched(x: PassContext, backend: string): boolean {
 }
 
 /** The intent record of a new unit's job. */
-function newJob(x: PassContext, info: UnitInfo, spec: WorkflowSpec): JobRecord {
+function newJob(x: PassContext, info: UnitInfo, spec: WorkflowSpec, u: UnitPlan): JobRecord {
   const work = unitDirs(x.o, info.campaign, spec.name, info.unit, info.attempt).work;
   return {
+    ...attemptFields(spec, u),
     campaign: info.campaign,
     workflow: spec.name,
     name: jobName(info.campaign, spec.name, info.unit, info.attempt),
@@ -56,6 +59,19 @@ function newJob(x: PassContext, info: UnitInfo, spec: WorkflowSpec): JobRecord {
     unknownSince: 0,
     heldSince: 0,
     time: x.now(),
+  };
+}
+
+/** The resources the attempt asks for (a retry's grown ones, else the workflow's), recorded with its job. */
+function attemptFields(
+  spec: WorkflowSpec,
+  u: UnitPlan,
+): Pick<JobRecord, 'memoryMb' | 'walltimeMin' | 'nodeRetries'> {
+  const r = u.resources ?? resourcesOf(spec, {});
+  return {
+    ...(r.memoryMb !== undefined ? { memoryMb: r.memoryMb } : {}),
+    ...(r.walltimeMin !== undefined ? { walltimeMin: r.walltimeMin } : {}),
+    ...(u.nodeRetries ? { nodeRetries: u.nodeRetries } : {}),
   };
 }
 
@@ -95,7 +111,7 @@ async function pendingOfWorkflow(x: PassContext, list: PlannedUnit[]): Promise<P
   const out: Pending[] = [];
   for (const { p, info } of infos) {
     if (!chosen.has(info.unit)) continue;
-    const job = newJob(x, info, spec);
+    const job = newJob(x, info, spec, p.u);
     const env = unitEnv(x.o, job, info.outdir, job.outputFile, watched(x, job.backend));
     const runChanges: RunStateChange[] = info.runs.map((run) => ({
       run,
@@ -197,6 +213,7 @@ async function specsOf(
       const job: JobRecord = {
         ...p.job,
         status: 'failed',
+        failureClass: 'unknown',
         reason: `not submitted again: ${spec}`,
         time: x.now(),
       };
@@ -233,6 +250,7 @@ async function recordResult(
         : {
             ...p.job,
             status: 'failed',
+            failureClass: 'unknown',
             reason: `rejected by ${backendName}: ${reason ?? ''}`,
             time: x.now(),
           };

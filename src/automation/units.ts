@@ -4,7 +4,7 @@
  * whatever the current working directory or state directory.
  */
 import path from 'node:path';
-import type { JobSpec } from '../backends/types.js';
+import type { JobSpec, Resources } from '../backends/types.js';
 import type { JobRecord } from '../domain/jobs.js';
 import { stateKey } from '../domain/state.js';
 import type { WorkflowSpec } from '../domain/workflow.js';
@@ -74,6 +74,7 @@ export function jobSpecOf(
   env: Record<string, string>,
   spec: WorkflowSpec,
 ): JobSpec {
+  const resources = jobResources(j, spec);
   return {
     name: j.name,
     command,
@@ -81,9 +82,29 @@ export function jobSpecOf(
     stdout: j.stdout,
     stderr: j.stderr,
     exitCodeFile: j.exitCodeFile,
-    env,
+    env: { ...env, ...limitEnv(resources) },
     ...(o.jobSecretEnv && Object.keys(o.jobSecretEnv).length > 0 ? { secretEnv: o.jobSecretEnv } : {}),
-    resources: spec.resources,
+    resources,
+  };
+}
+
+/**
+ * The resources of a recorded job: the workflow's, with the memory and wall time its attempt asked for (a
+ * retry's grown ones; a job recorded before attempts kept them asks the workflow's).
+ */
+export function jobResources(j: Pick<JobRecord, 'memoryMb' | 'walltimeMin'>, spec: WorkflowSpec): Resources {
+  return {
+    ...spec.resources,
+    ...(j.memoryMb !== undefined ? { memoryMb: j.memoryMb } : {}),
+    ...(j.walltimeMin !== undefined ? { walltimeMin: j.walltimeMin } : {}),
+  };
+}
+
+/** The limits a job is given, for its command to read: RUNCTRL_MEMORY_MB, RUNCTRL_WALLTIME_MIN. */
+function limitEnv(r: Resources): Record<string, string> {
+  return {
+    ...(r.memoryMb !== undefined ? { RUNCTRL_MEMORY_MB: String(r.memoryMb) } : {}),
+    ...(r.walltimeMin !== undefined ? { RUNCTRL_WALLTIME_MIN: String(r.walltimeMin) } : {}),
   };
 }
 

@@ -80,6 +80,17 @@ export async function resolveMissing(
   );
 }
 
+/**
+ * A wall time in minutes (possibly fractional: 0.05 = 3 s) as whole seconds / whole minutes, rounded up (at
+ * least 1), ignoring float noise (0.05 × 60 is 3.0000000000000004: 3 s, not 4).
+ */
+export function walltimeSeconds(walltimeMin: number): number {
+  return Math.max(1, Math.ceil(walltimeMin * 60 - 1e-6));
+}
+export function walltimeMinutes(walltimeMin: number): number {
+  return Math.max(1, Math.ceil(walltimeMin - 1e-6));
+}
+
 /** Key of the resources that must be equal for jobs to share one array submission. */
 export function resourceKey(r: Resources): string {
   return JSON.stringify([

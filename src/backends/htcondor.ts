@@ -33,8 +33,10 @@ import {
   toStr,
   writeAtomic,
   writeScript,
+  walltimeSeconds,
 } from './common.js';
 import type { Backend, JobSpec, JobState, SubmitResult, Submitted, TrackedJob } from './types.js';
+import { isFailureClass, type FailureClass } from '../domain/retry.js';
 
 export interface HTCondorBackendOptions {
   /** Directory for submit files, job scripts and the held-job registry. */
@@ -74,6 +76,10 @@ export const CONDOR_ATTRIBUTES = [
   'RemoveReason',
   'JobBatchName',
   'RunctrlName',
+  // failure classes (docs/retry-policy.md): memory used against memory asked, starts (evictions)
+  'MemoryUsage',
+  'RequestMemory',
+  'NumJobStarts',
 ] as const;
 
 export type CondorAd = Record<string, unknown>;
@@ -152,6 +158,67 @@ export function condorKey(cluster: unknown, proc: unknown): string | undefined {
  * completed job without ExitCode): the caller falls back to the exit-code file.
  */
 export function condorAdState(ad: CondorAd): JobState | undefined {
+  const st = condorAdBaseState(ad);
+  if (!st || (st.state !== 'failed' && st.state !== 'cancelled' && st.state !== 'held')) return st;
+  const cls = classifyCondor(ad);
+  if (st.state === 'held') {
+    // held for its memory or its time: that hold does not go away by itself, the attempt failed
+    return cls === 'oom' || cls === 'timeout' ? { ...st, state: 'failed', failureClass: cls } : st;
+  }
+  return cls ? { ...st, failureClass: cls } : st;
+}
+
+/** HoldReasonCode values (htcondor `src/condor_utils/condor_holdcodes.h`). */
+const HOLD = {
+  JobPolicy: 3,
+  StartdHeldJob: 21,
+  SystemPolicy: 26,
+  JobOutOfResources: 34,
+  JobDurationExceeded: 46,
+  JobExecuteExceeded: 47,
+};
+/** HoldReasonSubCode of JobOutOfResources / StartdHeldJob for memory (102) and disk (104). */
+const SUB_MEMORY = 102;
+
+/**
+ * The failure class an ad tells: hold codes 34 (JobOutOfResources, memory unless the subcode says disk) and 21
+ * with subcode 102 → oom; 46/47 (allowed_job_duration / allowed_execute_duration) → timeout; a policy hold or
+ * removal, or a kill by a signal, with MemoryUsage over RequestMemory → oom; removed after more than one start
+ * (evicted and given up) or for an eviction → node; a completed job's non-zero ExitCode → app.
+ */
+export function classifyCondor(ad: CondorAd): FailureClass | undefined {
+  const status = toInt(ad.JobStatus);
+  const code = toInt(ad.HoldReasonCode);
+  const sub = toInt(ad.HoldReasonSubCode);
+  const usage = toNum(ad.MemoryUsage);
+  const asked = toNum(ad.RequestMemory);
+  const overMemory = usage !== undefined && asked !== undefined && asked > 0 && usage > asked;
+  if (status === 5) {
+    if (code === HOLD.JobOutOfResources && sub !== 104) return 'oom';
+    if (code === HOLD.StartdHeldJob && sub === SUB_MEMORY) return 'oom';
+    if (code === HOLD.JobDurationExceeded || code === HOLD.JobExecuteExceeded) return 'timeout';
+    if ((code === HOLD.JobPolicy || code === HOLD.SystemPolicy) && overMemory) return 'oom';
+    // site policies hold with their own codes but the usual words
+    const why = toStr(ad.HoldReason) ?? '';
+    if (/memory usage exceeded request_memory|gone over (cgroup )?memory limit/i.test(why)) return 'oom';
+    if (/exceeded allowed (job|execute) duration/i.test(why)) return 'timeout';
+    return undefined;
+  }
+  if (overMemory && (status === 3 || ad.ExitBySignal === true)) return 'oom';
+  if (status === 3) {
+    const why = toStr(ad.RemoveReason) ?? '';
+    if (/evict|vacat|preempt/i.test(why) || (toInt(ad.NumJobStarts) ?? 0) > 1) return 'node';
+    return undefined;
+  }
+  if (status === 4 && ad.ExitBySignal !== true) return 'app';
+  return undefined;
+}
+
+function toNum(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+function condorAdBaseState(ad: CondorAd): JobState | undefined {
   const status = toInt(ad.JobStatus);
   switch (status) {
     case 0:
@@ -238,6 +305,18 @@ const ITEM_SAFE = /^[A-Za-z0-9._:@+=-]+$/;
 interface HeldRemoval {
   reason: string;
   at: number;
+  failureClass?: FailureClass;
+}
+
+/** A held job to remove: held too long, or held for its memory or time (with that class). */
+interface Overdue {
+  job: TrackedJob;
+  reason: string;
+  failureClass?: FailureClass;
+}
+
+function removedState(r: HeldRemoval): JobState {
+  return { state: 'failed', reason: r.reason, ...(r.failureClass ? { failureClass: r.failureClass } : {}) };
 }
 
 export class HTCondorBackend implements Backend {
@@ -310,7 +389,7 @@ export class HTCondorBackend implements Backend {
     if (r.memoryMb !== undefined) lines.push(`request_memory = ${Math.max(1, Math.ceil(r.memoryMb))}`);
     if (r.walltimeMin !== undefined) {
       if (this.walltimeAttribute === 'JobFlavour') lines.push(`+JobFlavour = "${jobFlavour(r.walltimeMin)}"`);
-      else lines.push(`+MaxRuntime = ${Math.max(1, Math.ceil(r.walltimeMin * 60))}`);
+      else lines.push(`+MaxRuntime = ${walltimeSeconds(r.walltimeMin)}`);
     }
     const group = r.account ?? r.queue;
     if (group !== undefined) lines.push(`accounting_group = ${group}`);
@@ -370,7 +449,11 @@ export class HTCondorBackend implements Backend {
       if (isRecord(parsed)) {
         for (const [id, v] of Object.entries(parsed)) {
           if (isRecord(v) && typeof v.reason === 'string' && typeof v.at === 'number') {
-            map.set(id, { reason: v.reason, at: v.at });
+            const cls =
+              typeof v.failureClass === 'string' && isFailureClass(v.failureClass)
+                ? v.failureClass
+                : undefined;
+            map.set(id, { reason: v.reason, at: v.at, ...(cls ? { failureClass: cls } : {}) });
           }
         }
       }
@@ -455,7 +538,7 @@ export class HTCondorBackend implements Backend {
     for (const job of jobs) {
       const prior = removed.get(job.id);
       if (prior) {
-        out.set(job.id, { state: 'failed', reason: prior.reason });
+        out.set(job.id, removedState(prior));
         continue;
       }
       const cid = parseCondorId(job.id);
@@ -477,7 +560,7 @@ export class HTCondorBackend implements Backend {
         if (k !== undefined) byKey.set(k, ad);
       }
       const notQueued: { job: TrackedJob; cid: CondorId }[] = [];
-      const overdue: { job: TrackedJob; reason: string }[] = [];
+      const overdue: Overdue[] = [];
       for (const e of list) {
         const ad = byKey.get(`${e.cid.cluster}.${e.cid.proc}`);
         if (!ad) {
@@ -487,6 +570,16 @@ export class HTCondorBackend implements Backend {
         const st = condorAdState(ad);
         if (!st) {
           missing.push(e.job);
+          continue;
+        }
+        if (st.state === 'failed' && toInt(ad.JobStatus) === 5) {
+          // held for its memory or time: removed now, not after the hold timeout
+          const cls = st.failureClass;
+          overdue.push({
+            job: e.job,
+            reason: `${st.reason ?? 'held'}; removed`,
+            ...(cls ? { failureClass: cls } : {}),
+          });
           continue;
         }
         if (st.state === 'held') {
@@ -523,7 +616,7 @@ export class HTCondorBackend implements Backend {
   /** condor_rm for jobs held too long; reported failed now and in every later status call. */
   private async removeOverdue(
     schedd: string,
-    overdue: { job: TrackedJob; reason: string }[],
+    overdue: Overdue[],
     out: Map<string, JobState>,
     removed: Map<string, HeldRemoval>,
   ): Promise<void> {
@@ -539,8 +632,13 @@ export class HTCondorBackend implements Backend {
     const ok = !r.timedOut && (r.code === 0 || lines.every(isCondorRmBenign));
     for (const o of overdue) {
       if (ok) {
-        removed.set(o.job.id, { reason: o.reason, at: this.now() });
-        out.set(o.job.id, { state: 'failed', reason: o.reason });
+        const r: HeldRemoval = {
+          reason: o.reason,
+          at: this.now(),
+          ...(o.failureClass ? { failureClass: o.failureClass } : {}),
+        };
+        removed.set(o.job.id, r);
+        out.set(o.job.id, removedState(r));
       } else {
         // Removal failed this time: still held, tried again at the next status call.
         out.set(o.job.id, {

@@ -34,6 +34,7 @@ export function isBackendName(name: string): name is BackendName {
  * |----------------------------------|----------|-------------------------------------------------------|
  * | RUNCTRL_LOCAL_CPUS, _MEMORY_MB   | local    | the executor's cpus and memory (default: the machine's) |
  * | RUNCTRL_LOCAL_MAX_RUNNING        | local    | local jobs at once at most (default: no cap)          |
+ * | RUNCTRL_LOCAL_MEMORY_LIMIT       | local    | `as` (memory_mb as RLIMIT_AS, default) or `off`       |
  * | RUNCTRL_HTCONDOR_SCHEDD          | htcondor | schedd name (`-name`), kept in the native ids         |
  * | RUNCTRL_HTCONDOR_POOL            | htcondor | collector host:port (`-pool`)                         |
  * | RUNCTRL_HTCONDOR_WALLTIME        | htcondor | `MaxRuntime` (default) or `JobFlavour` (CERN)         |

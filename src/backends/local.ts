@@ -30,6 +30,7 @@ import {
   type QueuedJob,
 } from './local-files.js';
 import { ensureExecutor } from './local-launch.js';
+import { limitLines, memoryLimitOf, withLimitClass } from './local-limits.js';
 import type { Backend, JobSpec, JobState, Submitted, SubmitResult, TrackedJob } from './types.js';
 import { shq } from './wrapper.js';
 
@@ -56,12 +57,13 @@ export function parseLocalId(id: string): { host: string; pid: number; start: st
  * once, see local-executor.ts), then sends its output to the JobSpec paths and runs the usual wrapper.
  * Secrets are not in it: they reach the job through its environment.
  */
-export function localScript(job: JobSpec, pidFile: string): string {
+export function localScript(job: JobSpec, pidFile: string, enforceMemory = true): string {
   const claim = shq(pidFile);
   return redirectedScript(job, [
     `printf '%s\\n' "$$" > ${claim}.$$ || exit 0`,
     `ln ${claim}.$$ ${claim} 2>/dev/null || { rm -f ${claim}.$$; exit 0; }`,
     `rm -f ${claim}.$$ ${shq(job.exitCodeFile)}`,
+    ...limitLines(job, enforceMemory),
   ]);
 }
 
@@ -87,12 +89,15 @@ export class LocalBackend implements Backend {
   /** Ended jobs by token (ended stays ended). */
   private readonly finals = new Map<string, EndedJob>();
   private readonly watchers = new Set<() => void>();
+  /** memory_mb as RLIMIT_AS (RUNCTRL_LOCAL_MEMORY_LIMIT, local-limits.ts). */
+  private readonly enforceMemory: boolean;
 
   constructor(opts: LocalOptions) {
     this.files = new LocalFiles(path.resolve(opts.stateDir, 'local'));
     const max = opts.maxRunning;
     this.env = { ...(opts.env ?? process.env), ...(max ? { RUNCTRL_LOCAL_MAX_RUNNING: String(max) } : {}) };
     this.cap = capacity(this.env);
+    this.enforceMemory = memoryLimitOf(this.env);
   }
 
   private id(token: string): string {
@@ -127,7 +132,7 @@ export class LocalBackend implements Backend {
   /** Script, then name, then the queue entry (each durable): a queued job is always found by name. */
   private async enqueue(job: JobSpec, token: string): Promise<void> {
     const script = this.files.script(token);
-    await writeFile(script, localScript(job, this.files.pidFile(token)));
+    await writeFile(script, localScript(job, this.files.pidFile(token), this.enforceMemory));
     const d = demand(job.resources);
     const rec: QueuedJob = {
       token,
@@ -188,8 +193,10 @@ export class LocalBackend implements Backend {
     if (queued.has(p.token)) return { state: 'pending', reason: 'queued in the local executor' };
     if (running.has(p.token)) return { state: 'running' };
     const e = await this.ended(p.token);
-    if (e) return endedState(e);
-    return fromExitCodeFile(job.exitCodeFile, 'not in the local queue, no exit-code file');
+    const st = e
+      ? endedState(e)
+      : await fromExitCodeFile(job.exitCodeFile, 'not in the local queue, no exit-code file');
+    return withLimitClass(st, job.exitCodeFile);
   }
 
   /** A job of the former backend (pid in the id): alive → running, else its exit-code file. */

@@ -30,7 +30,9 @@ import {
   submitInOrder,
   toInt,
   toStr,
+  walltimeMinutes,
 } from './common.js';
+import type { FailureClass } from '../domain/retry.js';
 import type { Backend, JobSpec, JobState, Resources, SubmitResult, Submitted, TrackedJob } from './types.js';
 
 export interface LsfBackendOptions {
@@ -122,6 +124,26 @@ export function bjobsKey(rec: BjobsRecord): string | undefined {
 const KILLED =
   /TERM_OWNER|TERM_ADMIN|TERM_FORCE_OWNER|TERM_FORCE_ADMIN|killed by owner|killed by root or LSF administrator/i;
 
+/**
+ * The failure class of an LSF exit reason (`TERM_MEMLIMIT: job killed after reaching LSF memory usage limit`):
+ * TERM_MEMLIMIT, TERM_SWAP → oom; TERM_RUNLIMIT, TERM_CPULIMIT, TERM_DEADLINE → timeout; TERM_PREEMPT,
+ * TERM_HOST, TERM_LOAD, TERM_ORPHAN_SYSTEM, TERM_REQUEUE_ADMIN, TERM_UNKNOWN, TERM_ZOMBIE → node; none (a plain
+ * `exit code N`) → the poller decides.
+ */
+export function classifyLsf(exitReason: string): FailureClass | undefined {
+  const term = /\b(TERM_[A-Z_]+)/.exec(exitReason)?.[1];
+  if (term === undefined) return undefined;
+  if (term === 'TERM_MEMLIMIT' || term === 'TERM_SWAP') return 'oom';
+  if (term === 'TERM_RUNLIMIT' || term === 'TERM_CPULIMIT' || term === 'TERM_DEADLINE') return 'timeout';
+  if (
+    /^TERM_(PREEMPT|HOST|LOAD|ORPHAN_SYSTEM|REQUEUE_ADMIN|UNKNOWN|ZOMBIE|RC_RECLAIM|REMOVE_HUNG_JOB|MC_RECALL|WINDOW)$/.test(
+      term,
+    )
+  )
+    return 'node';
+  return undefined;
+}
+
 /** The state of one bjobs record; `undefined` for UNKWN/ZOMBI (the caller asks the exit-code file). */
 export function lsfRecordState(rec: BjobsRecord): JobState | undefined {
   const stat = (rec.STAT ?? '').trim();
@@ -146,6 +168,8 @@ export function lsfRecordState(rec: BjobsRecord): JobState | undefined {
       const st: JobState = { state: why && KILLED.test(why) ? 'cancelled' : 'failed' };
       if (code !== undefined) st.exitCode = code;
       st.reason = why || (code !== undefined ? `exit code ${code}` : 'EXIT');
+      const cls = st.state === 'failed' ? classifyLsf(why ?? '') : undefined;
+      if (cls) st.failureClass = cls;
       return st;
     }
     case 'UNKWN':
@@ -201,7 +225,8 @@ export class LsfBackend implements Backend {
     if (queue !== undefined) args.push('-q', queue);
     if (r.cpus !== undefined) args.push('-n', String(Math.max(1, Math.ceil(r.cpus))));
     if (r.memoryMb !== undefined) args.push('-M', `${Math.max(1, Math.ceil(r.memoryMb))}MB`);
-    if (r.walltimeMin !== undefined) args.push('-W', String(Math.max(1, Math.ceil(r.walltimeMin))));
+    // bsub -W takes [hour:]minute: a fractional minute is rounded up
+    if (r.walltimeMin !== undefined) args.push('-W', String(walltimeMinutes(r.walltimeMin)));
     const project = r.account ?? this.project;
     if (project !== undefined) args.push('-P', project);
     args.push('-o', '/dev/null', '-e', '/dev/null');

@@ -21,6 +21,7 @@ import {
   currentUser,
   dispatcherScript,
   hhmmss,
+  walltimeSeconds,
   isRecord,
   jsonFrom,
   oneLine,
@@ -35,6 +36,7 @@ import {
   toStr,
   writeScript,
 } from './common.js';
+import type { FailureClass } from '../domain/retry.js';
 import type { Backend, JobSpec, JobState, Resources, SubmitResult, Submitted, TrackedJob } from './types.js';
 
 export type PbsFlavour = 'pbspro' | 'torque';
@@ -230,7 +232,7 @@ export function isQdelBenign(line: string): boolean {
 const KILLED_EXIT = new Set([265, 271, 258]);
 
 /** The state of a qstat entry; `undefined` when a finished job carries no exit status (use the exit-code file). */
-export function pbsJobState(job: PbsJobInfo): JobState | undefined {
+export function pbsJobState(job: PbsJobInfo, flavour?: PbsFlavour): JobState | undefined {
   const withComment = (st: JobState): JobState =>
     job.comment ? { ...st, reason: st.reason ? `${st.reason}: ${job.comment}` : job.comment } : st;
   switch (job.state) {
@@ -255,13 +257,40 @@ export function pbsJobState(job: PbsJobInfo): JobState | undefined {
       const code = job.exitStatus;
       if (code === undefined) return undefined;
       if (code === 0) return { state: 'done', exitCode: 0 };
-      if (KILLED_EXIT.has(code))
+      const cls = classifyPbs(code, job.comment, flavour);
+      if (KILLED_EXIT.has(code) && cls === undefined)
         return { state: 'cancelled', exitCode: code, reason: `killed (Exit_status ${code})` };
-      return { state: 'failed', exitCode: code, reason: `Exit_status ${code}` };
+      const st: JobState = { state: 'failed', exitCode: code, reason: `Exit_status ${code}` };
+      return cls ? { ...st, failureClass: cls } : st;
     }
     default:
       return { state: 'unknown', reason: `PBS job_state ${job.state || '(none)'}` };
   }
+}
+
+/**
+ * The failure class of a finished PBS job's Exit_status: PBS Pro JOB_EXEC_KILL_WALLTIME -29 and _CPUT -28 →
+ * timeout, _MEM -27 and _VMEM -26 → oom, _NCPUS -24/-25 → app, other negative codes (launch, MoM, rerun) →
+ * node; Torque JOB_EXEC_OVERLIMIT_MEM -10 → oom, _WT -11 and _CPUT -12 → timeout, other negatives → node; a
+ * kill by signal (256 + N) with a `walltime … exceeded limit` / `mem … exceeded limit` comment → timeout / oom;
+ * a plain exit 1–255 → app (left to the poller, which tells signals apart).
+ */
+export function classifyPbs(
+  code: number,
+  comment: string | undefined,
+  flavour: PbsFlavour | undefined,
+): FailureClass | undefined {
+  if (code < 0) {
+    const table: Record<number, FailureClass> =
+      flavour === 'torque'
+        ? { [-10]: 'oom', [-11]: 'timeout', [-12]: 'timeout' }
+        : { [-29]: 'timeout', [-28]: 'timeout', [-27]: 'oom', [-26]: 'oom', [-25]: 'app', [-24]: 'app' };
+    return table[code] ?? 'node';
+  }
+  const why = comment ?? '';
+  if (/walltime \S+ exceeded limit|cput \S+ exceeded limit/i.test(why)) return 'timeout';
+  if (/\b(v?mem) \S+ exceeded limit/i.test(why)) return 'oom';
+  return undefined;
 }
 
 /** The part of an id before the server name (`123[4]` of `123[4].server`). */
@@ -346,7 +375,8 @@ export class PbsBackend implements Backend {
       if (cpus !== undefined) args.push('-l', `nodes=1:ppn=${cpus}`);
       if (mem !== undefined) args.push('-l', `mem=${mem}mb`);
     }
-    if (r.walltimeMin !== undefined) args.push('-l', `walltime=${hhmmss(r.walltimeMin)}`);
+    if (r.walltimeMin !== undefined)
+      args.push('-l', `walltime=${hhmmss(walltimeSeconds(r.walltimeMin) / 60)}`);
     args.push('-o', '/dev/null', '-e', '/dev/null');
     return args;
   }
@@ -468,7 +498,7 @@ export class PbsBackend implements Backend {
     for (const j of jobs) {
       const short = byShort.get(pbsShortId(j.id));
       const info = exact.get(j.id) ?? (short?.length === 1 ? short[0] : undefined);
-      const st = info ? pbsJobState(info) : undefined;
+      const st = info ? pbsJobState(info, flavour) : undefined;
       if (st) out.set(j.id, st);
       else missing.push(j);
     }

@@ -32,9 +32,11 @@ import {
   stateFromExitCode,
   takeUnanswered,
   writeArrayDir,
+  walltimeSeconds,
 } from './common.js';
 import { exec, type ExecResult } from './exec.js';
 import type { Backend, JobSpec, JobState, Resources, Submitted, SubmitResult, TrackedJob } from './types.js';
+import type { FailureClass } from '../domain/retry.js';
 import { jobScript } from './wrapper.js';
 
 export interface SgeOptions {
@@ -173,6 +175,11 @@ export interface QacctRecord {
   failed: number;
   failedText: string;
   exitStatus: number;
+  /** ru_wallclock in seconds, maxvmem in MB, and the h_rt (s) / h_vmem (MB) limits of its category. */
+  wallclockS?: number;
+  maxvmemMb?: number;
+  hRtS?: number;
+  hVmemMb?: number;
 }
 
 /** `qacct -j …` output: records separated by `=====` lines. */
@@ -198,6 +205,7 @@ export function parseQacct(text: string): QacctRecord[] {
       failed: f ? Number(f[1]) : -1,
       failedText: f?.[2]?.trim() ?? failed,
       exitStatus: e ? Number(e[1]) : -1,
+      ...usageOf(kv),
     });
   }
   return out;
@@ -205,11 +213,77 @@ export function parseQacct(text: string): QacctRecord[] {
 
 /** The state of a finished job from its accounting record. */
 export function stateFromQacct(r: QacctRecord): JobState {
-  if (r.failed === 0) return stateFromExitCode(r.exitStatus, 'qacct');
+  const cls = classifySge(r);
+  if (r.failed === 0) {
+    const st = stateFromExitCode(r.exitStatus, 'qacct');
+    return st.state === 'failed' && cls ? { ...st, failureClass: cls } : st;
+  }
   const why = `failed ${r.failed}${r.failedText ? `: ${r.failedText}` : ''}`;
-  return r.exitStatus > 0
-    ? { state: 'failed', exitCode: r.exitStatus, reason: why }
-    : { state: 'failed', reason: why };
+  const st: JobState =
+    r.exitStatus > 0
+      ? { state: 'failed', exitCode: r.exitStatus, reason: why }
+      : { state: 'failed', reason: why };
+  return cls ? { ...st, failureClass: cls } : st;
+}
+
+/** SGE memory (`3.391MB`, `0.000B`, `1.024G`, `200M`, bytes) in MB; K/M/G are 1024-based, k/m/g 1000-based. */
+export function sgeMemoryMb(text: string): number | undefined {
+  const m = /^([\d.]+)\s*([kKmMgGtT]?)B?$/.exec(text.trim());
+  if (!m) return undefined;
+  const v = Number(m[1]);
+  const u = m[2] ?? '';
+  const pow = { '': 0, k: 1, m: 2, g: 3, t: 4 }[u.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  const factor = (u === u.toLowerCase() && u !== '' ? 1000 : 1024) ** pow;
+  return Number.isFinite(v) ? (v * factor) / 1024 ** 2 : undefined;
+}
+
+/** An SGE time (`3`, `3s`, `0:1:0`, `1:00:00`) in seconds. */
+export function sgeSeconds(text: string): number | undefined {
+  const t = text.trim().replace(/s$/, '');
+  if (/^[\d.]+$/.test(t)) return Number(t);
+  const m = /^(\d*):(\d*):(\d*)$/.exec(t);
+  return m ? Number(m[1] || 0) * 3600 + Number(m[2] || 0) * 60 + Number(m[3] || 0) : undefined;
+}
+
+/** ru_wallclock, maxvmem and the h_rt / h_vmem of `category` (`-l h_rt=60,h_vmem=200M`) of a qacct record. */
+function usageOf(kv: Map<string, string>): Partial<QacctRecord> {
+  const out: Partial<QacctRecord> = {};
+  const wall = sgeSeconds(kv.get('ru_wallclock') ?? '');
+  const vmem = sgeMemoryMb(kv.get('maxvmem') ?? '');
+  if (wall !== undefined) out.wallclockS = wall;
+  if (vmem !== undefined) out.maxvmemMb = vmem;
+  for (const m of (kv.get('category') ?? '').matchAll(/(?:^|[\s,])(h_rt|h_vmem)=([^\s,]+)/g)) {
+    const v = m[1] === 'h_rt' ? sgeSeconds(m[2] as string) : sgeMemoryMb(m[2] as string);
+    if (v === undefined) continue;
+    if (m[1] === 'h_rt') out.hRtS = v;
+    else out.hVmemMb = v;
+  }
+  return out;
+}
+
+/** `failed` codes of a job that could not start on its host (sge_shepherd; 26–28 are the job's own paths). */
+const HOST_FAILURES = new Set([
+  1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 24, 25, 29, 31, 32, 33, 34, 35, 36, 38,
+]);
+
+/**
+ * The failure class of a qacct record: a job killed (exit 137, or 152/138 for the soft limits, or `failed 37:
+ * qmaster enforced h_rt, h_cpu, or h_vmem limit`) whose wall clock reached its h_rt → timeout, whose maxvmem
+ * reached its h_vmem → oom; a job that could not start on its host → node; the command's own exit → app.
+ * Under h_vmem an allocation usually fails inside the command (RLIMIT_AS): that reads as the command's exit.
+ */
+export function classifySge(r: QacctRecord): FailureClass | undefined {
+  if (r.failed === 0 && r.exitStatus === 0) return undefined;
+  const killed = r.failed === 37 || [137, 138, 152].includes(r.exitStatus);
+  if (killed) {
+    if (r.hRtS !== undefined && r.wallclockS !== undefined && r.wallclockS >= r.hRtS - 1) return 'timeout';
+    if (r.hVmemMb !== undefined && r.maxvmemMb !== undefined && r.maxvmemMb >= 0.95 * r.hVmemMb) return 'oom';
+    if (r.failed === 37) return r.hRtS === undefined && r.hVmemMb !== undefined ? 'oom' : 'timeout';
+    return undefined;
+  }
+  if (HOST_FAILURES.has(r.failed)) return 'node';
+  if (r.failed === 0 || r.failed === 26 || r.failed === 27 || r.failed === 28) return 'app';
+  return undefined;
 }
 
 /**
@@ -239,11 +313,12 @@ export function sgeJobName(name: string): string {
   return /^\d/.test(s) ? `j${s}` : s;
 }
 
+/** h_rt for a wall time in minutes: SGE takes seconds, so a fractional minute is rounded up to the second. */
 function hms(min: number): string {
-  const total = Math.max(1, Math.ceil(min)) * 60;
+  const total = walltimeSeconds(min);
   const h = Math.floor(total / 3600);
   const m = Math.floor((total % 3600) / 60);
-  return `${h}:${String(m).padStart(2, '0')}:00`;
+  return `${h}:${String(m).padStart(2, '0')}:${String(total % 60).padStart(2, '0')}`;
 }
 
 /** `-b` time for qacct: `[[CC]YY]MMDDhhmm` local time. */

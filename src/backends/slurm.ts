@@ -34,9 +34,11 @@ import {
   readManifestNames,
   takeUnanswered,
   writeArrayDir,
+  walltimeMinutes,
 } from './common.js';
 import { exec, type ExecResult } from './exec.js';
 import type { Backend, JobSpec, JobState, Resources, Submitted, SubmitResult, TrackedJob } from './types.js';
+import type { FailureClass } from '../domain/retry.js';
 import { jobScript, shq } from './wrapper.js';
 
 export type SlurmAccounting = 'auto' | 'sacct' | 'jobcomp' | 'none';
@@ -141,9 +143,29 @@ export function mapSlurmState(raw: string, reason?: string): JobState {
     case 'BOOT_FAIL':
     case 'DEADLINE':
     case 'PREEMPTED':
-      return withReason('failed', why && s === 'FAILED' ? why : s);
+      return { ...withReason('failed', why && s === 'FAILED' ? why : s), failureClass: classifySlurm(s) };
     default:
       return withReason('unknown', `unrecognised Slurm state ${raw.trim()}`);
+  }
+}
+
+/**
+ * The failure class of a failed Slurm state: OUT_OF_MEMORY → oom; TIMEOUT and DEADLINE → timeout; NODE_FAIL,
+ * BOOT_FAIL and PREEMPTED → node; FAILED (the command's non-zero exit) → app.
+ */
+export function classifySlurm(state: string): FailureClass {
+  switch (state) {
+    case 'OUT_OF_MEMORY':
+      return 'oom';
+    case 'TIMEOUT':
+    case 'DEADLINE':
+      return 'timeout';
+    case 'NODE_FAIL':
+    case 'BOOT_FAIL':
+    case 'PREEMPTED':
+      return 'node';
+    default:
+      return 'app';
   }
 }
 
@@ -272,7 +294,7 @@ export function stateFromSacct(row: SacctRow): JobState {
     return st;
   }
   if (st.state === 'done' && ec.exit !== 0)
-    return { state: 'failed', exitCode: ec.exit, reason: 'non-zero exit' };
+    return { state: 'failed', exitCode: ec.exit, reason: 'non-zero exit', failureClass: 'app' };
   return st;
 }
 
@@ -295,12 +317,20 @@ function nativeId(jobId: string, cluster?: string): string {
   return cluster ? `${jobId}@${cluster}` : jobId;
 }
 
+/**
+ * sbatch's --time for a wall time in minutes: Slurm keeps time limits in whole minutes (a `M:SS` is rounded
+ * up to the minute), so a fractional limit is rounded up, at least 1.
+ */
+export function slurmTime(walltimeMin: number): string {
+  return String(walltimeMinutes(walltimeMin));
+}
+
 /** sbatch options for the resources. */
 export function resourceArgs(r: Resources): string[] {
   const a: string[] = [];
   if (r.cpus !== undefined) a.push(`--cpus-per-task=${r.cpus}`);
   if (r.memoryMb !== undefined) a.push(`--mem=${Math.ceil(r.memoryMb)}M`);
-  if (r.walltimeMin !== undefined) a.push(`--time=${Math.max(1, Math.ceil(r.walltimeMin))}`);
+  if (r.walltimeMin !== undefined) a.push(`--time=${slurmTime(r.walltimeMin)}`);
   if (r.queue !== undefined) a.push(`--partition=${r.queue}`);
   if (r.account !== undefined) a.push(`--account=${r.account}`);
   a.push(...(r.extra ?? []));

@@ -9,6 +9,8 @@
  *   Never the same as failed: the loop waits a grace period before calling such a job lost.
  */
 
+import type { FailureClass } from '../domain/retry.js';
+
 export interface Resources {
   cpus?: number;
   /** Memory in MB. */
@@ -63,6 +65,8 @@ export interface JobState {
   exitCode?: number;
   /** Why (hold reason, failure reason, "not in queue"). */
   reason?: string;
+  /** Of a failed job: why the batch system says it failed (absent: the poller decides from the exit code). */
+  failureClass?: FailureClass;
 }
 
 export interface TrackedJob {

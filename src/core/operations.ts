@@ -173,7 +173,9 @@ export async function cancelJobs(
     if (ids.length > 0) await backend(name).cancel(ids);
   }
   const now = Date.now();
-  await ctx.store.write(jobs.map((j) => jobPoint({ ...j, status: 'failed', reason, time: now })));
+  await ctx.store.write(
+    jobs.map((j) => jobPoint({ ...j, status: 'failed', failureClass: 'unknown', reason, time: now })),
+  );
   return jobs.map((j) => j.name);
 }
 
@@ -252,6 +254,9 @@ export async function reportJob(
     reason: o.reason ?? (o.status === 'failed' ? 'reported failed by the job' : match.reason),
     time: Date.now(),
   };
+  // the job's own word on its failure: the command's (app)
+  if (next.status === 'failed') next.failureClass = 'app';
+  else delete next.failureClass;
   // a final report also wakes a daemon at once (jobend), instead of at its next status poll
   const ended =
     next.status === 'running'

@@ -7,6 +7,7 @@
  * - intent: a job point written before submission, without a native id; on restart it is reconciled with the
  *   backend (found → its id is recorded; not found → submitted again under the same name).
  */
+import type { FailureClass } from './retry.js';
 import type { JobStatus } from './status.js';
 
 export interface JobRecord {
@@ -38,6 +39,13 @@ export interface JobRecord {
   heldSince: number;
   /** Unix ms of this point. */
   time: number;
+  /** Of a failed job: why it failed (`unknown` for failed points recorded before classes existed). */
+  failureClass?: FailureClass;
+  /** Memory (MB) and wall time (min) this attempt asked for; absent: none asked (or recorded before). */
+  memoryMb?: number;
+  walltimeMin?: number;
+  /** Node retries in a row up to this attempt (they do not count against max_retries). */
+  nodeRetries?: number;
 }
 
 export function isInFlight(j: JobRecord): boolean {

@@ -10,6 +10,14 @@ import { statesWithStatus } from './state-table.js';
 import type { RunStatus } from './status.js';
 import type { WorkflowSpec } from './workflow.js';
 import { topoOrder } from './workflow.js';
+import { decideRetry, type AttemptResources, type RetryDecision } from './retry.js';
+
+/** A retry unit takes the decision's resources; a node retry does not count as a try. */
+function withRetry(u: UnitPlan, d: RetryDecision): void {
+  u.resources = d.resources;
+  if (d.nodeRetries > 0) u.nodeRetries = d.nodeRetries;
+  if (d.free) u.tries = Math.max(1, u.tries - 1);
+}
 
 export interface UnitPlan {
   workflow: WorkflowSpec;
@@ -24,6 +32,9 @@ export interface UnitPlan {
   era: string;
   fill: number;
   retryOf?: string;
+  /** Of a retry: memory and wall time of the attempt (absent: the workflow's), and node retries in a row. */
+  resources?: AttemptResources;
+  nodeRetries?: number;
 }
 
 export interface PassPlan {
@@ -102,7 +113,7 @@ export function planPass(
   for (const spec of specs) {
     const isActive = active.has(spec.name);
     const list = (byRun.get(spec.name) ?? []).sort((a, b) => a.run - b.run);
-    const retry = new Map<string, { job: JobRecord; states: RunState[] }>();
+    const retry = new Map<string, { job: JobRecord; states: RunState[]; decision: RetryDecision }>();
     const ready: RunState[] = [];
     for (const s0 of list) {
       const job = latest.get(stateKey(s0.run, spec.name));
@@ -145,13 +156,17 @@ export function planPass(
           setEffective(ch, s);
           continue;
         }
-        // failed
-        if (s.tries <= spec.maxRetries) {
-          const r = retry.get(job.unit) ?? { job, states: [] };
+        // failed: retried by its failure class (docs/retry-policy.md), or failed for good
+        const decision = decideRetry(spec, job, s.tries);
+        if (decision.retry) {
+          const r = retry.get(job.unit) ?? { job, states: [], decision };
           r.states.push(s);
           retry.set(job.unit, r);
         } else {
-          const reason = `attempt ${job.attempt} failed${job.reason ? `: ${job.reason}` : ''} (${s.tries} tries, max_retries ${spec.maxRetries})`;
+          // the class where it tells more than the reason (an exit code already says app)
+          const c = job.failureClass;
+          const cls = c === 'oom' || c === 'timeout' || c === 'node' ? ` (${c})` : '';
+          const reason = `attempt ${job.attempt} failed${cls}${job.reason ? `: ${job.reason}` : ''} (${s.tries} tries, max_retries ${spec.maxRetries})`;
           const ch: RunStateChange = {
             run: s.run,
             workflow: spec.name,
@@ -230,7 +245,7 @@ export function planPass(
     }
 
     const units: UnitPlan[] = [];
-    for (const { job, states: ss } of retry.values()) {
+    for (const { job, states: ss, decision } of retry.values()) {
       // a lock holds retries too (the unit is retried once every run of it is free)
       const lock = ss.map((s) => heldBy(s.run)).find((l) => l !== undefined);
       if (lock) {
@@ -240,6 +255,7 @@ export function planPass(
       const u = unitOf(ss, job.unit.replace(/^g([^-]*)-.*$/, '$1'));
       u.unit = job.unit;
       u.retryOf = job.name;
+      withRetry(u, decision);
       units.push(u);
     }
     if (spec.granularity.kind === 'run') {

@@ -114,7 +114,7 @@ export function diffSpec(spec: CampaignSpec, current: Campaign | undefined): Spe
   }
   for (const w of spec.workflows) {
     const cur = current?.workflows.find((x) => x.name === w.name);
-    const detail = `${w.backend}${w.dependsOn.length ? `, after ${w.dependsOn.join(' ')}` : ''}, max_retries ${w.maxRetries}`;
+    const detail = `${w.backend}${w.dependsOn.length ? `, after ${w.dependsOn.join(' ')}` : ''}, max_retries ${w.maxRetries}${w.retry ? `, retry on ${w.retry.on.join(' ') || 'nothing'}` : ''}`;
     if (!cur) out.push({ kind: 'add-workflow', name: w.name, detail, workflow: w });
     else if (!same(cur, w)) out.push({ kind: 'update-workflow', name: w.name, detail, workflow: w });
   }

@@ -5,6 +5,8 @@
 import { activeWorkflows, activityOf, type Campaign } from './campaign.js';
 import { isInFlight, lockHolds, type JobRecord, type LockRecord } from './jobs.js';
 import { latestJobs } from './planner.js';
+import { asksText } from './resources-text.js';
+import { decideRetry } from './retry.js';
 import { stateKey, type RegisteredRun, type RunState } from './state.js';
 import { forEachStatus, statesWithStatus, statusAt } from './state-table.js';
 import { type RunStatus } from './status.js';
@@ -41,7 +43,10 @@ export interface WhyAnswer {
   /** The lock, dependency, job or runs the answer is about. */
   lock?: LockRecord;
   dependency?: { workflow: string; status: RunStatus | null };
-  job?: { name: string; status: string; backend: string; nativeId: string };
+  job?: Pick<
+    JobRecord,
+    'name' | 'status' | 'backend' | 'nativeId' | 'failureClass' | 'memoryMb' | 'walltimeMin'
+  >;
   waitingFor?: number[];
 }
 
@@ -106,7 +111,15 @@ function explainOne(input: WhyInput, run: number, workflow: string, job: JobReco
 type Part = Omit<WhyAnswer, 'workflow' | 'status'>;
 
 function jobRef(j: JobRecord): NonNullable<WhyAnswer['job']> {
-  return { name: j.name, status: j.status, backend: j.backend, nativeId: j.nativeId };
+  return {
+    name: j.name,
+    status: j.status,
+    backend: j.backend,
+    nativeId: j.nativeId,
+    ...(j.failureClass !== undefined ? { failureClass: j.failureClass } : {}),
+    ...(j.memoryMb !== undefined ? { memoryMb: j.memoryMb } : {}),
+    ...(j.walltimeMin !== undefined ? { walltimeMin: j.walltimeMin } : {}),
+  };
 }
 
 function notSelected(input: WhyInput, run: number, workflow: string): Part {
@@ -137,21 +150,25 @@ function inFlight(s: RunState, job: JobRecord | undefined, spec: WorkflowSpec | 
         ...ref,
       };
     const since = job.submittedAt > 0 ? ` since ${iso(job.submittedAt)}` : '';
-    return { kind: 'in-flight', text: `job ${on} is ${job.status}${since}`, ...ref };
+    const asks = asksText(job);
+    return {
+      kind: 'in-flight',
+      text: `job ${on} is ${job.status}${since}${asks ? ` (asks ${asks})` : ''}`,
+      ...ref,
+    };
   }
   if (job.status === 'done')
     return { kind: 'finalising', text: `job ${on} is done: recorded next pass`, ...ref };
   const max = spec?.maxRetries ?? 0;
-  if (s.tries <= max) {
-    return {
-      kind: 'retry-pending',
-      text: `attempt ${job.attempt} failed (${job.reason || 'no reason'}): retried next pass (try ${s.tries} of ${max + 1})`,
-      ...ref,
-    };
+  const d = decideRetry(spec ?? { resources: {}, maxRetries: max }, job, s.tries);
+  const why = `${job.failureClass && job.failureClass !== 'unknown' ? `${job.failureClass}: ` : ''}${job.reason || 'no reason'}`;
+  if (d.retry) {
+    // e.g. "attempt 2 ran out of memory at 500 MB: attempt 3 asks 1000 MB (try 3 of 4); …"
+    return { kind: 'retry-pending', text: `${d.text}; retried next pass (${why})`, ...ref };
   }
   return {
     kind: 'retries-exhausted',
-    text: `attempt ${job.attempt} failed (${job.reason || 'no reason'}) with ${s.tries} tries, max_retries ${max}: failed next pass`,
+    text: `attempt ${job.attempt} failed (${why}) with ${s.tries} tries, max_retries ${max}: failed next pass`,
     ...ref,
   };
 }

@@ -1,7 +1,9 @@
 /** Workflow definitions (declared in campaigns/ files): what runs, where, after what. Pure. */
 import { UserError } from '../errors.js';
 import type { Resources } from '../backends/types.js';
+import { positiveNumber } from './fields.js';
 import { checkName } from './names.js';
+import { parseRetry, type RetryPolicy } from './retry.js';
 
 export type Granularity = { kind: 'run' } | { kind: 'era' } | { kind: 'every'; n: number };
 
@@ -16,6 +18,8 @@ export interface WorkflowSpec {
   dependsOn: string[];
   maxRetries: number;
   granularity: Granularity;
+  /** How failed attempts are retried by failure class (docs/retry-policy.md); absent: as max_retries says. */
+  retry?: RetryPolicy;
 }
 
 export const BACKENDS = ['local', 'slurm', 'sge', 'htcondor', 'lsf', 'pbs'] as const;
@@ -32,14 +36,6 @@ export const PLACEHOLDERS = [
   'group',
 ];
 
-function num(o: Record<string, unknown>, k: string, where: string): number | undefined {
-  const v = o[k];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-    throw new UserError(`${where}: '${k}' must be a positive number`);
-  return v;
-}
-
 function parseResources(raw: unknown, where: string): Resources {
   if (raw === undefined) return {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
@@ -51,11 +47,11 @@ function parseResources(raw: unknown, where: string): Resources {
       throw new UserError(`${where}: unknown resource '${k}' (known: ${known.join(', ')})`);
   }
   const r: Resources = {};
-  const cpus = num(o, 'cpus', where);
+  const cpus = positiveNumber(o, 'cpus', where);
   if (cpus !== undefined) r.cpus = cpus;
-  const mem = num(o, 'memory_mb', where);
+  const mem = positiveNumber(o, 'memory_mb', where);
   if (mem !== undefined) r.memoryMb = mem;
-  const wall = num(o, 'walltime_min', where);
+  const wall = positiveNumber(o, 'walltime_min', where);
   if (wall !== undefined) r.walltimeMin = wall;
   for (const k of ['queue', 'account'] as const) {
     const v = o[k];
@@ -99,6 +95,7 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
     'max_retries',
     'granularity',
     'description',
+    'retry',
   ];
   for (const k of Object.keys(o)) {
     if (!known.includes(k)) throw new UserError(`${at}: unknown key '${k}' (known: ${known.join(', ')})`);
@@ -143,6 +140,8 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
     maxRetries,
     granularity: parseGranularity(o.granularity, at),
   };
+  const retry = parseRetry(o.retry, at, spec.resources);
+  if (retry) spec.retry = retry;
   if (typeof command === 'string') spec.command = command;
   if (typeof handler === 'string') spec.handler = handler;
   return spec;

@@ -16,6 +16,7 @@
  * | run         | campaign, workflow | run, status, attempt, tries, outputs, reason                                |
  * | job         | campaign, workflow | job (name), unit, run, runs, attempt, idle/running/done/failed (one-hot),   |
  * |             |                    | backend, native_id, stdout, stderr, exit_code, outputs, reason, submitted,… |
+ * |             |                    | failure_class, memory_mb, walltime_min, node_retries (docs/retry-policy.md)  |
  * | lock        | campaign, workflow | from_run, reason, locked, by                                                |
  * | lease       | scope              | owner, expires (ms; 0 = released)                                           |
  */
@@ -23,6 +24,7 @@ import { parseFilter } from '../domain/filter.js';
 import type { RunFilter } from '../domain/filter.js';
 import type { RunInfo } from '../domain/run.js';
 import type { JobRecord, LeasePoint, LockRecord } from '../domain/jobs.js';
+import { isFailureClass } from '../domain/retry.js';
 import type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
 import { isJobStatus, isRunStatus, JOB_STATUSES, RUN_STATUSES } from '../domain/status.js';
 import type { WorkflowSpec } from '../domain/workflow.js';
@@ -261,6 +263,7 @@ export function jobPoint(j: JobRecord): PointSpec {
     submitted: int(j.submittedAt),
     unknown_since: int(j.unknownSince),
     held_since: int(j.heldSince),
+    ...jobRetryFields(j),
   };
   for (const st of JOB_STATUSES) fields[st] = j.status === st;
   return {
@@ -298,8 +301,42 @@ export const decodeJob = decoder((r): JobRecord => {
     unknownSince: f.int(r, 'unknown_since', 0),
     heldSince: f.int(r, 'held_since', 0),
     time: f.num(r, 'time', 0),
+    ...decodeJobRetry(r, status),
   };
 });
+
+/** The failure class and the attempt's resources as job fields (absent ones are not written). */
+function jobRetryFields(j: JobRecord): PointSpec['fields'] {
+  const f: PointSpec['fields'] = {};
+  if (j.failureClass !== undefined) f.failure_class = j.failureClass;
+  if (j.memoryMb !== undefined) f.memory_mb = j.memoryMb;
+  if (j.walltimeMin !== undefined) f.walltime_min = j.walltimeMin;
+  if (j.nodeRetries) f.node_retries = int(j.nodeRetries);
+  return f;
+}
+
+/** The same fields read back: a failed point without a (readable) class is of class `unknown`. */
+function decodeJobRetry(
+  r: Row,
+  status: JobRecord['status'],
+): Pick<JobRecord, 'failureClass' | 'memoryMb' | 'walltimeMin' | 'nodeRetries'> {
+  const out: Pick<JobRecord, 'failureClass' | 'memoryMb' | 'walltimeMin' | 'nodeRetries'> = {};
+  // lenient on purpose: an unreadable class is `unknown`, not a malformed point
+  const raw = r.failure_class;
+  const cls = typeof raw === 'string' ? raw : '';
+  if (status === 'failed') out.failureClass = isFailureClass(cls) ? cls : 'unknown';
+  const pos = (k: string): number | undefined => {
+    const v = r[k];
+    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined;
+  };
+  const mem = pos('memory_mb');
+  const wall = pos('walltime_min');
+  const nodes = pos('node_retries');
+  if (mem !== undefined) out.memoryMb = mem;
+  if (wall !== undefined) out.walltimeMin = wall;
+  if (nodes !== undefined) out.nodeRetries = nodes;
+  return out;
+}
 
 // lock -------------------------------------------------------------------------------------------
 

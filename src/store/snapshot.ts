@@ -17,6 +17,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { JobRecord } from '../domain/jobs.js';
+import { isFailureClass } from '../domain/retry.js';
 import { LazyMap } from '../domain/lazy-map.js';
 import { StateTable, type StateRecord } from '../domain/state-table.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
@@ -92,7 +93,19 @@ const JOB_KEYS = [
   'unknownSince',
   'heldSince',
   'time',
+  // added later (docs/retry-policy.md): optional, absent (null) in records written before
+  'failureClass',
+  'memoryMb',
+  'walltimeMin',
+  'nodeRetries',
 ] as const satisfies readonly (keyof JobRecord)[];
+
+const OPTIONAL_JOB_KEYS: ReadonlySet<string> = new Set([
+  'failureClass',
+  'memoryMb',
+  'walltimeMin',
+  'nodeRetries',
+]);
 
 export class SnapshotCorrupt extends Error {}
 
@@ -199,7 +212,9 @@ export function encodeChunks(st: CampaignState): string[] {
   });
   out.push(...chunked(st.registered.values(), (v) => ({ k: 'r', ...runColumns(v) }), CHUNK_ITEMS));
   const jobs = [...st.jobs.values()].map((j) =>
-    JOB_KEYS.map((k) => (k === 'runs' ? j.runs.join(',') : k === 'outputs' ? j.outputs.join(',') : j[k])),
+    JOB_KEYS.map((k) =>
+      k === 'runs' ? j.runs.join(',') : k === 'outputs' ? j.outputs.join(',') : (j[k] ?? null),
+    ),
   );
   out.push(...chunked(jobs, (v) => ({ k: 'j', v })));
   return out;
@@ -371,11 +386,19 @@ function putRunChunk(
 
 function decodeJobRec(r: JobRec): JobRecord {
   const o: Record<string, unknown> = {};
-  JOB_KEYS.forEach((k, i) => (o[k] = r[i]));
+  JOB_KEYS.forEach((k, i) => {
+    const v = r[i];
+    if (OPTIONAL_JOB_KEYS.has(k) && (v === null || v === undefined)) return;
+    o[k] = v;
+  });
   const j = o as unknown as JobRecord & { runs: unknown; outputs: unknown };
   if (!isJobStatus(String(j.status)) || typeof j.runs !== 'string' || typeof j.outputs !== 'string')
     throw new SnapshotCorrupt(`bad job record ${String(j.name)}`);
-  return { ...j, runs: split(j.runs).map(Number), outputs: split(j.outputs) };
+  const out: JobRecord = { ...j, runs: split(j.runs).map(Number), outputs: split(j.outputs) };
+  // a failed record from before failure classes (or with an unreadable one) is of class unknown
+  if (out.status === 'failed' && !isFailureClass(String(out.failureClass))) out.failureClass = 'unknown';
+  else if (out.status !== 'failed') delete out.failureClass;
+  return out;
 }
 
 /**

@@ -165,7 +165,12 @@ describe('HTCondor backend specifics', () => {
     fb.patchBehavior({ condorQEmpty: true });
     const before = fb.calls().length;
     let st = await backend.status(t);
-    expect(st.get(t[0]?.id as string)).toEqual({ state: 'failed', exitCode: 3, reason: 'exit code 3' });
+    expect(st.get(t[0]?.id as string)).toEqual({
+      state: 'failed',
+      exitCode: 3,
+      reason: 'exit code 3',
+      failureClass: 'app',
+    });
     const calls = fb.calls().slice(before);
     expect(calls.map((c) => c.cmd)).toEqual(['condor_q', 'condor_history']);
     expect(calls[1]?.args).toContain('-limit');
@@ -192,7 +197,7 @@ describe('HTCondor backend specifics', () => {
       holdOnSubmit: {
         reason: 'Error from slot1@wn01: Job has gone over memory limit of 2048 megabytes.',
         code: 34,
-        agoMs: 60_000,
+        agoMs: 0, // held just now: a memory hold is not waited out
       },
     });
     const old = makeJob(fb.workRoot, nm('old'), 'true');
@@ -210,13 +215,15 @@ describe('HTCondor backend specifics', () => {
     expect(failed.state).toBe('failed');
     expect(failed.reason).toContain('Job has gone over memory limit');
     expect(failed.reason).toContain('removed');
+    // held for its memory (HoldReasonCode 34): failed at once as oom, not after the hold timeout
+    expect(failed.failureClass).toBe('oom');
     const rm = fb.calls('condor_rm');
     expect(rm).toHaveLength(1);
     expect(rm[0]?.args).toEqual([to.id.replace(/^local#/, '')]);
 
     // Reported failed from now on, also by a fresh backend (the removal is remembered in the state dir).
     const again = new HTCondorBackend({ stateDir: fb.stateDir, env: fb.env, holdTimeoutMs: 30_000 });
-    expect((await again.status([to])).get(to.id)?.state).toBe('failed');
+    expect((await again.status([to])).get(to.id)).toMatchObject({ state: 'failed', failureClass: 'oom' });
 
     // The fresh hold times out too, once the clock has moved past the limit.
     const later = await new HTCondorBackend({

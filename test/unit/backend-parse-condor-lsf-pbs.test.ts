@@ -101,7 +101,12 @@ describe('HTCondor parsers', () => {
     const ads = parseCondorJson(fx('htcondor/condor_history.stdout.json'));
     const st = new Map(ads.map((ad) => [condorKey(ad.ClusterId, ad.ProcId), condorAdState(ad)]));
     expect(st.get('30.0')).toEqual({ state: 'done', exitCode: 0 });
-    expect(st.get('30.1')).toEqual({ state: 'failed', exitCode: 3, reason: 'exit code 3' });
+    expect(st.get('30.1')).toEqual({
+      state: 'failed',
+      exitCode: 3,
+      reason: 'exit code 3',
+      failureClass: 'app',
+    });
     expect(st.get('29.0')).toEqual({ state: 'failed', exitCode: 137, reason: 'killed by signal 9' });
     expect(st.get('28.0')?.state).toBe('cancelled');
     expect(condorAdState({ ClusterId: 1, ProcId: 0, JobStatus: 4 })).toBeUndefined();

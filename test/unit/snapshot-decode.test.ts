@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { JobRecord } from '../../src/domain/jobs.js';
 import { stateKey, type RegisteredRun, type RunState } from '../../src/domain/state.js';
+import { FAILURE_CLASSES } from '../../src/domain/retry.js';
 import { JOB_STATUSES, RUN_STATUSES } from '../../src/domain/status.js';
 import {
   decodeChunks,
@@ -42,6 +43,7 @@ const state: fc.Arbitrary<CampaignState> = fc
         status: fc.constantFrom(...JOB_STATUSES),
         runs: fc.array(fc.nat(1e7), { minLength: 1, maxLength: 3 }),
         exitCode: fc.option(fc.nat(255), { nil: null }),
+        failureClass: fc.constantFrom(...FAILURE_CLASSES),
       }),
       { selector: (j) => j.name, maxLength: 5 },
     ),
@@ -66,9 +68,11 @@ const state: fc.Arbitrary<CampaignState> = fc
         rtypes: [],
       });
     const js = new Map<string, JobRecord>();
-    for (const j of jobs)
+    for (const { failureClass, ...j } of jobs)
       js.set(j.name, {
         ...j,
+        // a failed job has a failure class (one read without is of class unknown)
+        ...(j.status === 'failed' ? { failureClass } : {}),
         campaign: 'c',
         workflow: 'wf',
         unit: 'r1',

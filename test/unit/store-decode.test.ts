@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { JobRecord, LeasePoint, LockRecord } from '../../src/domain/jobs.js';
 import type { RegisteredRun, RunState } from '../../src/domain/state.js';
+import { FAILURE_CLASSES } from '../../src/domain/retry.js';
 import { JOB_STATUSES, RUN_STATUSES } from '../../src/domain/status.js';
 import { decodeJobEnd, jobEndPoint } from '../../src/store/jobend.js';
 import type { FieldValue, PointSpec } from '../../src/store/lineproto.js';
@@ -107,28 +108,34 @@ const runState: fc.Arbitrary<RunState> = fc.record({
   time,
 });
 
-const job: fc.Arbitrary<JobRecord> = fc.record({
-  campaign: name,
-  workflow: name,
-  name,
-  unit: text,
-  runs: fc.array(fc.integer({ min: 0, max: 1e9 }), { minLength: 1, maxLength: 4 }),
-  attempt: nat,
-  status: fc.constantFrom(...JOB_STATUSES),
-  backend: text,
-  nativeId: text,
-  stdout: text,
-  stderr: text,
-  exitCodeFile: text,
-  outputFile: text,
-  exitCode: fc.option(fc.integer({ min: 0, max: 255 }), { nil: null }),
-  outputs: fc.array(item, { maxLength: 3 }),
-  reason: text,
-  submittedAt: nat,
-  unknownSince: nat,
-  heldSince: nat,
-  time,
-});
+const job: fc.Arbitrary<JobRecord> = fc
+  .tuple(
+    fc.constantFrom(...FAILURE_CLASSES),
+    fc.record({
+      campaign: name,
+      workflow: name,
+      name,
+      unit: text,
+      runs: fc.array(fc.integer({ min: 0, max: 1e9 }), { minLength: 1, maxLength: 4 }),
+      attempt: nat,
+      status: fc.constantFrom(...JOB_STATUSES),
+      backend: text,
+      nativeId: text,
+      stdout: text,
+      stderr: text,
+      exitCodeFile: text,
+      outputFile: text,
+      exitCode: fc.option(fc.integer({ min: 0, max: 255 }), { nil: null }),
+      outputs: fc.array(item, { maxLength: 3 }),
+      reason: text,
+      submittedAt: nat,
+      unknownSince: nat,
+      heldSince: nat,
+      time,
+    }),
+  )
+  // a failed job has a failure class (one read without is of class unknown)
+  .map(([failureClass, j]) => (j.status === 'failed' ? { ...j, failureClass } : j));
 
 const registered: fc.Arbitrary<RegisteredRun> = fc.record({
   run: nat,

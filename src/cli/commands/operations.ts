@@ -1,4 +1,5 @@
 import type { StateEditResult } from '../../core/operations.js';
+import { asksText } from '../../domain/resources-text.js';
 import { splitNames } from '../../domain/selectors.js';
 import { UsageError } from '../../errors.js';
 import { JOB_STATUSES, type JobStatus } from '../../domain/status.js';
@@ -134,7 +135,18 @@ export const jobsCommand = defineCommand({
     const jobs = await (await core()).listJobs(ctx, q);
     if (a.json) return io.out(json(jobs));
     if (jobs.length === 0) return io.out('no jobs match');
-    const head = ['job', 'runs', 'attempt', 'status', 'backend', 'native id', 'exit', 'reason'];
+    const head = [
+      'job',
+      'runs',
+      'attempt',
+      'status',
+      'backend',
+      'native id',
+      'exit',
+      'class',
+      'asks',
+      'reason',
+    ];
     io.out(
       table(
         a.logs ? [...head, 'stdout', 'stderr'] : head,
@@ -149,6 +161,8 @@ export const jobsCommand = defineCommand({
             j.backend,
             j.nativeId || '(submitting)',
             j.exitCode ?? '-',
+            j.failureClass ?? '-',
+            asksText(j) || '-',
             j.reason || '-',
           ];
           return a.logs ? [...row, j.stdout, j.stderr] : row;

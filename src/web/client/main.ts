@@ -2,6 +2,7 @@
 /** The dashboard's client: a small router over the pages, refreshed on server-sent change events. */
 import uPlot from 'uplot';
 import { api, clip, fmtDuration, fmtTime, h, link, table } from './dom.js';
+import { asksText } from '../../domain/resources-text.js';
 import { postAction } from './actions.js';
 import { gridPage } from './grid.js';
 import type { Charts, Job, LogTail, Lock, Overview, RunPage } from './types.js';
@@ -106,7 +107,19 @@ async function runView(root: HTMLElement, campaign: string, run: number): Promis
 
 function workflowCard(campaign: string, w: RunPage['workflows'][number]): HTMLElement {
   const jobs = table(
-    ['job', 'attempt', 'status', 'backend', 'native id', 'exit code', 'reason', 'duration', 'logs'],
+    [
+      'job',
+      'attempt',
+      'status',
+      'backend',
+      'native id',
+      'exit code',
+      'class',
+      'asks',
+      'reason',
+      'duration',
+      'logs',
+    ],
     w.jobs.map((j, i) => [
       j.name,
       j.attempt,
@@ -114,6 +127,8 @@ function workflowCard(campaign: string, w: RunPage['workflows'][number]): HTMLEl
       j.backend,
       j.nativeId,
       j.exitCode ?? '',
+      j.failureClass ?? '',
+      asksText(j),
       clip(j.reason),
       j.submittedAt > 0 && j.status !== 'idle' && j.status !== 'running'
         ? fmtDuration((j.time - j.submittedAt) / 1000)
@@ -227,7 +242,19 @@ async function jobsPage(root: HTMLElement, campaign: string): Promise<() => Prom
         `${r.total} job(s), failed first${r.total > r.jobs.length ? `, first ${r.jobs.length} shown` : ''}`,
       ),
       table(
-        ['job', 'workflow', 'runs', 'status', 'backend', 'native id', 'exit', 'reason', 'time'],
+        [
+          'job',
+          'workflow',
+          'runs',
+          'status',
+          'backend',
+          'native id',
+          'exit',
+          'class',
+          'asks',
+          'reason',
+          'time',
+        ],
         r.jobs.map((j) => [
           link(`/run/${enc(campaign)}/${j.runs[0] ?? 0}`, j.name),
           j.workflow,
@@ -236,6 +263,8 @@ async function jobsPage(root: HTMLElement, campaign: string): Promise<() => Prom
           j.backend,
           j.nativeId,
           j.exitCode ?? '',
+          j.failureClass ?? '',
+          asksText(j),
           clip(j.reason),
           fmtTime(j.time),
         ]),
