@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what runctrl needs on a Debian machine, only what is missing (idempotent, quiet):
-#   - Debian packages: influxdb, influxdb-client (InfluxDB 1.x), curl   (apt-get; needs root)
+#   - Debian packages: influxdb, influxdb-client (InfluxDB 1.x), curl, openssl (tests' TLS certificates)
+#                                                                      (apt-get; needs root)
 #   - node_modules from package-lock.json                              (npm ci, when missing or stale)
 # Node.js >= 20.19 must already be installed (Debian 12's nodejs is too old).
 #
@@ -15,6 +16,7 @@ missing=()
 command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
 command -v influx >/dev/null 2>&1 || missing+=(influxdb-client)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "missing ${missing[*]} and not root: run 'sudo apt-get install -y ${missing[*]}' (or run this script as root)"

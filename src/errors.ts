@@ -67,3 +67,11 @@ export function describeError(err: unknown): { exitCode: number; text: string } 
   const e = err instanceof Error ? err : new Error(String(err));
   return { exitCode: 70, text: `runctrl: internal error: ${e.stack ?? e.message}` };
 }
+
+/** A user error about something that does not exist (unknown campaign, run, page): a web answer says 404. */
+export class NotFoundError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}

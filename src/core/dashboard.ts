@@ -7,7 +7,16 @@ import type { JobRecord, LockRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { stateKey } from '../domain/state.js';
 import { forEachStatus, statesWithStatus, statusAt } from '../domain/state-table.js';
-import { emptyCounts, RUN_STATUSES, type RunStatus } from '../domain/status.js';
+import { emptyCounts, type RunStatus } from '../domain/status.js';
+import {
+  blockedPairs,
+  displayStatus,
+  DISPLAY_STATUSES,
+  emptyDisplayCounts,
+  type Blocked,
+  type DisplayStatus,
+} from '../domain/blocked.js';
+import { dependencyOrder } from '../domain/order.js';
 import { explainRun, type WhyAnswer } from '../domain/why.js';
 import { UserError } from '../errors.js';
 import { summarize, type CampaignSummary } from './campaigns.js';
@@ -22,18 +31,29 @@ export interface CampaignState {
   malformed?: readonly unknown[];
 }
 
-type Counts = Record<RunStatus, number>;
-const zero = emptyCounts;
+type Counts = Record<DisplayStatus, number>;
+const zero = emptyDisplayCounts;
 
-/** Workflows shown for a campaign: the active ones and every one with a status. */
+/** Workflows shown for a campaign: the active ones and every one with a status, in dependency order. */
 export function workflowsOf(c: Campaign, st: CampaignState): string[] {
   const seen = new Set(activeWorkflows(c));
   forEachStatus(st.states, (w) => seen.add(w));
-  return [...seen].sort();
+  return dependencyOrder(seen, c.workflows);
+}
+
+/** The display status of a pair (blocked, or its status), undefined when it has none. */
+function shownAt(st: CampaignState, blocked: Blocked, run: number, w: string): DisplayStatus | undefined {
+  const k = stateKey(run, w);
+  const s = statusAt(st.states, k);
+  return s && displayStatus(blocked, k, s);
 }
 
 export interface OverviewEntry extends CampaignSummary {
+  /** Per workflow (dependency order), pairs per display status. */
   perWorkflow: Record<string, Counts & { total: number }>;
+  /** Pairs failed for good now (a pair counts once, whatever its attempts). */
+  failedNow: number;
+  /** Failed jobs (attempts) of the last 24 h. */
   failed24h: number;
   locks: LockRecord[];
 }
@@ -45,15 +65,16 @@ export function overview(
   locks: readonly LockRecord[],
   now: number,
 ): OverviewEntry {
-  const counts = zero();
+  const counts = emptyCounts();
   const runs = new Set<number>();
   const perWorkflow: OverviewEntry['perWorkflow'] = {};
+  const blocked = blockedPairs({ campaign: c, ...st, locks });
   for (const w of workflowsOf(c, st)) perWorkflow[w] = { ...zero(), total: 0 };
   forEachStatus(st.states, (workflow, run, status) => {
     counts[status]++;
     runs.add(run);
     const w = (perWorkflow[workflow] ??= { ...zero(), total: 0 });
-    w[status]++;
+    w[displayStatus(blocked, stateKey(run, workflow), status)]++;
     w.total++;
   });
   let failed24h = 0;
@@ -61,6 +82,7 @@ export function overview(
   return {
     ...summarize(c, counts, runs.size, st.malformed?.length ?? 0),
     perWorkflow,
+    failedNow: counts.failed,
     failed24h,
     locks: locks.filter((l) => l.campaign === c.name),
   };
@@ -71,14 +93,15 @@ export interface GridFilter {
   min?: number;
   max?: number;
   rtype?: string;
-  status?: RunStatus;
+  status?: DisplayStatus;
   workflows?: string[];
 }
 
 export interface GridResult {
   campaign: string;
   workflows: string[];
-  statuses: readonly RunStatus[];
+  /** Display statuses (the run statuses, then blocked). */
+  statuses: readonly DisplayStatus[];
   eras: string[];
   /** Per row: run, era index. */
   runs: number[];
@@ -90,12 +113,19 @@ export interface GridResult {
 }
 
 /** The campaign grid in a compact form (10k runs × 10 workflows is ~100 kB), filtered. */
-export function grid(c: Campaign, st: CampaignState, f: GridFilter): GridResult {
+export function grid(
+  c: Campaign,
+  st: CampaignState,
+  f: GridFilter,
+  locks: readonly LockRecord[],
+): GridResult {
   const all = workflowsOf(c, st);
   for (const w of f.workflows ?? [])
     if (!all.includes(w)) throw new UserError(`unknown workflow '${w}' (known: ${all.join(', ') || 'none'})`);
-  const workflows = f.workflows && f.workflows.length > 0 ? f.workflows : all;
-  const runs = selectRuns(st, f, workflows);
+  const workflows = f.workflows && f.workflows.length > 0 ? all.filter((w) => f.workflows?.includes(w)) : all;
+  const blocked = blockedPairs({ campaign: c, ...st, locks });
+  const shown = (run: number, w: string): DisplayStatus | undefined => shownAt(st, blocked, run, w);
+  const runs = selectRuns(st, f, workflows, shown);
   const eras: string[] = [];
   const eraIdx = new Map<string, number>();
   const counts: Record<string, Counts> = Object.fromEntries(workflows.map((w) => [w, zero()]));
@@ -107,8 +137,8 @@ export function grid(c: Campaign, st: CampaignState, f: GridFilter): GridResult 
     if (i === undefined) eraIdx.set(e, (i = eras.push(e) - 1));
     era.push(i);
     for (const w of workflows) {
-      const s = statusAt(st.states, stateKey(run, w));
-      cells.push(s ? String(RUN_STATUSES.indexOf(s)) : '-');
+      const s = shown(run, w);
+      cells.push(s ? String(DISPLAY_STATUSES.indexOf(s)) : '-');
       const cw = counts[w];
       if (s && cw) cw[s]++;
     }
@@ -116,7 +146,7 @@ export function grid(c: Campaign, st: CampaignState, f: GridFilter): GridResult 
   return {
     campaign: c.name,
     workflows,
-    statuses: RUN_STATUSES,
+    statuses: DISPLAY_STATUSES,
     eras,
     runs,
     era,
@@ -126,7 +156,12 @@ export function grid(c: Campaign, st: CampaignState, f: GridFilter): GridResult 
   };
 }
 
-function selectRuns(st: CampaignState, f: GridFilter, workflows: readonly string[]): number[] {
+function selectRuns(
+  st: CampaignState,
+  f: GridFilter,
+  workflows: readonly string[],
+  shown: (run: number, w: string) => DisplayStatus | undefined,
+): number[] {
   const set = new Set<number>(st.registered.keys());
   forEachStatus(st.states, (_w, run) => set.add(run));
   const out: number[] = [];
@@ -136,22 +171,26 @@ function selectRuns(st: CampaignState, f: GridFilter, workflows: readonly string
     const info = st.registered.get(run);
     if (f.era !== undefined && info?.era !== f.era) continue;
     if (f.rtype !== undefined && !info?.rtypes.includes(f.rtype)) continue;
-    if (f.status !== undefined && !workflows.some((w) => statusAt(st.states, stateKey(run, w)) === f.status))
-      continue;
+    if (f.status !== undefined && !workflows.some((w) => shown(run, w) === f.status)) continue;
     out.push(run);
   }
   return out.sort((a, b) => a - b);
 }
 
 /** `status --json` from a campaign's state. */
-export function statusOf(c: Campaign, st: CampaignState, f: GridFilter): StatusResult {
-  const g = grid(c, st, f);
+export function statusOf(
+  c: Campaign,
+  st: CampaignState,
+  f: GridFilter,
+  locks: readonly LockRecord[],
+): StatusResult {
+  const g = grid(c, st, f, locks);
   const rows = g.runs.map((run, i) => {
     const info = st.registered.get(run);
-    const status: Record<string, RunStatus | null> = {};
+    const status: Record<string, DisplayStatus | null> = {};
     g.workflows.forEach((w, k) => {
       const ch = g.cells[i * g.workflows.length + k];
-      status[w] = ch === undefined || ch === '-' ? null : (RUN_STATUSES[Number(ch)] ?? null);
+      status[w] = ch === undefined || ch === '-' ? null : (DISPLAY_STATUSES[Number(ch)] ?? null);
     });
     return { run, fill: info?.fill ?? 0, era: info?.era ?? '', rtypes: info?.rtypes ?? [], status };
   });

@@ -293,9 +293,12 @@ export async function outputs(
   };
 }
 
+/** Who acts from this process (the CLI's operator): user@host. */
+const operator = (): string => `${os.userInfo().username}@${os.hostname()}`;
+
 export async function lock(
   ctx: Ctx,
-  o: { campaign: string; workflow: string; fromRun: number; reason: string },
+  o: { campaign: string; workflow: string; fromRun: number; reason: string; by?: string },
 ): Promise<LockRecord> {
   await checkWorkflow(ctx, o.campaign, o.workflow);
   if (!o.reason.trim())
@@ -306,19 +309,22 @@ export async function lock(
     fromRun: o.fromRun,
     reason: o.reason,
     locked: true,
-    by: `${os.userInfo().username}@${os.hostname()}`,
+    by: o.by ?? operator(),
   };
   await ctx.store.write([lockPoint(rec)]);
   return { ...rec, time: Date.now() };
 }
 
-export async function unlock(ctx: Ctx, o: { campaign: string; workflow: string }): Promise<LockRecord> {
+export async function unlock(
+  ctx: Ctx,
+  o: { campaign: string; workflow: string; by?: string },
+): Promise<LockRecord> {
   const current = (await ctx.store.locks(o.campaign)).find((l) => l.workflow === o.workflow && l.locked);
   if (!current)
     throw new UserError(
       `workflow '${o.workflow}' of campaign '${o.campaign}' is not locked (see 'runctrl locks')`,
     );
-  const rec = { ...current, locked: false, by: `${os.userInfo().username}@${os.hostname()}` };
+  const rec = { ...current, locked: false, by: o.by ?? operator() };
   await ctx.store.write([lockPoint(rec)]);
   return { ...rec, time: Date.now() };
 }

@@ -1,7 +1,16 @@
 import { loadCampaign } from './campaigns.js';
 import { againIfCorrupt } from '../store/snapshot.js';
 import { activeWorkflows } from '../domain/campaign.js';
-import { emptyCounts, type RunStatus } from '../domain/status.js';
+import {
+  blockedPairs,
+  displayStatus,
+  emptyDisplayCounts,
+  type Blocked,
+  type DisplayStatus,
+} from '../domain/blocked.js';
+import { dependencyOrder } from '../domain/order.js';
+import { stateKey } from '../domain/state.js';
+import type { RunStatus } from '../domain/status.js';
 import type { Ctx } from './context.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { readRunList, selectorKind, type RunSelector } from './runs.js';
@@ -9,7 +18,7 @@ import { UserError } from '../errors.js';
 import { checkName } from '../domain/names.js';
 import { forEachStatus } from '../domain/state-table.js';
 
-type PairStatus = Pick<RunState, 'workflow' | 'run' | 'status'>;
+type PairStatus = { workflow: string; run: number; status: DisplayStatus };
 
 export interface StatusOptions {
   campaign: string;
@@ -22,14 +31,16 @@ export interface StatusRow {
   fill: number;
   era: string;
   rtypes: string[];
-  status: Record<string, RunStatus | null>;
+  /** The display status: a waiting pair that cannot get done shows `blocked` (src/domain/blocked.ts). */
+  status: Record<string, DisplayStatus | null>;
 }
 
 export interface StatusResult {
   campaign: string;
   workflows: string[];
   rows: StatusRow[];
-  totals: Record<string, Record<RunStatus, number>>;
+  /** Per workflow, pairs per display status (a blocked pair counts under blocked only). */
+  totals: Record<string, Record<DisplayStatus, number>>;
   /** Malformed points skipped in the campaign's state (docs/malformed-points.md). */
   malformed: number;
 }
@@ -45,15 +56,18 @@ async function statusOnce(ctx: Ctx, o: StatusOptions): Promise<StatusResult> {
   const sel = o.selector ?? {};
   const kind = selectorKind(sel);
   // the definition, the run list and the state are read together
-  const [c, runs, current] = await allInOrder([
+  const [c, runs, current, locks] = await allInOrder([
     loadCampaign(ctx, o.campaign),
     kind === 'runlist' ? readRunList(sel.runlist ?? '') : sel.runs,
     ctx.store.campaignState(o.campaign, undefined, { statusesOnly: true }),
+    ctx.store.locks(o.campaign),
   ]);
-  const { states, registered } = selectState(current, runs, sel.range, o.workflow);
+  // blocked is judged over the whole campaign (a dependency or an era peer may lie outside the selection)
+  const blocked = blockedPairs({ campaign: c, ...current, locks });
+  const { states, registered } = selectState(current, blocked, runs, sel.range, o.workflow);
   const seen = new Set<string>(activeWorkflows(c));
   for (const s of states) seen.add(s.workflow);
-  const workflows = o.workflow ? [o.workflow] : [...seen].sort();
+  const workflows = o.workflow ? [o.workflow] : dependencyOrder(seen, c.workflows);
   if (o.workflow && !seen.has(o.workflow) && !c.workflows.some((w) => w.name === o.workflow)) {
     throw new UserError(
       `unknown workflow '${o.workflow}' in campaign '${c.name}' (known: ${[...seen].sort().join(', ') || 'none'})`,
@@ -84,7 +98,7 @@ async function statusOnce(ctx: Ctx, o: StatusOptions): Promise<StatusResult> {
     if (rows.length === 0) await checkEra(ctx, era, registered.values());
   }
   const totals: StatusResult['totals'] = {};
-  for (const w of workflows) totals[w] = emptyCounts();
+  for (const w of workflows) totals[w] = emptyDisplayCounts();
   for (const r of rows) {
     for (const w of workflows) {
       const s = r.status[w];
@@ -101,6 +115,7 @@ async function statusOnce(ctx: Ctx, o: StatusOptions): Promise<StatusResult> {
  */
 function selectState(
   st: { states: ReadonlyMap<string, RunState>; registered: ReadonlyMap<number, RegisteredRun> },
+  blocked: Blocked,
   runs: readonly number[] | undefined,
   range: { min: number; max: number } | undefined,
   workflow: string | undefined,
@@ -110,7 +125,8 @@ function selectState(
     (!only || only.has(run)) && (!range || (run >= range.min && run <= range.max));
   const states: PairStatus[] = [];
   const add = (w: string, run: number, status: RunStatus): void => {
-    if (keep(run) && (workflow === undefined || w === workflow)) states.push({ workflow: w, run, status });
+    if (keep(run) && (workflow === undefined || w === workflow))
+      states.push({ workflow: w, run, status: displayStatus(blocked, stateKey(run, w), status) });
   };
   forEachStatus(st.states, add);
   const registered = new Map<number, RegisteredRun>();

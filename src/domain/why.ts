@@ -4,6 +4,8 @@
  */
 import { activeWorkflows, activityOf, type Campaign } from './campaign.js';
 import { isInFlight, lockHolds, type JobRecord, type LockRecord } from './jobs.js';
+import { blockedPairs, type BlockCause, type Blocked } from './blocked.js';
+import { dependencyOrder } from './order.js';
 import { latestJobs } from './planner.js';
 import { asksText } from './resources-text.js';
 import { decideRetry } from './retry.js';
@@ -48,6 +50,8 @@ export interface WhyAnswer {
     'name' | 'status' | 'backend' | 'nativeId' | 'failureClass' | 'memoryMb' | 'walltimeMin'
   >;
   waitingFor?: number[];
+  /** Set when the pair is blocked (src/domain/blocked.ts): it cannot get done as things stand. */
+  blocked?: BlockCause;
 }
 
 export interface WhyInput {
@@ -71,25 +75,34 @@ export interface WhyResult {
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Explains every workflow of one run (or only `workflow`). */
-export function explainRun(input: WhyInput, run: number, workflow?: string): WhyResult {
-  const c = input.campaign;
+export function explainRun(all: WhyInput, run: number, workflow?: string): WhyResult {
+  const c = all.campaign;
+  // a lock holds the workflow of its own campaign only
+  const input = { ...all, locks: all.locks.filter((l) => l.campaign === c.name) };
   const info = input.registered.get(run);
   const names = new Set<string>([...activeWorkflows(c), ...c.workflows.map((w) => w.name)]);
   forEachStatus(input.states, (w, r) => {
     if (r === run) names.add(w);
   });
-  const wanted = workflow === undefined ? [...names].sort() : [workflow];
+  const wanted = workflow === undefined ? dependencyOrder(names, c.workflows) : [workflow];
   const latest = latestJobs([...input.jobs.values()].filter((j) => j.runs.includes(run)));
+  const blocked = blockedPairs(input);
   return {
     campaign: c.name,
     run,
     era: info?.era ?? '',
     rtypes: info?.rtypes ?? [],
-    answers: wanted.map((w) => explainOne(input, run, w, latest.get(stateKey(run, w)))),
+    answers: wanted.map((w) => explainOne(input, blocked, run, w, latest.get(stateKey(run, w)))),
   };
 }
 
-function explainOne(input: WhyInput, run: number, workflow: string, job: JobRecord | undefined): WhyAnswer {
+function explainOne(
+  input: WhyInput,
+  blocked: Blocked,
+  run: number,
+  workflow: string,
+  job: JobRecord | undefined,
+): WhyAnswer {
   const s = input.states.get(stateKey(run, workflow));
   const status = s?.status ?? null;
   const base = { workflow, status };
@@ -105,7 +118,9 @@ function explainOne(input: WhyInput, run: number, workflow: string, job: JobReco
   const spec = input.campaign.workflows.find((w) => w.name === workflow);
   if (s.status === 'processing' || (job && job.attempt > s.attempt))
     return { ...base, ...inFlight(s, job, spec) };
-  return { ...base, ...pending(input, s, spec) };
+  const part = pending(input, s, spec);
+  const b = blocked.get(stateKey(run, workflow));
+  return b ? { ...base, ...part, text: `blocked: ${b.text}`, blocked: b } : { ...base, ...part };
 }
 
 type Part = Omit<WhyAnswer, 'workflow' | 'status'>;

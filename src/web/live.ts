@@ -28,7 +28,14 @@ export function liveProvider(entries: ReadonlyMap<string, CampaignState>): Memor
     publish: (cs, ls) => {
       campaigns = cs;
       locks = ls;
-      listeners.forEach((l) => l());
+      // a page's listener never reaches the loop that publishes
+      listeners.forEach((l) => {
+        try {
+          l();
+        } catch {
+          listeners.delete(l);
+        }
+      });
     },
   };
 }
@@ -40,6 +47,10 @@ export async function serveLive(o: {
   jobRoot: string;
   maxInFlight?: number;
   log?: (line: string) => void;
+  /** --allow-host names. */
+  allowHosts?: string[];
+  /** The daemon's secrets (src/util/redact.ts), kept out of every answer. */
+  secrets?: string[];
 }): Promise<LiveDashboard> {
   const p = liveProvider(o.entries);
   const d = await serve({
@@ -49,6 +60,9 @@ export async function serveLive(o: {
     jobRoot: o.jobRoot,
     ...(o.maxInFlight !== undefined ? { maxInFlight: o.maxInFlight } : {}),
     ...(o.log ? { log: o.log } : {}),
+    ...(o.allowHosts ? { allowHosts: o.allowHosts } : {}),
+    ...(o.secrets ? { secrets: o.secrets } : {}),
+    portFlag: '--serve',
   });
   return { ...d, publish: p.publish };
 }

@@ -4,20 +4,27 @@
  * DashboardSource (the store, or a daemon's memory).
  */
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import path from 'node:path';
 import { charts, grid, jobsOf, overview, runPage, statusOf, type GridFilter } from '../core/dashboard.js';
 import { explainFor } from '../core/why.js';
 import type { Campaign } from '../domain/campaign.js';
-import { isJobStatus, isRunStatus } from '../domain/status.js';
+import { isJobStatus } from '../domain/status.js';
+import { isDisplayStatus } from '../domain/blocked.js';
 import { checkName } from '../domain/names.js';
 import { PROJECT_ROOT } from '../config.js';
-import { UserError } from '../errors.js';
-import { tail } from './logs.js';
+import { NotFoundError, UserError } from '../errors.js';
+import { failuresOf } from '../core/failures.js';
+import { checkRun, pairInfo } from '../core/view.js';
+import { lastNonEmptyLine, memoLines } from '../util/last-line.js';
+import type { JobRecord } from '../domain/jobs.js';
+import { refusal, tail } from './logs.js';
 import type { DashboardSource } from './source.js';
 import type { CampaignState } from '../core/dashboard.js';
 import { handleAction, type ActionOptions } from './actions.js';
+import { Gate, SECURITY_HEADERS } from './guard.js';
+import { Redactor } from '../util/redact.js';
+import { listenGuarded, type Answer, type GuardOptions } from './listen.js';
 
 export interface ServeOptions {
   source: DashboardSource;
@@ -29,6 +36,14 @@ export interface ServeOptions {
   maxInFlight?: number;
   actions?: ActionOptions;
   log?: (line: string) => void;
+  /** Host names (besides loopback and the bound address) this dashboard answers to: --allow-host. */
+  allowHosts?: string[];
+  /** Secrets to keep out of every answer (the serve tokens are added). */
+  secrets?: string[];
+  /** PEM certificate and key: serve HTTPS. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** The flag that sets the port, for the error when it is taken (default --port). */
+  portFlag?: string;
 }
 
 export interface Dashboard {
@@ -38,17 +53,6 @@ export interface Dashboard {
 }
 
 export const ASSETS_DIR = path.join(PROJECT_ROOT, 'dist', 'web', 'assets');
-
-const CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-const SECURITY_HEADERS = {
-  'Content-Security-Policy': CSP,
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'X-Frame-Options': 'DENY',
-  'Cache-Control': 'no-store',
-};
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -98,12 +102,23 @@ function nameParam(q: URLSearchParams, name: string, required = false): string |
   }
 }
 
+/** Most workflows one request may name. */
+export const MAX_LIST = 100;
+
+/** A comma-separated list of names, each checked, without repetitions, at most MAX_LIST of them. */
+function nameList(q: URLSearchParams, name: string): string[] | undefined {
+  const v = q.get(name);
+  if (!v) return undefined;
+  const names = [...new Set(v.split(','))];
+  if (names.length > MAX_LIST) throw new BadRequest(`parameter '${name}' names more than ${MAX_LIST} items`);
+  return names.map((w) => nameCheck(name, w));
+}
+
 export function gridFilter(q: URLSearchParams): GridFilter {
   const status = q.get('status') || undefined;
-  if (status !== undefined && !isRunStatus(status))
-    throw new BadRequest(`parameter 'status' must be a run status`);
-  const wf = q.get('workflow');
-  const workflows = wf ? wf.split(',').map((w) => nameCheck('workflow', w)) : undefined;
+  if (status !== undefined && !isDisplayStatus(status))
+    throw new BadRequest(`parameter 'status' must be a run status or blocked`);
+  const workflows = nameList(q, 'workflow');
   const era = q.get('era') || undefined;
   if (era !== undefined && era.length > 64) throw new BadRequest(`parameter 'era' is too long`);
   const min = intParam(q, 'min');
@@ -125,13 +140,13 @@ function nameCheck(kind: string, v: string): string {
 
 type Api = (q: URLSearchParams) => Promise<unknown>;
 
-function routes(o: ServeOptions): Record<string, Api> {
+function routes(o: ServeOptions, tails: Gate): Record<string, Api> {
   const src = o.source;
   const campaignOf = async (q: URLSearchParams): Promise<{ c: Campaign; st: CampaignState }> => {
     const name = nameParam(q, 'campaign', true);
     const c = (await src.campaigns()).find((x) => x.name === name);
     const st = c && (await src.state(name));
-    if (!c || !st) throw new BadRequest(`unknown campaign '${name}'`);
+    if (!c || !st) throw new NotFoundError(`unknown campaign '${name}'`);
     return { c, st };
   };
   const runOf = (q: URLSearchParams): number => {
@@ -139,6 +154,11 @@ function routes(o: ServeOptions): Record<string, Api> {
     if (r === undefined) throw new BadRequest(`parameter 'run' is required`);
     return r;
   };
+  // only paths the log tails may read; a job's stderr once per job point
+  const stderrLine = memoLines(
+    async (j: JobRecord) => ((await refusal(j, j.stderr, o.jobRoot)) ? '' : lastNonEmptyLine(j.stderr)),
+    (j) => `${j.campaign}\u0000${j.name}\u0000${j.time}`,
+  );
   return {
     '/api/campaigns': async () => {
       const [cs, locks] = await Promise.all([src.campaigns(), src.locks()]);
@@ -152,15 +172,16 @@ function routes(o: ServeOptions): Record<string, Api> {
     },
     '/api/grid': async (q) => {
       const { c, st } = await campaignOf(q);
-      return grid(c, st, gridFilter(q));
+      return grid(c, st, gridFilter(q), await src.locks());
     },
     '/api/status': async (q) => {
       const { c, st } = await campaignOf(q);
-      return statusOf(c, st, gridFilter(q));
+      return statusOf(c, st, gridFilter(q), await src.locks());
     },
     '/api/run': async (q) => {
       const { c, st } = await campaignOf(q);
       const run = runOf(q);
+      checkRun(c, st, run);
       const [history, locks] = await Promise.all([src.history(c.name, run), src.locks()]);
       return runPage(c, st, history, locks, run, o.maxInFlight);
     },
@@ -187,6 +208,18 @@ function routes(o: ServeOptions): Record<string, Api> {
         limit: Math.min(intParam(q, 'limit') ?? 500, 5000),
       });
     },
+    '/api/pair': async (q) => {
+      const { c, st } = await campaignOf(q);
+      return pairInfo(c, st, await src.locks(), runOf(q), nameParam(q, 'workflow', true));
+    },
+    '/api/failures': async (q) => {
+      const { c, st } = await campaignOf(q);
+      const wf = nameParam(q, 'workflow');
+      return failuresOf(c.name, st, {
+        ...(wf ? { workflow: wf } : {}),
+        lastLine: stderrLine,
+      });
+    },
     '/api/locks': async () => src.locks(),
     '/api/config': () => Promise.resolve({ actions: o.actions !== undefined }),
     '/api/charts': async (q) => {
@@ -201,21 +234,38 @@ function routes(o: ServeOptions): Record<string, Api> {
         throw new BadRequest(`parameter 'stream' must be stdout or stderr`);
       const job = st.jobs.get(name);
       if (!job) throw new BadRequest(`unknown job '${name.slice(0, 100)}'`);
-      return tail(job, stream, o.jobRoot);
+      const leave = tails.enter('log tails');
+      try {
+        return await tail(job, stream, o.jobRoot);
+      } finally {
+        leave();
+      }
     },
   };
 }
 
-function send(res: http.ServerResponse, code: number, type: string, body: string | Buffer): void {
-  res.writeHead(code, { ...SECURITY_HEADERS, 'Content-Type': type });
-  res.end(body);
-}
+/** Most open change streams (pages) at once. */
+const MAX_STREAMS = 64;
+/** Most API requests being answered at once; more get 503 (each may read a whole campaign). */
+const MAX_API = 4;
+/** Most log tails being read at once (each holds a thread of libuv's pool while it reads). */
+const MAX_TAILS = 2;
 
-const sendJson = (res: http.ServerResponse, code: number, v: unknown): void =>
-  send(res, code, 'application/json; charset=utf-8', JSON.stringify(v));
+/** The client's routes (src/web/client/main.ts): any other path is answered 404 (with the page saying so). */
+const PAGES = [
+  /^\/$/,
+  /^\/locks\/?$/,
+  /^\/(campaign|jobs|charts|failures)\/[^/]+\/?$/,
+  /^\/run\/[^/]+\/\d{1,12}\/?$/,
+];
+export const isPagePath = (p: string): boolean => PAGES.some((r) => r.test(p));
 
-function events(o: ServeOptions, req: http.IncomingMessage, res: http.ServerResponse): void {
-  res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream', Connection: 'keep-alive' });
+function events(o: ServeOptions, gate: Gate, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const head = { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream' };
+  // HEAD: the head alone (a stream without body would never send it)
+  if (req.method === 'HEAD') return void res.writeHead(200, head).end();
+  const leave = gate.enter('change streams');
+  res.writeHead(200, { ...head, Connection: 'keep-alive' });
   res.write('retry: 1000\n\n');
   let n = 0;
   const off = o.source.changed(() => res.write(`event: change\ndata: ${++n}\n\n`));
@@ -223,48 +273,54 @@ function events(o: ServeOptions, req: http.IncomingMessage, res: http.ServerResp
   req.on('close', () => {
     off();
     clearInterval(ping);
+    leave();
   });
 }
 
 export async function serve(o: ServeOptions): Promise<Dashboard> {
   const assets = loadAssets(o.assetsDir ?? ASSETS_DIR);
-  const api = routes(o);
   const log = o.log ?? (() => undefined);
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+  const tails = new Gate(MAX_TAILS);
+  const api = routes(o, tails);
+  const gates = { api: new Gate(MAX_API), streams: new Gate(MAX_STREAMS) };
+  const tokens = o.actions ? [...o.actions.tokens.values()] : [];
+  const redactor = new Redactor([...(o.secrets ?? []), ...tokens]);
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL, answer: Answer) => {
     const p = url.pathname;
-    if (req.method === 'POST' && p.startsWith('/api/actions/')) {
-      void handleAction(o.actions, req, res, p.slice('/api/actions/'.length), log).catch((e: unknown) =>
-        fail(res, e, log),
-      );
-      return;
-    }
+    if (req.method === 'POST' && p.startsWith('/api/actions/'))
+      return handleAction(o.actions, req, answer, p.slice('/api/actions/'.length), log);
     if (req.method !== 'GET' && req.method !== 'HEAD')
-      return sendJson(res, 405, { error: 'method not allowed' });
-    if (p === '/api/events') return events(o, req, res);
-    const fn = api[p];
+      return answer.json(405, { error: 'method not allowed' }, { Allow: 'GET, HEAD', Connection: 'close' });
+    if (p === '/api/events') return events(o, gates.streams, req, res);
+    const fn = Object.hasOwn(api, p) ? api[p] : undefined;
     if (fn) {
-      fn(url.searchParams)
-        .then((v) => sendJson(res, 200, v))
-        .catch((e: unknown) => fail(res, e, log));
-      return;
+      const leave = gates.api.enter('API requests');
+      try {
+        return answer.json(200, await fn(url.searchParams));
+      } finally {
+        leave();
+      }
     }
-    if (p.startsWith('/api/')) return sendJson(res, 404, { error: `no such API: ${p.slice(0, 80)}` });
+    if (p.startsWith('/api/')) return answer.json(404, { error: `no such API: ${p.slice(0, 80)}` });
     const asset = p.startsWith('/assets/')
       ? assets.get(p.slice('/assets/'.length))
       : assets.get('index.html');
-    if (!asset) return sendJson(res, 404, { error: 'not found' });
-    send(res, 200, asset.type, asset.body);
-  });
-  server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 8080, o.host ?? '127.0.0.1', () => resolve());
-  });
-  const a = server.address() as AddressInfo;
-  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    if (!asset) return answer.json(404, { error: 'not found' });
+    // the page says what is not found; the status says it too
+    answer.send(p.startsWith('/assets/') || isPagePath(p) ? 200 : 404, asset.type, asset.body);
+  };
+  const guard: GuardOptions = {
+    host: o.host ?? '127.0.0.1',
+    port: o.port ?? 8080,
+    allowHosts: o.allowHosts ?? [],
+    redactor,
+    tls: o.tls,
+    portFlag: o.portFlag ?? '--port',
+    log,
+  };
+  const { server, url } = await listenGuarded(guard, handle);
   return {
-    url: `http://${host}:${a.port}/`,
+    url,
     server,
     close: () =>
       new Promise<void>((resolve) => {
@@ -273,11 +329,4 @@ export async function serve(o: ServeOptions): Promise<Dashboard> {
         server.close(() => resolve());
       }),
   };
-}
-
-export function fail(res: http.ServerResponse, e: unknown, log: (l: string) => void): void {
-  if (e instanceof UserError) return sendJson(res, 400, { error: e.message.split('\n')[0]?.slice(0, 500) });
-  // never echo internals (they may name hosts or paths); the operator sees them in the server's log
-  log(`runctrl serve: ${e instanceof Error ? e.message : String(e)}`);
-  sendJson(res, 500, { error: 'internal error (see the server log)' });
 }

@@ -56,7 +56,10 @@ export function memorySource(p: MemoryProvider): DashboardSource {
 
 /**
  * Reads through the store, cached until the data changes: a fingerprint query (the time of the last point of
- * each measurement) runs every `pollMs`; when it changes the cache is dropped and listeners are told.
+ * each measurement) runs every `pollMs` while someone listens; when it changes the cache is dropped and
+ * listeners are told. The fingerprint the cached data was read under is taken before the first read of a
+ * cache, so a listener attaching after a page loaded is told of a change only if one happened since its data
+ * was read (a fresh page is not loaded twice).
  */
 export function storeSource(
   store: Store,
@@ -66,25 +69,28 @@ export function storeSource(
   let locks: Promise<LockRecord[]> | undefined;
   const states = new Map<string, Promise<CampaignState>>();
   const ls = listeners();
+  /** The fingerprint the cached data was read under (taken before reading it). */
   let last: string | undefined;
+  let baseline: Promise<void> | undefined;
   const drop = (): void => {
     campaigns = undefined;
     locks = undefined;
     states.clear();
+    baseline = undefined;
   };
   const poll = async (): Promise<void> => {
     if (ls.size() === 0) {
       // nobody is watching: no polling load, and no cache that could go stale unnoticed
       drop();
-      last = undefined;
       return;
     }
     const fp = await changeFingerprint(store);
-    if (fp !== last) {
+    if (last !== undefined && fp !== last) {
       drop();
       ls.fire();
     }
     last = fp;
+    baseline ??= Promise.resolve();
   };
   let busy = false;
   const timer = setInterval(() => {
@@ -95,17 +101,26 @@ export function storeSource(
       .finally(() => (busy = false));
   }, opts.pollMs ?? 1000);
   timer.unref();
+  /** A read of the store, after the fingerprint its answer will be compared with. */
+  const read = <T>(fn: () => Promise<T>): Promise<T> => {
+    const b = (baseline ??= changeFingerprint(store).then((fp) => void (last = fp)));
+    b.catch(() => (baseline === b ? (baseline = undefined) : undefined));
+    return b.then(fn);
+  };
   const cached = <T>(p: Promise<T>, clear: () => void): Promise<T> => {
     p.catch(clear);
     return p;
   };
   const campaignList = (): Promise<Campaign[]> =>
-    (campaigns ??= cached(store.campaigns(), () => (campaigns = undefined)));
+    (campaigns ??= cached(
+      read(() => store.campaigns()),
+      () => (campaigns = undefined),
+    ));
   return {
     campaigns: campaignList,
     locks: () =>
       (locks ??= cached(
-        store.locks().then((l) => l.filter((x) => x.locked)),
+        read(() => store.locks()).then((l) => l.filter((x) => x.locked)),
         () => (locks = undefined),
       )),
     state: async (c) => {
@@ -113,7 +128,10 @@ export function storeSource(
       let p = states.get(c);
       if (!p) {
         // the current state without the history (the snapshot and what changed since), as `status` reads it
-        p = cached(store.campaignState(c), () => states.delete(c));
+        p = cached(
+          read(() => store.campaignState(c)),
+          () => states.delete(c),
+        );
         states.set(c, p);
       }
       return p;

@@ -16,6 +16,7 @@ const ctx = testCtx(client);
 const lines: string[] = [];
 let d: Dashboard;
 const spec = simpleWorkflow('A');
+const TOKEN = 's3cret-token-of-ana';
 
 beforeAll(async () => {
   await createCampaign(ctx, { campaign: 'c' });
@@ -29,7 +30,7 @@ beforeAll(async () => {
     source: storeSource(ctx.store, { pollMs: 200 }),
     port: 0,
     jobRoot: os.tmpdir(),
-    actions: { ctx, backend: pool.get, tokens: parseTokens('ana:s3cret-token') },
+    actions: { ctx, backend: pool.get, tokens: parseTokens(`ana:${TOKEN}`) },
     log: (l) => lines.push(l),
   });
 });
@@ -48,14 +49,14 @@ describe('dashboard actions', () => {
   it('refuses a POST without the token or with a wrong one', async () => {
     expect((await post('reprocess', { campaign: 'c', workflow: 'A', runs: [1] })).status).toBe(403);
     expect(
-      (await post('reprocess', { campaign: 'c', workflow: 'A', runs: [1] }, 's3cret-tokeX')).status,
+      (await post('reprocess', { campaign: 'c', workflow: 'A', runs: [1] }, 's3cret-token-of-anX')).status,
     ).toBe(403);
     const states = await ctx.store.runStates('c');
     expect([...states.values()][0]?.status).toBe('failed');
   });
 
   it('reprocesses through the CLI use case with the token, and logs who did what', async () => {
-    const r = await post('reprocess', { campaign: 'c', workflow: 'A', runs: [1] }, 's3cret-token');
+    const r = await post('reprocess', { campaign: 'c', workflow: 'A', runs: [1] }, TOKEN);
     expect(r.status).toBe(200);
     const states = await ctx.store.runStates('c');
     expect([...states.values()][0]?.status).toBe('reprocess');
@@ -67,9 +68,10 @@ describe('dashboard actions', () => {
     const browser = await launch();
     try {
       const p = await browser.newPage();
-      p.on('dialog', (dlg) => void dlg.accept('s3cret-token'));
       await p.goto(`${d.url}run/c/1`);
       await p.click('section[data-workflow="A"] button[data-action="reset"]');
+      await p.fill('dialog#confirm input[name="token"]', TOKEN);
+      await p.click('dialog#confirm button[data-confirm="ok"]');
       await p.waitForFunction(() => document.getElementById('notice')?.textContent === 'reset: done');
       await screenshot(p, 'run-actions');
       expect([...(await ctx.store.runStates('c')).values()][0]?.status).toBe('new');
@@ -86,7 +88,6 @@ describe('dashboard actions', () => {
     const browser = await launch();
     try {
       const p = await browser.newPage();
-      p.on('dialog', (dlg) => void dlg.accept('s3cret-token'));
       await p.goto(`${d.url}campaign/c`);
       const cell = p.locator('#grid .grid-row[data-run="2"] a.cell[data-wf="A"]');
       await cell.waitFor();
@@ -94,6 +95,9 @@ describe('dashboard actions', () => {
       expect(new URL(p.url()).pathname).toBe('/campaign/c');
       await p.locator('#grid a.cell.selected').waitFor();
       await p.click('#selection button[data-action="reprocess"]');
+      expect(await p.locator('dialog#confirm li').allTextContents()).toEqual(['A: run 2']);
+      await p.fill('dialog#confirm input[name="token"]', TOKEN);
+      await p.click('dialog#confirm button[data-confirm="ok"]');
       await p.waitForFunction(() => document.getElementById('notice')?.textContent === 'reprocess: done');
       const s2 = [...(await ctx.store.runStates('c')).values()].find((s) => s.run === 2);
       expect(s2?.status).toBe('reprocess');
@@ -102,15 +106,85 @@ describe('dashboard actions', () => {
     }
   });
 
-  it('answers bad bodies with 400', async () => {
-    expect((await post('lock', { campaign: '<x>', workflow: 'A' }, 's3cret-token')).status).toBe(400);
-    expect((await post('explode', { campaign: 'c', workflow: 'A' }, 's3cret-token')).status).toBe(400);
+  it('answers bad bodies with 400, an unknown action with 404', async () => {
+    expect((await post('lock', { campaign: '<x>', workflow: 'A' }, TOKEN)).status).toBe(400);
+    expect((await post('explode', { campaign: 'c', workflow: 'A' }, TOKEN)).status).toBe(404);
+  });
+
+  // issue 14 item 9: the bodies are checked by the CLI's rules (src/domain/operation-args.ts)
+  it.each([
+    ['lock', { fromRun: 'abc', reason: 'r' }, /"fromRun" must be a run number/],
+    ['lock', { fromRun: -5, reason: 'r' }, /"fromRun" must be a run number/],
+    ['lock', { fromRun: 1.5, reason: 'r' }, /"fromRun" must be a run number/],
+    ['lock', { reason: 'r' }, /"fromRun" must be a run number/],
+    ['lock', { fromRun: 5 }, /say why with "reason"/],
+    ['lock', { fromRun: 5, reason: '   ' }, /say why with "reason"/],
+    ['reprocess', { runs: [1], mode: 'bogus' }, /"mode" must be failed or all/],
+    ['reprocess', { runs: ['x'] }, /"runs": "x" is not a run number/],
+    ['reprocess', {}, /"runs" must be a non-empty list/],
+    ['reset', { runs: [0] }, /"runs": 0 is not a run number/],
+  ])('refuses %s with %j: 400, nothing written', async (action, extra, message) => {
+    const before = await ctx.store.locks('c');
+    const r = await post(action, { campaign: 'c', workflow: 'A', ...extra }, TOKEN);
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error: string }).error).toMatch(message);
+    expect(await ctx.store.locks('c')).toEqual(before);
+  });
+
+  it('refuses a body that is not JSON or too large (413), with the security headers', async () => {
+    const raw = (body: string) =>
+      fetch(`${d.url}api/actions/lock`, { method: 'POST', headers: { 'X-Runctrl-Token': TOKEN }, body });
+    const bad = await raw('{"campaign":');
+    expect(bad.status).toBe(400);
+    const big = await raw(JSON.stringify({ campaign: 'c', workflow: 'A', reason: 'x'.repeat(100_000) }));
+    expect(big.status).toBe(413);
+    for (const r of [bad, big])
+      expect(r.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+  });
+
+  it("records the token's name as `by` of a lock and of an unlock, the reason as given", async () => {
+    const r = await post(
+      'lock',
+      { campaign: 'c', workflow: 'A', fromRun: 7, reason: 'new pedestals' },
+      TOKEN,
+    );
+    expect(r.status).toBe(200);
+    const [l] = await ctx.store.locks('c');
+    expect(l).toMatchObject({ fromRun: 7, reason: 'new pedestals', by: 'ana@dashboard', locked: true });
+    expect((await post('unlock', { campaign: 'c', workflow: 'A' }, TOKEN)).status).toBe(200);
+    const [u] = await ctx.store.locks('c');
+    expect(u).toMatchObject({ locked: false, by: 'ana@dashboard' });
+  });
+
+  // issue 14 item 7
+  it('answers 403 and 200 with the security headers of the pages', async () => {
+    const denied = await post('reprocess', { campaign: 'c', workflow: 'A', runs: [1] });
+    const done = await post('reprocess', { campaign: 'c', workflow: 'A', runs: [1] }, TOKEN);
+    expect([denied.status, done.status]).toEqual([403, 200]);
+    for (const r of [denied, done]) {
+      expect(r.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+      expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(r.headers.get('x-frame-options')).toBe('DENY');
+      expect(r.headers.get('referrer-policy')).toBe('no-referrer');
+      expect(r.headers.get('cache-control')).toBe('no-store');
+    }
   });
 
   it('matches tokens by name', () => {
-    const t = parseTokens('ana:one,bob:two');
-    expect(tokenName(t, 'two')).toBe('bob');
-    expect(tokenName(t, 'three')).toBeUndefined();
-    expect(tokenName(parseTokens('plain'), 'plain')).toBe('operator');
+    const t = parseTokens('ana:one-0123456789abcdef,bob:two-0123456789abcdef');
+    expect(tokenName(t, 'two-0123456789abcdef')).toBe('bob');
+    expect(tokenName(t, 'three-0123456789abcdef')).toBeUndefined();
+    expect(tokenName(parseTokens('plain-0123456789abcdef'), 'plain-0123456789abcdef')).toBe('operator');
+  });
+
+  // issue 14 item 6
+  it.each([
+    ['a', /the token has 1 characters, 16 at least/],
+    ['alice:', /the token of 'alice' has 0 characters/],
+    ['alice:short', /the token of 'alice' has 5 characters/],
+    [',', /holds no token/],
+    ['a:0123456789abcdef,a:0123456789abcdeg', /the name 'a' is given twice/],
+  ])('refuses the serve token %j', (v, message) => {
+    expect(() => parseTokens(v)).toThrow(message);
   });
 });

@@ -121,8 +121,9 @@ describe('dashboard in Chromium', () => {
     expect(await reco.locator('.why').textContent()).toMatch(/failed for good: attempt 1 failed.*3/);
     expect(await reco.locator('pre.stderr').textContent()).toContain('boom-on-stderr-386005');
     expect(await p.locator('#run section[data-workflow="mon"] .why').textContent()).toContain(
-      'waiting for reco (failed)',
+      'blocked: reco failed for good (reprocess reco to go on)',
     );
+    expect(await p.locator('#run section[data-workflow="mon"] .badge').textContent()).toBe('blocked');
     await screenshot(p, 'run');
     expect(await pwned(p)).toBeUndefined();
     await p.close();
@@ -139,7 +140,7 @@ describe('dashboard in Chromium', () => {
       runStatePoint('rereco', {
         run: 386001,
         workflow: 'combi',
-        status: 'reprocess',
+        status: 'failed',
         attempt: 1,
         tries: 0,
         reason: 'test',
@@ -149,7 +150,7 @@ describe('dashboard in Chromium', () => {
       () =>
         document
           .querySelector('#grid .grid-row[data-run="386001"] a.cell[data-wf="combi"]')
-          ?.classList.contains('st-reprocess'),
+          ?.classList.contains('st-failed'),
       undefined,
       { timeout: 5000 },
     );
@@ -210,7 +211,6 @@ describe('dashboard in Chromium', () => {
       'api/grid?campaign=%3Cx%3E',
       'api/grid?campaign=rereco&min=abc',
       'api/run?campaign=rereco',
-      'api/grid?campaign=nope',
       'api/grid?campaign=rereco&status=bad',
     ]) {
       const x = await fetch(serve.url + u);
@@ -230,7 +230,7 @@ describe('dashboard in Chromium', () => {
     ) as unknown;
     expect(api).toEqual(cli);
     const text = (await ok(e, ['why', '-c', 'rereco', '--run', '386005', '--workflow', 'mon'])).stdout;
-    expect(text).toContain('waiting for reco (failed)');
+    expect(text).toContain('blocked: reco failed for good');
   });
 
   it('runctrl why refuses an unknown workflow or a bad run in one line', async () => {

@@ -14,7 +14,7 @@ import { serveLive } from '../../src/web/live.js';
 import { tail } from '../../src/web/logs.js';
 import { serve, type Dashboard } from '../../src/web/server.js';
 import { memorySource, type CampaignState, type MemoryProvider } from '../../src/web/source.js';
-import { makeRun } from '../helpers/fixtures.js';
+import { makeJob, makeRun } from '../helpers/fixtures.js';
 import { launch, simpleWorkflow } from './browser.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'runctrl-dash-'));
@@ -42,29 +42,7 @@ const state = (run: number, status: RunState['status'], reason = ''): RunState =
   reason,
   time: Date.now(),
 });
-const job = (o: Partial<JobRecord>): JobRecord => ({
-  campaign: 'c',
-  workflow: 'A',
-  name: 'rc.c.A.r1.a1',
-  unit: 'r1',
-  runs: [1],
-  attempt: 1,
-  status: 'failed',
-  backend: 'local',
-  nativeId: '7',
-  stdout: path.join(work, 'stdout'),
-  stderr: path.join(work, 'stderr'),
-  exitCodeFile: path.join(work, 'exit_code'),
-  outputFile: '',
-  exitCode: 3,
-  outputs: [],
-  reason: 'exit 3',
-  submittedAt: 1,
-  unknownSince: 0,
-  heldSince: 0,
-  time: 2,
-  ...o,
-});
+const job = (o: Partial<JobRecord>): JobRecord => makeJob(work, o);
 
 const BIG = `<script>alert(1)</script>${'y'.repeat(1024 * 1024)}`;
 const states = new Map<string, RunState>([
@@ -104,7 +82,7 @@ describe('memory source', () => {
     const r = await get<{ workflows: { why: { kind: string } }[] }>('api/run?campaign=c&run=1');
     expect(r.body.workflows[0]?.why.kind).toBe('retries-exhausted');
     expect(reads).toBeGreaterThan(0);
-    expect((await get('api/grid?campaign=other')).status).toBe(400);
+    expect((await get('api/grid?campaign=other')).status).toBe(404);
   });
 
   it('renders a 1 MB hostile reason as text in Chromium', async () => {

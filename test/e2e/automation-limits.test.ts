@@ -55,7 +55,8 @@ describe('automation limits and manual control', () => {
     expect(r.code, r.stderr).toBe(0);
     const p = JSON.parse(r.stdout) as PassJson;
     expect(p.campaigns[0]).toMatchObject({ submitted: 1, deferred: 2 });
-    expect((await statusOf(e, 'lim')).totals.slow).toMatchObject({ processing: 1, new: 2 });
+    // the lock is still in force: the two not dispatched are blocked by it
+    expect((await statusOf(e, 'lim')).totals.slow).toMatchObject({ processing: 1, new: 0, blocked: 2 });
   });
 
   it('jobs cancel stops the jobs in flight and records them failed', async () => {

@@ -93,7 +93,8 @@ describe.each(BACKENDS)('automation loop, end to end on the %s backend', (backen
       ...passes,
       settled: (s) => ['A', 'B', 'C'].every((w) => s.totals[w]?.done === 20),
     });
-    expect(held.totals.D).toMatchObject({ new: 20, processing: 0, done: 0 });
+    // a lock in force: blocked, not waiting
+    expect(held.totals.D).toMatchObject({ blocked: 20, new: 0, processing: 0, done: 0 });
     const locks = JSON.parse((await ok(e, ['locks', '--json'])).stdout) as { workflow: string }[];
     expect(locks.map((l) => l.workflow)).toEqual(['D']);
 
@@ -156,7 +157,8 @@ describe.each(BACKENDS)('automation loop, end to end on the %s backend', (backen
     const jobs = JSON.parse((await ok(e, ['jobs', '--campaign', 'parked', '--json'])).stdout) as JobJson[];
     expect(jobs).toEqual([]);
     const s = await statusOf(e, 'parked');
-    expect(s.totals.A).toMatchObject({ new: 20, processing: 0 });
+    // deactivated: blocked, not waiting
+    expect(s.totals.A).toMatchObject({ blocked: 20, new: 0, processing: 0 });
   });
 
   it('a second pass with nothing to do changes nothing and a dry run submits nothing', async () => {

@@ -74,6 +74,25 @@ const cases: [string, string[], number, RegExp][] = [
     2,
     /--range: give two run numbers 'min,max'/,
   ],
+  // issue 14 item 9: the CLI and the dashboard share these rules (src/domain/operation-args.ts)
+  [
+    'lock --from-run -5',
+    ['lock', '--campaign', C, '--workflow', 'pi0-mon', '--from-run', '-5', '--reason', 'x'],
+    2,
+    /--from-run must be a run number \(a whole number from 0 up\), not -5/,
+  ],
+  [
+    'lock --from-run abc',
+    ['lock', '--campaign', C, '--workflow', 'pi0-mon', '--from-run', 'abc', '--reason', 'x'],
+    2,
+    /--from-run must be a run number/,
+  ],
+  [
+    'lock with a blank --reason',
+    ['lock', '--campaign', C, '--workflow', 'pi0-mon', '--from-run', '5', '--reason', '  '],
+    2,
+    /say why with --reason/,
+  ],
   [
     'runs absent from the registry',
     ['inject', '--campaign', C, '--runs', '378008,1,2'],

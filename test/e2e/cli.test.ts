@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { freshDb, influxUrl } from '../helpers/influx.js';
-import { ROOT } from '../helpers/ctx.js';
+import { ROOT, testCtx } from '../helpers/ctx.js';
+import { CAMPAIGN, FAILED_RUN, writeSample } from '../helpers/sample.js';
 import { expectCleanError, runCli, spawnCli, type CliResult } from '../helpers/cli.js';
 
 const client = freshDb('e2e');
@@ -305,5 +306,60 @@ describe('the yargs surface', () => {
     expect(parsed<unknown[]>(r).length).toBeGreaterThan(0);
     expect(ok(await rc('completion'))).toMatch(/runctrl/);
     expect(ok(await rc('--version'))).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('failures and blocked on the sample campaign (a failure, a block, a lock)', () => {
+  const sample = freshDb('e2ef');
+  const jobRoot = mkdtempSync(path.join(os.tmpdir(), 'runctrl-e2ef-'));
+  beforeAll(async () => {
+    await writeSample(testCtx(sample), jobRoot);
+  });
+
+  it('runctrl failures groups the current failures by cause, as a table and as JSON', async () => {
+    const text = ok(await rc('--db', sample.db, 'failures', '-c', CAMPAIGN));
+    expect(text).toContain(
+      `campaign '${CAMPAIGN}': 1 pair(s) failed now · 2 job failure(s) in 24 h · 1 unit(s) failing in 1 group(s)`,
+    );
+    expect(text).toContain('exit 65 · ERROR: cannot open /eos/cms/run_N/raw_N.root');
+    const r = parsed<{
+      groups: {
+        cause: string;
+        count: number;
+        jobs: number;
+        runs: number[];
+        entries: { attempt: number; stderrLine: string; superseded: { attempt: number }[] }[];
+      }[];
+    }>(await rc('--db', sample.db, 'failures', '-c', CAMPAIGN, '--json'));
+    expect(r.groups).toHaveLength(1);
+    expect(r.groups[0]).toMatchObject({ count: 1, jobs: 2, runs: [FAILED_RUN] });
+    expect(r.groups[0]?.entries[0]).toMatchObject({
+      attempt: 2,
+      stderrLine: `ERROR: cannot open /eos/cms/run_${FAILED_RUN}/raw_002.root`,
+      superseded: [{ attempt: 1 }],
+    });
+    expectCleanError(await rc('--db', sample.db, 'failures', '-c', 'nope'), 1, /campaign 'nope'/);
+  });
+
+  it('runctrl status counts blocked apart, columns in dependency order', async () => {
+    const s = parsed<{ workflows: string[]; totals: Record<string, Record<string, number>> }>(
+      await rc('--db', sample.db, 'status', '-c', CAMPAIGN, '--json'),
+    );
+    expect(s.workflows).toEqual(['ecal-reco', 'pi0-mon', 'timing-val', 'ic-combi']);
+    expect(s.totals['ic-combi']).toEqual({
+      new: 60,
+      processing: 0,
+      done: 0,
+      failed: 0,
+      reprocess: 0,
+      blocked: 12,
+    });
+    const text = ok(await rc('--db', sample.db, 'status', '-c', CAMPAIGN, '--limit', '1'));
+    expect(text).toMatch(
+      /│ workflow\s+│ new\s+│ processing\s+│ done\s+│ failed\s+│ reprocess\s+│ blocked\s+│/,
+    );
+    expect(text).toMatch(/│ ic-combi\s+│ 60\s+│ 0\s+│ 0\s+│ 0\s+│ 0\s+│ 12\s+│/);
+    const why = ok(await rc('--db', sample.db, 'why', '-c', CAMPAIGN, '--run', String(FAILED_RUN)));
+    expect(why).toContain('blocked: ecal-reco failed for good (reprocess ecal-reco to go on)');
   });
 });

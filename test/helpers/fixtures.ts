@@ -2,6 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { JobRecord } from '../../src/domain/jobs.js';
 import type { RunInfo } from '../../src/domain/run.js';
 
 /** A global collision run with stable beams, 1 h long, good ECAL; override what the test needs. */
@@ -51,4 +52,31 @@ export function smallRegistry(): { file: string; runs: RunInfo[] } {
   const file = path.join(dir, 'registry.json');
   writeFileSync(file, JSON.stringify(runs));
   return { file, runs };
+}
+
+/** A failed local job rc.c.A.r1.a1 whose stdout, stderr and exit-code file are in the work directory `work`. */
+export function makeJob(work: string, over: Partial<JobRecord> = {}): JobRecord {
+  return {
+    campaign: 'c',
+    workflow: 'A',
+    name: 'rc.c.A.r1.a1',
+    unit: 'r1',
+    runs: [1],
+    attempt: 1,
+    status: 'failed',
+    backend: 'local',
+    nativeId: '7',
+    stdout: path.join(work, 'stdout'),
+    stderr: path.join(work, 'stderr'),
+    exitCodeFile: path.join(work, 'exit_code'),
+    outputFile: '',
+    exitCode: 3,
+    outputs: [],
+    reason: 'exit 3',
+    submittedAt: 1,
+    unknownSince: 0,
+    heldSince: 0,
+    time: 2,
+    ...over,
+  };
 }

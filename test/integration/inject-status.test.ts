@@ -226,8 +226,8 @@ describe('status', () => {
     const r = await status(ctx, { campaign: C });
     expect(r.workflows).toEqual(['cosmic-mon', 'pi0', 'reco', 'timing']);
     expect(r.rows).toHaveLength(10 + 5 + 1);
-    expect(r.totals.reco).toEqual({ new: 13, processing: 1, done: 0, failed: 0, reprocess: 1 });
-    expect(r.totals.pi0).toEqual({ new: 8, processing: 0, done: 0, failed: 0, reprocess: 1 });
+    expect(r.totals.reco).toEqual({ new: 13, processing: 1, done: 0, failed: 0, reprocess: 1, blocked: 0 });
+    expect(r.totals.pi0).toEqual({ new: 8, processing: 0, done: 0, failed: 0, reprocess: 1, blocked: 0 });
     const row = r.rows.find((x) => x.run === 380002);
     expect(row).toMatchObject({ era: 'Run2024C', fill: 47000, rtypes: ['all', 'stable_beams'] });
   });

@@ -77,24 +77,27 @@ function printReport(io: Io, r: PassReport): void {
   }
 }
 
-/** The daemon's own dashboard (no InfluxDB load): its URL printed, its pages fed after every pass. */
+/** The daemon's own dashboard (no InfluxDB load), its pages fed after every pass. */
 async function startLive(
   io: Io,
   cache: StateCache,
-  port: number,
-  jobRoot: string,
-  maxInFlight: number | undefined,
+  o: { port: number; jobRoot: string; maxInFlight: number | undefined; allowHosts: string[]; config: Config },
 ): Promise<LiveDashboard> {
+  const { port, maxInFlight } = o;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--serve: a port 0–65535');
-  const { serveLive } = await import('../../web/live.js');
+  const [{ serveLive }, { knownSecrets }] = await Promise.all([
+    import('../../web/live.js'),
+    import('../../util/redact.js'),
+  ]);
   const live = await serveLive({
     entries: cache.entries,
     port,
-    jobRoot,
+    jobRoot: o.jobRoot,
     ...(maxInFlight !== undefined ? { maxInFlight } : {}),
     log: (l) => io.err(l),
+    allowHosts: o.allowHosts,
+    secrets: knownSecrets(o.config, io.env),
   });
-  io.err(`runctrl: dashboard at ${live.url}`);
   return live;
 }
 
@@ -207,6 +210,11 @@ export const automationCommand = defineCommand({
         describe:
           "with --daemon/--until-done: serve the dashboard on this port (127.0.0.1) from the loop's own state",
       })
+      .option('allow-host', {
+        type: 'array',
+        string: true,
+        describe: 'with --serve: a host name the dashboard is reached by, besides localhost (repeatable)',
+      })
       .option('lease-ttl', {
         type: 'string',
         describe: 'lease lifetime (default: 3 intervals, at least 10m)',
@@ -246,8 +254,18 @@ export const automationCommand = defineCommand({
     const progress = untilDone && !a.json ? flowProgress(io) : undefined;
     if (a.serve !== undefined && !a.daemon && !untilDone)
       throw new UsageError('--serve goes with --daemon or --until-done (a single pass has no state to show)');
+    if (a.allowHost !== undefined && a.serve === undefined)
+      throw new UsageError('--allow-host goes with --serve (it names a host the dashboard is reached by)');
     const cache = a.serve !== undefined ? new StateCache() : undefined;
-    const live = cache ? await startLive(io, cache, a.serve ?? 0, jobRoot, a.maxInFlight) : undefined;
+    const live = cache
+      ? await startLive(io, cache, {
+          port: a.serve ?? 0,
+          jobRoot,
+          maxInFlight: a.maxInFlight,
+          allowHosts: a.allowHost ?? [],
+          config,
+        })
+      : undefined;
     const pool = backendPool(config, io.env);
     const ac = new AbortController();
     let signals = 0;
@@ -260,6 +278,8 @@ export const automationCommand = defineCommand({
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // printed once the signals are handled: whoever reads the URL may stop the daemon at once
+    if (live) io.err(`runctrl: dashboard at ${live.url}`);
     try {
       const result = await runLoop(
         {

@@ -1,4 +1,5 @@
 import type { StateEditResult } from '../../core/operations.js';
+import { fromRunArg, modeArg, REPROCESS_MODES, reasonArg } from '../../domain/operation-args.js';
 import { asksText } from '../../domain/resources-text.js';
 import { splitNames } from '../../domain/selectors.js';
 import { UsageError } from '../../errors.js';
@@ -27,7 +28,7 @@ export const reprocessCommand = defineCommand({
   builder: (y) =>
     runSelectorOptions(campaignOption(jsonOption(y)))
       .option('workflow', { alias: 'w', type: 'string', demandOption: true, describe: 'workflow' })
-      .option('mode', { type: 'string', choices: ['failed', 'all'] as const, default: 'failed' as const })
+      .option('mode', { type: 'string', choices: REPROCESS_MODES, default: 'failed' as const })
       .option('dry-run', { type: 'boolean', default: false })
       .example(
         '$0 --db ecal_rerecos_v1 reprocess --campaign test_rereco --workflow pi0-mon --era Run2024C --mode all',
@@ -41,7 +42,7 @@ export const reprocessCommand = defineCommand({
       campaign: a.campaign,
       workflow: a.workflow,
       selector: selectorFrom(a),
-      mode: a.mode,
+      mode: modeArg(a.mode, '--mode'),
       dryRun: a.dryRun,
     });
     if (a.json) io.out(json(r));
@@ -252,8 +253,8 @@ export const lockCommand = defineCommand({
     ).lock(ctx, {
       campaign: a.campaign,
       workflow: a.workflow,
-      fromRun: a.fromRun,
-      reason: a.reason,
+      fromRun: fromRunArg(a.fromRun, '--from-run'),
+      reason: reasonArg(a.reason, '--reason'),
     });
     io.out(a.json ? json(l) : `locked ${l.campaign}/${l.workflow} for runs ≥ ${l.fromRun}: ${l.reason}`);
   },

@@ -1,6 +1,6 @@
 import { UsageError } from '../../errors.js';
 import { INJECT_MODES, type InjectMode } from '../../domain/inject-plan.js';
-import { RUN_STATUSES } from '../../domain/status.js';
+import { DISPLAY_STATUSES } from '../../domain/blocked.js';
 import { contextFrom } from '../context.js';
 import { campaignOption, defineCommand, jsonOption, runSelectorOptions } from '../define.js';
 import { json, table } from '../io.js';
@@ -113,8 +113,8 @@ export const statusCommand = defineCommand({
     } else io.out(`no runs in campaign '${r.campaign}' for this selection`);
     io.out(
       table(
-        ['workflow', ...RUN_STATUSES],
-        r.workflows.map((w) => [w, ...RUN_STATUSES.map((s) => r.totals[w]?.[s] ?? 0)]),
+        ['workflow', ...DISPLAY_STATUSES],
+        r.workflows.map((w) => [w, ...DISPLAY_STATUSES.map((s) => r.totals[w]?.[s] ?? 0)]),
       ),
     );
     if (r.malformed > 0)

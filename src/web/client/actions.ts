@@ -1,17 +1,28 @@
 /// <reference lib="dom" />
-/** Operator actions (only with `runctrl serve --allow-actions`); the token is kept for the browser tab. */
+/**
+ * Operator actions (only with `runctrl serve --allow-actions`). The token is typed into a password field
+ * (src/web/client/confirm.ts) and kept in sessionStorage: for this browser tab only, gone when it closes.
+ */
 
-export async function postAction(action: string, body: Record<string, unknown>): Promise<string> {
-  let token = sessionStorage.getItem('runctrl-token') ?? '';
-  if (!token) token = prompt('dashboard token (RUNCTRL_SERVE_TOKEN)') ?? '';
+const TOKEN_KEY = 'runctrl-token';
+
+export function storedToken(): string {
+  return sessionStorage.getItem(TOKEN_KEY) ?? '';
+}
+
+export async function postAction(
+  action: string,
+  body: Record<string, unknown>,
+  token: string,
+): Promise<string> {
   const r = await fetch(`/api/actions/${action}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', 'X-Runctrl-Token': token },
     body: JSON.stringify(body),
   });
-  const answer = (await r.json()) as { error?: string };
-  if (r.ok) sessionStorage.setItem('runctrl-token', token);
-  else if (r.status === 403) sessionStorage.removeItem('runctrl-token');
+  const answer = (await r.json().catch(() => ({}))) as { error?: string };
+  if (r.ok) sessionStorage.setItem(TOKEN_KEY, token);
+  else if (r.status === 403) sessionStorage.removeItem(TOKEN_KEY);
   const text = r.ok ? `${action}: done` : `${action}: ${answer.error ?? r.status}`;
   // outside the page body, which a live update may redraw at any time
   const notice = document.getElementById('notice');
@@ -26,5 +37,6 @@ export function byWorkflow(selected: Iterable<string>): Map<string, number[]> {
     const [wf = '', run = '0'] = k.split(' ');
     out.set(wf, [...(out.get(wf) ?? []), Number(run)]);
   }
+  for (const runs of out.values()) runs.sort((a, b) => a - b);
   return out;
 }

@@ -1,11 +1,26 @@
 /// <reference lib="dom" />
 /** The dashboard's client: a small router over the pages, refreshed on server-sent change events. */
-import uPlot from 'uplot';
-import { api, clip, fmtDuration, fmtTime, h, link, table } from './dom.js';
+import {
+  ApiError,
+  api,
+  clip,
+  fmtDuration,
+  fmtTime,
+  h,
+  link,
+  setZone,
+  table,
+  timeHead,
+  visible,
+  zone,
+  zoneLabel,
+} from './dom.js';
 import { asksText } from '../../domain/resources-text.js';
-import { postAction } from './actions.js';
-import { gridPage } from './grid.js';
-import type { Charts, Job, LogTail, Lock, Overview, RunPage } from './types.js';
+import { chartsPage } from './charts.js';
+import { confirmAction } from './confirm.js';
+import { failuresPage } from './failures.js';
+import { gridHref, gridPage } from './grid.js';
+import type { Job, LogTail, Lock, Overview, RunPage } from './types.js';
 
 const app = document.getElementById('app') as HTMLElement;
 const live = document.getElementById('live') as HTMLElement;
@@ -26,16 +41,26 @@ async function overviewPage(root: HTMLElement): Promise<() => Promise<void>> {
   return load;
 }
 
+const SEGMENTS = [
+  ['done', 'done'],
+  ['failed', 'failed'],
+  ['blocked', 'blocked'],
+  ['processing', 'in flight'],
+  ['new', 'waiting'],
+  ['reprocess', 'to reprocess'],
+] as const;
+
 function campaignCard(c: Overview): HTMLElement {
   const bars = Object.entries(c.perWorkflow).map(([w, n]) => {
     const bar = h('div', { class: 'bar' });
-    for (const [cls, v] of [
-      ['done', n.done],
-      ['failed', n.failed],
-      ['processing', n.processing],
-      ['new', n.new + n.reprocess],
-    ] as const) {
-      const seg = h('span', { class: `st-${cls}`, title: `${cls}: ${v}` });
+    for (const [st, label] of SEGMENTS) {
+      const v = n[st];
+      if (v === 0) continue;
+      // a segment opens the grid filtered on that status and workflow
+      const seg = link(gridHref(c.campaign, { status: st, workflow: w }));
+      seg.className = `st-${st}`;
+      seg.setAttribute('title', `${w} ${label}: ${v}`);
+      seg.setAttribute('aria-label', `${w} ${label}: ${v}`);
       seg.style.width = `${n.total ? (100 * v) / n.total : 0}%`;
       bar.append(seg);
     }
@@ -47,7 +72,7 @@ function campaignCard(c: Overview): HTMLElement {
       h(
         'span',
         { class: 'muted' },
-        `${n.done} done · ${n.failed} failed · ${n.processing} in flight · ${n.new + n.reprocess} waiting / ${n.total}`,
+        `${n.done} done · ${n.failed} failed · ${n.blocked} blocked · ${n.processing} in flight · ${n.new + n.reprocess} waiting / ${n.total}`,
       ),
     );
   });
@@ -65,10 +90,10 @@ function campaignCard(c: Overview): HTMLElement {
     ...bars,
     h(
       'p',
-      {},
-      `${c.runs} runs · failures (24 h): `,
-      h('strong', {}, String(c.failed24h)),
-      ` · locks: ${c.locks.length}`,
+      { class: 'counts' },
+      `${c.runs} runs · `,
+      link(`/failures/${enc(c.campaign)}`, h('strong', {}, String(c.failedNow)), ' pairs failed now'),
+      ` · ${c.failed24h} job failures in 24 h · locks: ${c.locks.length}`,
       // docs/malformed-points.md: skipped points, warned of in the server's log
       c.malformed > 0 && h('span', { class: 'muted' }, ` · ${c.malformed} malformed points`),
     ),
@@ -87,25 +112,36 @@ async function runView(root: HTMLElement, campaign: string, run: number): Promis
   const body = h('div', { id: 'run' });
   root.append(h('h1', {}, link(`/campaign/${enc(campaign)}`, campaign), ` · run ${run}`), body);
   const load = async (): Promise<void> => {
-    const r = await api<RunPage>('run', { campaign, run: String(run) });
+    const [r, { actions }] = await Promise.all([
+      api<RunPage>('run', { campaign, run: String(run) }),
+      api<{ actions: boolean }>('config'),
+    ]);
     const meta = r.info
       ? `era ${r.info.era} · fill ${r.info.fill} · ${r.info.runClass} · run types ${r.info.rtypes.join(', ')}`
       : 'not registered';
-    const { actions } = await api<{ actions: boolean }>('config');
+    const tails: Promise<void>[] = [];
     body.replaceChildren(
       h('p', { class: 'muted' }, meta),
       ...r.workflows.map((w) => {
-        const card = workflowCard(campaign, w);
+        const card = workflowCard(campaign, w, tails);
         if (actions) card.querySelector('h2')?.after(actionBar(campaign, run, w.workflow));
         return card;
       }),
     );
+    // the log tails grow the page above a workflow: once they are in, land on it again (#wf)
+    scrollToHash();
+    await Promise.all(tails);
+    scrollToHash();
   };
   await load();
   return load;
 }
 
-function workflowCard(campaign: string, w: RunPage['workflows'][number]): HTMLElement {
+function workflowCard(
+  campaign: string,
+  w: RunPage['workflows'][number],
+  tails: Promise<void>[],
+): HTMLElement {
   const jobs = table(
     [
       'job',
@@ -133,10 +169,11 @@ function workflowCard(campaign: string, w: RunPage['workflows'][number]): HTMLEl
       j.submittedAt > 0 && j.status !== 'idle' && j.status !== 'running'
         ? fmtDuration((j.time - j.submittedAt) / 1000)
         : '',
-      logs(campaign, j, i === 0),
+      logs(campaign, j, i === 0 ? tails : undefined),
     ]),
     { class: 'jobs' },
   );
+  const shown = w.why.blocked ? 'blocked' : (w.status ?? 'none');
   return h(
     'section',
     { class: 'card', id: w.workflow, 'data-workflow': w.workflow },
@@ -145,14 +182,14 @@ function workflowCard(campaign: string, w: RunPage['workflows'][number]): HTMLEl
       {},
       w.workflow,
       ' ',
-      h('span', { class: `badge st-${w.status ?? 'none'}` }, w.status ?? 'no status'),
+      h('span', { class: `badge st-${shown}` }, w.why.blocked ? 'blocked' : (w.status ?? 'no status')),
     ),
     w.status === 'done'
       ? null
       : h('p', { class: `why why-${w.why.kind}` }, h('strong', {}, 'why: '), clip(w.why.text, 500)),
     h('h3', {}, 'history'),
     table(
-      ['time', 'status', 'attempt', 'tries', 'reason'],
+      [timeHead(), 'status', 'attempt', 'tries', 'reason'],
       w.history.map((s) => [fmtTime(s.time), s.status, s.attempt, s.tries, clip(s.reason)]),
       { class: 'history' },
     ),
@@ -163,11 +200,15 @@ function workflowCard(campaign: string, w: RunPage['workflows'][number]): HTMLEl
   );
 }
 
-/** Reprocess / reset / lock / unlock buttons (only with --allow-actions). */
+/** Reprocess / reset / lock / unlock buttons (only with --allow-actions), each confirmed first. */
 function actionBar(campaign: string, run: number, workflow: string): HTMLElement {
   const out = h('span', { class: 'muted' });
-  const act = async (action: string, extra: Record<string, unknown> = {}): Promise<void> => {
-    out.textContent = await postAction(action, { campaign, workflow, runs: [run], ...extra });
+  const act = async (action: string, extra: Record<string, unknown> = {}, reason = false): Promise<void> => {
+    const r = await confirmAction(action, campaign, [{ workflow, runs: [run] }], extra, {
+      reason,
+      fromRun: run,
+    });
+    if (r) out.textContent = r.join('; ');
   };
   const btn = (label: string, fn: () => void): HTMLButtonElement => {
     const b = h('button', { type: 'button', 'data-action': label }, label);
@@ -179,17 +220,14 @@ function actionBar(campaign: string, run: number, workflow: string): HTMLElement
     { class: 'actions' },
     btn('reprocess', () => void act('reprocess', { mode: 'all' })),
     btn('reset', () => void act('reset')),
-    btn('lock', () => {
-      const reason = prompt(`lock ${workflow} from run ${run}: why?`);
-      if (reason) void act('lock', { fromRun: run, reason });
-    }),
+    btn('lock', () => void act('lock', { fromRun: run }, true)),
     btn('unlock', () => void act('unlock')),
     ' ',
     out,
   );
 }
 
-function logs(campaign: string, j: Job, auto: boolean): HTMLElement {
+function logs(campaign: string, j: Job, auto: Promise<void>[] | undefined): HTMLElement {
   const box = h('div', { class: 'logs' });
   const show = async (): Promise<void> => {
     const parts = await Promise.all(
@@ -204,7 +242,7 @@ function logs(campaign: string, j: Job, auto: boolean): HTMLElement {
           'div',
           {},
           h('div', { class: 'muted' }, `${stream} ${what}`),
-          h('pre', { class: `tail ${stream}` }, t.text),
+          h('pre', { class: `tail ${stream}`, tabindex: '0', 'aria-label': `${j.name} ${stream}` }, t.text),
         );
       }),
     );
@@ -213,22 +251,48 @@ function logs(campaign: string, j: Job, auto: boolean): HTMLElement {
   const btn = h('button', { type: 'button' }, 'tails');
   btn.addEventListener('click', () => void show());
   box.append(btn);
-  if (auto) void show();
+  if (auto) auto.push(show().catch(() => undefined));
   return box;
+}
+
+let userScrolled = false;
+for (const ev of ['wheel', 'touchmove', 'keydown', 'mousedown'])
+  window.addEventListener(ev, () => (userScrolled = true), { passive: true });
+
+/** Brings the element the address's #fragment names into view, unless the operator has scrolled since. */
+function scrollToHash(): void {
+  if (!location.hash || userScrolled) return;
+  let id = '';
+  try {
+    id = decodeURIComponent(location.hash.slice(1));
+  } catch {
+    return;
+  }
+  document.getElementById(id)?.scrollIntoView();
 }
 
 async function jobsPage(root: HTMLElement, campaign: string): Promise<() => Promise<void>> {
   const q = new URLSearchParams(location.search);
   const status = h(
     'select',
-    { name: 'status' },
+    { name: 'status', 'aria-label': 'status' },
     ...['', 'failed', 'running', 'idle', 'done'].map((s) => h('option', { value: s }, s || 'any status')),
   );
   status.value = q.get('status') ?? '';
-  const wf = h('input', { name: 'workflow', placeholder: 'workflow', value: q.get('workflow') ?? '' });
+  const wf = h('input', {
+    name: 'workflow',
+    placeholder: 'workflow',
+    'aria-label': 'workflow',
+    value: q.get('workflow') ?? '',
+  });
   const form = h('form', { class: 'filters' }, status, wf, h('button', { type: 'submit' }, 'filter'));
   const body = h('div', { id: 'jobs' });
-  root.append(h('h1', {}, link(`/campaign/${enc(campaign)}`, campaign), ' · jobs'), form, body);
+  root.append(
+    h('h1', {}, link(`/campaign/${enc(campaign)}`, campaign), ' · jobs'),
+    h('p', {}, link(`/failures/${enc(campaign)}`, 'failures grouped by cause')),
+    form,
+    body,
+  );
   const load = async (): Promise<void> => {
     const r = await api<{ total: number; jobs: Job[] }>('jobs', {
       campaign,
@@ -253,10 +317,10 @@ async function jobsPage(root: HTMLElement, campaign: string): Promise<() => Prom
           'class',
           'asks',
           'reason',
-          'time',
+          timeHead(),
         ],
         r.jobs.map((j) => [
-          link(`/run/${enc(campaign)}/${j.runs[0] ?? 0}`, j.name),
+          link(`/run/${enc(campaign)}/${j.runs[0] ?? 0}#${enc(j.workflow)}`, j.name),
           j.workflow,
           clip(j.runs.join(','), 40),
           j.status,
@@ -291,7 +355,7 @@ async function locksPage(root: HTMLElement): Promise<() => Promise<void>> {
     body.replaceChildren(
       ls.length
         ? table(
-            ['campaign', 'workflow', 'from run', 'by', 'since', 'reason'],
+            ['campaign', 'workflow', 'from run', 'by', timeHead('since'), 'reason'],
             ls.map((l) => [
               link(`/campaign/${enc(l.campaign)}`, l.campaign),
               l.workflow,
@@ -308,108 +372,131 @@ async function locksPage(root: HTMLElement): Promise<() => Promise<void>> {
   return load;
 }
 
-const COLORS = [
-  '#2e7d32',
-  '#1565c0',
-  '#c62828',
-  '#6a1b9a',
-  '#ef6c00',
-  '#00838f',
-  '#5d4037',
-  '#ad1457',
-  '#9e9d24',
-  '#37474f',
-];
+/** What a 404 page says: the message, and the campaigns there are. */
+class NotFound extends Error {
+  constructor(
+    message: string,
+    readonly listCampaigns = false,
+  ) {
+    super(message);
+  }
+}
 
-async function chartsPage(root: HTMLElement, campaign: string): Promise<() => Promise<void>> {
-  const p = h('div', { id: 'progress-chart' });
-  const d = h('div', { id: 'durations-chart' });
+async function notFoundPage(root: HTMLElement, e: NotFound): Promise<void> {
+  root.append(h('h1', {}, 'Not found'), h('p', { class: 'error', id: 'not-found' }, e.message));
+  if (!e.listCampaigns) {
+    root.append(h('p', {}, link('/', 'the overview')));
+    return;
+  }
+  const cs = await api<Overview[]>('campaigns').catch(() => []);
   root.append(
-    h('h1', {}, link(`/campaign/${enc(campaign)}`, campaign), ' · charts'),
-    h('h2', {}, 'done per workflow'),
-    p,
-    h('h2', {}, 'job durations'),
-    d,
+    h('p', {}, cs.length ? 'Known campaigns:' : 'There is no campaign in this database.'),
+    h(
+      'ul',
+      { id: 'known-campaigns' },
+      ...cs.map((c) => h('li', {}, link(`/campaign/${enc(c.campaign)}`, c.campaign))),
+    ),
   );
-  const plots: uPlot[] = [];
-  const load = async (): Promise<void> => {
-    const c = await api<Charts>('charts', { campaign });
-    plots.splice(0).forEach((x) => x.destroy());
-    const wfs = Object.keys(c.progress.series);
-    const width = Math.min(1000, root.clientWidth || 900);
-    const series = (names: string[], bars: boolean): uPlot.Series[] => [
-      {},
-      ...names.map((w, i) => ({
-        label: w,
-        stroke: COLORS[i % COLORS.length] ?? '#000',
-        width: 2,
-        ...(bars ? { paths: uPlot.paths.bars?.({ size: [0.8 / Math.max(1, names.length), 60] }) } : {}),
-      })),
-    ];
-    plots.push(
-      new uPlot(
-        { width, height: 260, series: series(wfs, false) },
-        [c.progress.times, ...wfs.map((w) => c.progress.series[w] ?? [])],
-        p,
-      ),
-    );
-    const dw = Object.keys(c.durations.series);
-    const labels = c.durations.bucketsSec.map((b) => (b < 0 ? '> 12 h' : `≤ ${fmtDuration(b)}`));
-    plots.push(
-      new uPlot(
-        {
-          width,
-          height: 260,
-          scales: { x: { time: false } },
-          axes: [{ values: (_u, ticks) => ticks.map((t) => labels[t] ?? '') }, {}],
-          series: series(dw, true),
-        },
-        [labels.map((_, i) => i), ...dw.map((w) => c.durations.series[w] ?? [])],
-        d,
-      ),
-    );
-  };
-  await load();
-  return load;
+}
+
+/** The page of a path: its title and how to draw it; NotFound for anything else. */
+function pageOf(parts: string[]): {
+  title: string;
+  draw: (root: HTMLElement) => Promise<() => Promise<void>>;
+} {
+  const [page, a, b, ...rest] = parts;
+  if (page === undefined) return { title: 'overview', draw: overviewPage };
+  if (page === 'locks' && a === undefined) return { title: 'locks', draw: locksPage };
+  const onCampaign = (title: string, fn: (root: HTMLElement, c: string) => Promise<() => Promise<void>>) =>
+    a !== undefined && b === undefined
+      ? { title: `${a} · ${title}`, draw: (root: HTMLElement) => fn(root, a) }
+      : undefined;
+  const found =
+    page === 'campaign'
+      ? onCampaign('grid', async (root, c) => {
+          const ov = (await api<Overview[]>('campaigns')).find((x) => x.campaign === c);
+          if (!ov) throw new NotFound(`There is no campaign '${c}'.`, true);
+          return gridPage(
+            root,
+            c,
+            ov.rtypes.map((t) => t.name),
+          );
+        })
+      : page === 'jobs'
+        ? onCampaign('jobs', jobsPage)
+        : page === 'charts'
+          ? onCampaign('charts', chartsPage)
+          : page === 'failures'
+            ? onCampaign('failures', failuresPage)
+            : undefined;
+  if (found) return found;
+  if (page === 'run' && a !== undefined && b !== undefined && rest.length === 0) {
+    if (!/^\d{1,12}$/.test(b))
+      throw new NotFound(`'${b}' is not a run number: a run page is /run/CAMPAIGN/RUN.`);
+    return { title: `${a} · run ${b}`, draw: (root) => runView(root, a, Number(b)) };
+  }
+  throw new NotFound(`There is no page ${location.pathname}.`);
+}
+
+function decodedParts(): string[] {
+  try {
+    return location.pathname
+      .split('/')
+      .filter((x) => x !== '')
+      .map(decodeURIComponent);
+  } catch {
+    throw new NotFound('This address is not valid (a broken %-escape).');
+  }
 }
 
 async function route(): Promise<void> {
-  const parts = location.pathname
-    .split('/')
-    .filter((x) => x !== '')
-    .map(decodeURIComponent);
   const root = h('div', {});
   app.replaceChildren(root);
   refresh = undefined;
   try {
-    const [page, a, b] = parts;
-    if (page === 'campaign' && a) {
-      const ov = (await api<Overview[]>('campaigns')).find((c) => c.campaign === a);
-      refresh = await gridPage(root, a, ov?.rtypes.map((t) => t.name) ?? []);
-    } else if (page === 'run' && a && b) refresh = await runView(root, a, Number(b));
-    else if (page === 'jobs' && a) refresh = await jobsPage(root, a);
-    else if (page === 'charts' && a) refresh = await chartsPage(root, a);
-    else if (page === 'locks') refresh = await locksPage(root);
-    else refresh = await overviewPage(root);
-    document.title = `runctrl · ${parts.join(' · ') || 'overview'}`;
-    if (location.hash) document.getElementById(decodeURIComponent(location.hash.slice(1)))?.scrollIntoView();
+    const p = pageOf(decodedParts());
+    document.title = visible(`runctrl · ${p.title}`);
+    refresh = await p.draw(root);
+    scrollToHash();
   } catch (e) {
-    root.append(h('p', { class: 'error' }, e instanceof Error ? e.message : String(e)));
+    const nf =
+      e instanceof NotFound
+        ? e
+        : e instanceof ApiError && e.status === 404
+          ? new NotFound(e.message, /^unknown campaign/.test(e.message))
+          : undefined;
+    if (nf) {
+      document.title = 'runctrl · not found';
+      root.replaceChildren();
+      await notFoundPage(root, nf);
+    } else root.append(h('p', { class: 'error' }, e instanceof Error ? e.message : String(e)));
   }
 }
 
 document.addEventListener('click', (e) => {
   const a = (e.target as Element | null)?.closest('a[data-nav]');
-  if (!a || e.ctrlKey || e.metaKey || e.button !== 0) return;
+  if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
   e.preventDefault();
   history.pushState(null, '', a.getAttribute('href') ?? '/');
+  userScrolled = false;
   void route();
 });
 window.addEventListener('popstate', () => void route());
 
+const tz = document.getElementById('tz') as HTMLButtonElement | null;
+const showZone = (): void => {
+  if (tz) tz.textContent = `times: ${zoneLabel()}`;
+};
+tz?.addEventListener('click', () => {
+  setZone(zone() === 'utc' ? 'local' : 'utc');
+  showZone();
+  void route();
+});
+showZone();
+
 const es = new EventSource('/api/events');
 es.addEventListener('change', () => {
-  live.textContent = `updated ${new Date().toLocaleTimeString()}`;
+  live.textContent = `updated ${fmtTime(Date.now()).slice(11)} ${zone() === 'utc' ? 'UTC' : 'local'}`;
   void refresh?.().catch(() => undefined);
 });
 es.addEventListener('open', () => (live.textContent = 'live'));
