@@ -14,6 +14,7 @@ INSTALL_STEPS=(
   "bash scripts/slurm.sh install"
   "bash scripts/sge.sh install"
   "bash scripts/chromium.sh install"
+  "bash scripts/prometheus.sh install"
 )
 
 # Checks before the tests, in order.

@@ -83,6 +83,11 @@ export class Lease {
     return this.owner;
   }
 
+  /** The scopes (campaigns) held since the last acquire. */
+  get heldScopes(): string[] {
+    return [...this.held];
+  }
+
   /** Claims (or renews) the leases of these campaigns; throws a UserError naming the holder if another loop has one. */
   async acquire(scopes: string[]): Promise<void> {
     const now = Date.now();

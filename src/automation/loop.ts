@@ -14,6 +14,7 @@ import { SnapshotCorrupt } from '../store/snapshot.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { junitXml } from './junit.js';
 import { Lease, LockFile } from './lease.js';
+import type { LoopMetrics } from './metrics.js';
 import { StateCache } from './load.js';
 import { notify } from './notify.js';
 import {
@@ -44,6 +45,13 @@ export interface LoopOptions extends PassOptions {
   maxBackoffMs?: number;
   /** Called after every pass (progress displays). */
   onPass?: (r: PassReport) => void;
+  /** Told of passes, failures and leases (Prometheus, metrics.ts). */
+  metrics?: LoopMetrics;
+  /**
+   * After a successful full pass, with the campaigns whose lease the loop holds (retention, which decides itself
+   * when it is due). True when it changed stored history: the loop's cache is then read again.
+   */
+  housekeeping?: (campaigns: string[]) => Promise<boolean>;
 }
 
 export interface LoopResult {
@@ -124,7 +132,9 @@ class Loop {
     if (full) {
       this.campaigns = await this.deps.store.campaigns();
       if (!this.o.dryRun) {
-        await this.lease.acquire(inScope(this.campaigns, this.o).map((c) => c.name));
+        const wanted = inScope(this.campaigns, this.o).map((c) => c.name);
+        await this.lease.acquire(wanted);
+        this.o.metrics?.leases(wanted, this.lease.heldScopes);
       }
       this.nextFull = Date.now() + this.o.intervalMs;
     }
@@ -136,12 +146,13 @@ class Loop {
   }
 
   /** An infrastructure error: true to go on after the backoff, false to stop (with result.error set). */
-  private async failed(err: unknown): Promise<boolean> {
+  private async failed(err: unknown, t0: number, full: boolean): Promise<boolean> {
     // what the failed pass changed in memory may not have reached the database: read everything again
     this.deps.cache?.entries.clear();
     // a forged snapshot found undecodable: its generation is refused, the next pass reads the history
     if (!isTransient(err) && !(err instanceof SnapshotCorrupt)) throw err;
     this.failures++;
+    this.o.metrics?.passFailed(this.failures, Date.now() - t0, !full);
     const log = this.deps.log ?? (() => undefined);
     log(`infrastructure error (${this.failures} in a row): ${err.message}`);
     if (this.failures === 1)
@@ -165,13 +176,16 @@ class Loop {
       const full = Date.now() >= this.nextFull || !woken;
       const wake: WakeScope | undefined = full ? woken && { ...woken, backends: 'all' } : woken;
       let report: PassReport;
+      const t0 = Date.now();
       try {
         report = await this.pass(wake, full);
+        if (full) await this.housekeeping();
       } catch (err) {
-        if (await this.failed(err)) continue;
+        if (await this.failed(err, t0, full)) continue;
         return this.result;
       }
       this.failures = 0;
+      this.o.metrics?.passEnded(report, inScope(this.campaigns, this.o));
       this.result.passes++;
       this.result.last = report;
       await afterPass(this.deps, this.o, report);
@@ -180,6 +194,12 @@ class Loop {
       await this.waker.wait(this.nextFull - Date.now(), this.signal);
       if (this.signal.aborted) return this.result;
     }
+  }
+
+  /** Retention (or other upkeep) on the campaigns this loop holds; the cache is dropped when it changed history. */
+  private async housekeeping(): Promise<void> {
+    if (!this.o.housekeeping || this.o.dryRun) return;
+    if (await this.o.housekeeping(this.lease.heldScopes)) this.deps.cache?.entries.clear();
   }
 
   close(): void {

@@ -15,11 +15,13 @@ import type { Backend } from '../backends/types.js';
 import { activityOf, type Campaign } from '../domain/campaign.js';
 import { isInFlight, type JobRecord, type LockRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
+import { topPriority } from '../domain/priority.js';
 import { forEachStatus } from '../domain/state-table.js';
 import type { RunSource } from '../sources/source.js';
 import type { PointSpec } from '../store/lineproto.js';
 import type { Store } from '../store/store.js';
 import { fault } from './fault.js';
+import { inFlightState, type UnitTally } from './tally.js';
 import { loadCampaignState, type StateCache } from './load.js';
 import { planCampaigns } from './plan.js';
 import { pollBackends } from './poll.js';
@@ -99,6 +101,10 @@ export interface CampaignReport {
   wouldSubmit: { workflow: string; unit: string; runs: number[]; attempt: number }[];
   /** With `counts`: run × workflow pairs per workflow and status after the pass. */
   counts?: Record<string, Record<string, number>>;
+  /** Units submitted (first time), done and failed in this pass, per workflow (metrics). */
+  byWorkflow?: Record<string, UnitTally>;
+  /** Jobs in flight after the pass, per backend and state (metrics; see inFlightState). */
+  jobsInFlight?: Record<string, Record<string, number>>;
 }
 
 export interface PassReport {
@@ -211,9 +217,18 @@ async function loadAll(
   return { loaded, allLocks };
 }
 
+/** Jobs in flight, in all and per backend and state. */
 function countInFlight(l: Loaded): number {
   let n = 0;
-  for (const j of l.jobs.values()) if (isInFlight(j)) n++;
+  const by: Record<string, Record<string, number>> = {};
+  for (const j of l.jobs.values()) {
+    if (!isInFlight(j)) continue;
+    n++;
+    const b = (by[j.backend] ??= {});
+    const st = inFlightState(j);
+    b[st] = (b[st] ?? 0) + 1;
+  }
+  l.report.jobsInFlight = by;
   return n;
 }
 
@@ -258,7 +273,7 @@ export async function runPass(
   step('after-poll');
   const units = await planCampaigns(x, loaded);
   step('after-finalize');
-  await submitUnits(x, units, toResubmit, step);
+  await submitUnits(x, units, toResubmit, step, topPriority(campaigns));
 
   for (const l of loaded) {
     l.report.inFlight = countInFlight(l);

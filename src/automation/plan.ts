@@ -6,6 +6,7 @@ import { planPass, type UnitPlan } from '../domain/planner.js';
 import { stateKey, type RunStateChange } from '../domain/state.js';
 import { runStatePoint } from '../store/schema.js';
 import type { Loaded, PassContext } from './pass.js';
+import { tallyUnit } from './tally.js';
 
 export interface PlannedUnit {
   l: Loaded;
@@ -37,6 +38,7 @@ function applyChanges(l: Loaded, changes: readonly RunStateChange[]): void {
   for (const ch of changes) {
     if (ch.status === 'done') l.report.done++;
     if (ch.status === 'failed') l.report.failed++;
+    if (ch.status === 'done' || ch.status === 'failed') tallyUnit(l.report, ch.workflow, ch.status);
   }
   applyStateChanges(l, changes);
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { JobSpec, SubmitResult } from '../backends/types.js';
 import { jobName } from '../backends/types.js';
 import type { JobRecord } from '../domain/jobs.js';
+import { priorityOrder, recentSubmissions, unitPriority } from '../domain/priority.js';
 import type { UnitPlan } from '../domain/planner.js';
 import { resourcesOf } from '../domain/retry.js';
 import type { RunStateChange } from '../domain/state.js';
@@ -18,6 +19,7 @@ import { handlerFor, type UnitInfo } from './handler.js';
 import type { Loaded, PassContext } from './pass.js';
 import { applyStateChanges, type PlannedUnit } from './plan.js';
 import type { Resubmit } from './reconcile.js';
+import { tallyUnit } from './tally.js';
 import { joinNames, jobSpecOf, unitDirs, unitEnv, unitOfJob } from './units.js';
 import { groupBy, messageOf } from './util.js';
 
@@ -158,6 +160,28 @@ async function rebuildSpec(x: PassContext, p: Pending): Promise<JobSpec | string
   return jobSpecOf(x.o, j, await handler.command(info), env, spec);
 }
 
+/** A pending job's priority (its workflow's, else its campaign's). */
+function priorityOf(p: Pending): number {
+  return unitPriority(
+    p.l.campaign,
+    p.l.campaign.workflows.find((w) => w.name === p.job.workflow),
+  );
+}
+
+/** The pending jobs in submission order: priority, then the campaigns' turns on this backend (priority.ts). */
+function byPriority(backendName: string, ps: Pending[]): Pending[] {
+  const served = new Map<string, number[]>();
+  const campaigns = new Set(ps.map((p) => p.l));
+  if (campaigns.size > 1) {
+    for (const l of campaigns) {
+      const times: number[] = [];
+      for (const j of l.jobs.values()) if (j.backend === backendName) times.push(j.submittedAt);
+      served.set(l.campaign.name, recentSubmissions(times));
+    }
+  }
+  return priorityOrder(ps, (p) => ({ campaign: p.l.campaign.name, priority: priorityOf(p) }), served);
+}
+
 /** The jobs the backend has room for under --max-in-flight (the rest is deferred); undefined: cannot tell. */
 async function withinRoom(
   x: PassContext,
@@ -258,7 +282,10 @@ async function recordResult(
     hold(p, job, []);
     if (id === undefined) rep.rejected++;
     else if (p.resubmit) rep.resubmitted++;
-    else rep.submitted++;
+    else {
+      rep.submitted++;
+      tallyUnit(rep, p.job.workflow, 'submitted');
+    }
   }
   await x.deps.store.write(points);
 }
@@ -268,8 +295,9 @@ async function submitToBackend(
   backendName: string,
   ps: Pending[],
   step: (name: string) => void,
+  top: number,
 ): Promise<void> {
-  const batch = await withinRoom(x, backendName, ps);
+  const batch = await withinRoom(x, backendName, byPriority(backendName, ps));
   if (!batch) return;
   await writeIntents(x, batch);
   step('after-intent');
@@ -278,7 +306,9 @@ async function submitToBackend(
   await x.deps.store.write(failed);
   let result: SubmitResult;
   try {
-    result = await x.deps.backend(backendName).submit(ready.map((r) => r.spec));
+    result = await x.deps
+      .backend(backendName)
+      .submit(ready.map((r) => ({ ...r.spec, priority: { value: priorityOf(r.p), top } })));
   } catch (err) {
     x.report.problems.push(
       `backend ${backendName}: submission failed, will retry next pass: ${messageOf(err)}`,
@@ -300,6 +330,8 @@ export async function submitUnits(
   units: PlannedUnit[],
   toResubmit: Resubmit,
   step: (name: string) => void,
+  /** The highest priority of the campaigns in scope (priority.ts). */
+  top = 0,
 ): Promise<void> {
   // intents left by a crash or a deferral: the same name and attempt are submitted again
   const pending: Pending[] = [...toResubmit.values()].map(({ job, l }) => ({
@@ -312,5 +344,5 @@ export async function submitUnits(
     pending.push(...(await pendingOfWorkflow(x, list)));
   if (x.o.dryRun || pending.length === 0) return;
   for (const [backendName, ps] of groupBy(pending, (p) => p.job.backend))
-    await submitToBackend(x, backendName, ps, step);
+    await submitToBackend(x, backendName, ps, step, top);
 }

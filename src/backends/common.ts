@@ -4,13 +4,15 @@
  * lenient JSON/XML value readers.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { renameSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { TransientError, UserError } from '../errors.js';
 import { exec, type ExecResult } from './exec.js';
 import type { JobSpec, JobState, Resources, Submitted, SubmitResult, TrackedJob } from './types.js';
-import { shq, wrapperBody } from './wrapper.js';
+import { shq, wrapperBody, type WrapperOptions } from './wrapper.js';
+import { priorityKey } from './priority.js';
 
 /** Exit code written by the wrapper, or undefined when the file is missing, empty or not a number. */
 export async function readExitCodeFile(file: string): Promise<number | undefined> {
@@ -103,11 +105,11 @@ export function resourceKey(r: Resources): string {
   ]);
 }
 
-/** Groups jobs with equal resources, keeping the input order inside each group. */
+/** Groups jobs with equal resources (and priority), keeping the input order inside each group. */
 export function groupByResources(jobs: JobSpec[]): JobSpec[][] {
   const groups = new Map<string, JobSpec[]>();
   for (const j of jobs) {
-    const k = resourceKey(j.resources);
+    const k = `${resourceKey(j.resources)}|${priorityKey(j.priority)}`;
     const g = groups.get(k);
     if (g) g.push(j);
     else groups.set(k, [j]);
@@ -294,8 +296,10 @@ export function redirections(job: Pick<JobSpec, 'stdout' | 'stderr'>): string {
 }
 
 /** A POSIX sh job script: directives, then stdout/stderr redirected to the JobSpec paths, then the wrapper. */
-export function redirectedScript(job: JobSpec, directives: string[] = []): string {
-  return ['#!/bin/sh', ...directives, `exec ${redirections(job)} </dev/null`, wrapperBody(job)].join('\n');
+export function redirectedScript(job: JobSpec, directives: string[] = [], opts: WrapperOptions = {}): string {
+  return ['#!/bin/sh', ...directives, `exec ${redirections(job)} </dev/null`, wrapperBody(job, opts)].join(
+    '\n',
+  );
 }
 
 /** A script that runs the per-index script `<dir>/<index>.sh` of an array element (index from `indexVar`). */
@@ -314,12 +318,17 @@ export async function writeAtomic(file: string, content: string): Promise<void> 
   await atomicWrite(file, content);
 }
 
-/** Temp file + rename (+ fsync of the file when `durable`): a reader never sees a partial file. */
-export async function atomicWrite(file: string, text: string, durable = false): Promise<void> {
-  const tmp = path.join(
+/** A hidden temp name next to a file, unique to this process. */
+function tempNameFor(file: string): string {
+  return path.join(
     path.dirname(file),
     `.${path.basename(file)}.${process.pid}.${randomBytes(3).toString('hex')}`,
   );
+}
+
+/** Temp file + rename (+ fsync of the file when `durable`): a reader never sees a partial file. */
+export async function atomicWrite(file: string, text: string, durable = false): Promise<void> {
+  const tmp = tempNameFor(file);
   const fh = await open(tmp, 'w');
   try {
     await fh.writeFile(text);
@@ -328,6 +337,13 @@ export async function atomicWrite(file: string, text: string, durable = false): 
     await fh.close();
   }
   await rename(tmp, file);
+}
+
+/** atomicWrite without fsync, synchronously (small local files: cheaper than a thread-pool round trip). */
+export function atomicWriteSync(file: string, text: string): void {
+  const tmp = tempNameFor(file);
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
 }
 
 /** Minutes as `HH:MM:SS` (PBS walltime). */

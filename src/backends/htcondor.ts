@@ -36,6 +36,7 @@ import {
   walltimeSeconds,
 } from './common.js';
 import type { Backend, JobSpec, JobState, SubmitResult, Submitted, TrackedJob } from './types.js';
+import { htcondorPriorityLines } from './priority.js';
 import { isFailureClass, type FailureClass } from '../domain/retry.js';
 
 export interface HTCondorBackendOptions {
@@ -393,6 +394,7 @@ export class HTCondorBackend implements Backend {
     }
     const group = r.account ?? r.queue;
     if (group !== undefined) lines.push(`accounting_group = ${group}`);
+    lines.push(...htcondorPriorityLines(first.priority));
     for (const e of r.extra ?? []) lines.push(e);
     lines.push(literal ? 'queue 1' : 'queue runctrl_idx,runctrl_name from items.txt');
     return `${lines.join('\n')}\n`;

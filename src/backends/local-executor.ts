@@ -5,7 +5,7 @@
  * idle (nothing queued or running) for RUNCTRL_LOCAL_IDLE_EXIT_S seconds (default 300).
  *
  * Crash safety (see local-files.ts for the files): a job is claimed by renaming queue/ → run/ before it is
- * spawned; the job script claims jobs/<token>.pid with an atomic hard link before it does anything, so a
+ * spawned; the job script claims jobs/<token>.pid by creating it exclusively before it does anything, so a
  * second copy of it exits at once. A restarted executor therefore adopts every job in run/ whose process
  * lives (pid + script in /proc), ends those whose process is gone, and spawns again those that never
  * claimed their pid file — at worst a copy that loses the claim. Jobs run in their own session, so they
@@ -19,6 +19,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { fault } from '../util/fault.js';
 import { atomicWrite, readExitCodeFile } from './common.js';
 import {
   capacity,
@@ -257,15 +258,26 @@ export class Executor {
       slot.adopted = true;
       return;
     }
-    await this.finish(token, claimed === undefined ? 'the job script ended before it started' : undefined);
+    fault('local-after-exit'); // crash tests: killed between a job's exit and its end record
+    await this.finish(
+      token,
+      claimed === undefined ? 'the job script ended before it started' : undefined,
+      claimed,
+    );
   }
 
-  /** done/ first, then run/ and the cancel request go: a reader always finds the job. */
-  private async finish(token: string, reason?: string): Promise<void> {
+  /**
+   * done/ first, then run/ and the cancel request go: a reader always finds the job. The slot is given to the
+   * next job at once, while this one's end is recorded. Killed before done/ is written (fault point
+   * local-after-exit in onExit), the next executor finds the job in run/ with its process gone and records its
+   * end then, from the exit-code file (recover).
+   */
+  private async finish(token: string, reason?: string, claimedPid?: number): Promise<void> {
     const slot = this.running.get(token);
     if (!slot) return;
     this.running.delete(token);
-    const claimed = await this.files.claimedPid(token);
+    this.schedule();
+    const claimed = claimedPid ?? (await this.files.claimedPid(token));
     const exitCode = claimed === undefined ? undefined : await readExitCodeFile(slot.job.exitCodeFile);
     const cancelled = await this.files.exists('cancel', token);
     const ended: EndedJob = {
@@ -277,11 +289,10 @@ export class Executor {
     };
     await this.files.write('done', token, ended);
     await this.files.remove('run', token);
-    await this.files.remove('cancel', token);
+    if (cancelled) await this.files.remove('cancel', token);
     log(
       `ended ${slot.job.name} (${token}): ${exitCode ?? reason ?? 'no exit code'}${cancelled ? ', cancelled' : ''}`,
     );
-    this.schedule();
   }
 
   private kill(slot: Slot): void {

@@ -7,17 +7,18 @@
  *   cancel/<token>       a cancel request (removed once the job is in done/)
  *   names/<name>         the token of the latest submission of a job name (for find)
  *   jobs/<token>.sh      the job script (no secrets); jobs/<token>.pid its pid, claimed by the job itself
+ *                        (created exclusively, then written: empty for an instant)
  *   executor.json, executor.log   the running executor (pid, secret variable names) and its output
  *
  * Each state is created before the previous one is removed, so a reader that looks at queue/, then run/,
  * then done/ always finds a job somewhere.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { closeSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { atomicWrite } from './common.js';
+import { atomicWrite, atomicWriteSync } from './common.js';
 import type { Resources } from './types.js';
 
 export const DIRS = ['queue', 'run', 'done', 'cancel', 'names', 'jobs'] as const;
@@ -52,6 +53,11 @@ export interface Capacity {
   maxRunning: number;
 }
 
+/**
+ * The files of one state directory. Small local files, read and written with synchronous calls (a few µs
+ * each, where a thread-pool round trip costs far more: the executor's time from one job's end to the next
+ * job's start is a chain of them); only durable writes (fsync) and directory creation go through the pool.
+ */
 export class LocalFiles {
   constructor(readonly root: string) {}
 
@@ -79,7 +85,7 @@ export class LocalFiles {
   async tokens(d: 'queue' | 'run' | 'done' | 'cancel'): Promise<string[]> {
     let names: string[];
     try {
-      names = await readdir(this.dir(d));
+      names = readdirSync(this.dir(d));
     } catch {
       return [];
     }
@@ -92,19 +98,22 @@ export class LocalFiles {
 
   async read<T extends QueuedJob>(d: 'queue' | 'run' | 'done', token: string): Promise<T | undefined> {
     try {
-      return JSON.parse(await readFile(this.file(d, token), 'utf8')) as T;
+      return JSON.parse(readFileSync(this.file(d, token), 'utf8')) as T;
     } catch {
       return undefined;
     }
   }
 
+  /** Atomic (temp + rename); durable ones (fsync) off the event loop, so that many can be synced at once. */
   async write(d: LocalDir, token: string, data: unknown, durable = false): Promise<void> {
-    await atomicWrite(this.file(d, token), typeof data === 'string' ? data : JSON.stringify(data), durable);
+    const text = typeof data === 'string' ? data : JSON.stringify(data);
+    if (durable) await atomicWrite(this.file(d, token), text, true);
+    else atomicWriteSync(this.file(d, token), text);
   }
 
   async exists(d: LocalDir, token: string): Promise<boolean> {
     try {
-      await (await open(this.file(d, token), 'r')).close();
+      closeSync(openSync(this.file(d, token), 'r'));
       return true;
     } catch {
       return false;
@@ -114,7 +123,7 @@ export class LocalFiles {
   /** Moves a job between states atomically; false when it is not there (someone else moved it). */
   async move(from: 'queue', to: 'run', token: string): Promise<boolean> {
     try {
-      await rename(this.file(from, token), this.file(to, token));
+      renameSync(this.file(from, token), this.file(to, token));
       return true;
     } catch {
       return false;
@@ -123,20 +132,31 @@ export class LocalFiles {
 
   async remove(d: LocalDir, token: string): Promise<boolean> {
     try {
-      await unlink(this.file(d, token));
+      unlinkSync(this.file(d, token));
       return true;
     } catch {
       return false;
     }
   }
 
-  /** The pid a job claimed for itself (jobs/<token>.pid), if it did. */
-  async claimedPid(token: string): Promise<number | undefined> {
-    try {
-      const pid = Number((await readFile(this.pidFile(token), 'utf8')).trim());
-      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-    } catch {
-      return undefined;
+  /**
+   * The pid a job claimed for itself (jobs/<token>.pid), if it did. The script creates the file, then writes
+   * its pid into it: a file found empty is read again for up to `emptyWaitMs` (the claimer was between the
+   * two); one that stays empty belonged to a claimer that died before it ran anything (undefined).
+   */
+  async claimedPid(token: string, emptyWaitMs = 2_000): Promise<number | undefined> {
+    const deadline = Date.now() + emptyWaitMs;
+    for (;;) {
+      let text: string;
+      try {
+        text = readFileSync(this.pidFile(token), 'utf8');
+      } catch {
+        return undefined;
+      }
+      const pid = Number(text.trim());
+      if (Number.isInteger(pid) && pid > 0) return pid;
+      if (text.trim() !== '' || Date.now() >= deadline) return undefined;
+      await new Promise((r) => setTimeout(r, 10));
     }
   }
 }

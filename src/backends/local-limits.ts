@@ -47,7 +47,8 @@ export function limitLines(
   const r: Resources = enforceMemory ? job.resources : { ...job.resources, memoryMb: undefined };
   if (r.memoryMb === undefined && r.walltimeMin === undefined) return [];
   const mark = shq(limitMarkFile(job.exitCodeFile));
-  const lines = [`rm -f ${mark}`, 'runctrl_wd='];
+  // an earlier mark was removed when the job was queued (LocalBackend.enqueue)
+  const lines = ['runctrl_wd='];
   if (r.walltimeMin !== undefined) {
     const s = walltimeSeconds(r.walltimeMin);
     // sleeps in steps of at most 5 s while the job lives, so that it does not outlive the job by long

@@ -9,7 +9,7 @@
  * status: queued → pending, claimed → running, ended → its exit code (cancelled when runctrl cancelled it).
  */
 import { watch as fsWatch, mkdirSync, type FSWatcher } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fromExitCodeFile, redirectedScript, stateFromExitCode } from './common.js';
@@ -30,7 +30,7 @@ import {
   type QueuedJob,
 } from './local-files.js';
 import { ensureExecutor } from './local-launch.js';
-import { limitLines, memoryLimitOf, withLimitClass } from './local-limits.js';
+import { limitLines, limitMarkFile, memoryLimitOf, withLimitClass } from './local-limits.js';
 import type { Backend, JobSpec, JobState, Submitted, SubmitResult, TrackedJob } from './types.js';
 import { shq } from './wrapper.js';
 
@@ -53,18 +53,22 @@ export function parseLocalId(id: string): { host: string; pid: number; start: st
 }
 
 /**
- * The job script: it first claims its pid file with an atomic hard link (a second copy of it exits at
- * once, see local-executor.ts), then sends its output to the JobSpec paths and runs the usual wrapper.
+ * The job script: it first claims its pid file by creating it exclusively (noclobber: O_EXCL; a second copy
+ * of it exits at once, see local-executor.ts), then sends its output to the JobSpec paths and runs the lean
+ * wrapper (no process but the command's own: wrapper.ts). A reader may find the pid file created but still
+ * empty for an instant: that reads as not claimed yet, and a copy started then loses the claim all the same.
  * Secrets are not in it: they reach the job through its environment.
  */
 export function localScript(job: JobSpec, pidFile: string, enforceMemory = true): string {
   const claim = shq(pidFile);
-  return redirectedScript(job, [
-    `printf '%s\\n' "$$" > ${claim}.$$ || exit 0`,
-    `ln ${claim}.$$ ${claim} 2>/dev/null || { rm -f ${claim}.$$; exit 0; }`,
-    `rm -f ${claim}.$$ ${shq(job.exitCodeFile)}`,
-    ...limitLines(job, enforceMemory),
-  ]);
+  return redirectedScript(
+    job,
+    [
+      `set -C; { printf '%s\\n' "$$" > ${claim}; } 2>/dev/null || exit 0; set +C`,
+      ...limitLines(job, enforceMemory),
+    ],
+    { lean: true },
+  );
 }
 
 /** The state an ended job's record tells. */
@@ -129,9 +133,15 @@ export class LocalBackend implements Backend {
     return result;
   }
 
-  /** Script, then name, then the queue entry (each durable): a queued job is always found by name. */
+  /** Old exit code gone, then script, name and the queue entry (each durable): a queued job is always found by name. */
   private async enqueue(job: JobSpec, token: string): Promise<void> {
     const script = this.files.script(token);
+    // an exit code (or limit mark) of an earlier run of this name (resubmitted after a crash) must not answer for
+    // this one
+    await Promise.all([
+      rm(job.exitCodeFile, { force: true }),
+      rm(limitMarkFile(job.exitCodeFile), { force: true }),
+    ]);
     await writeFile(script, localScript(job, this.files.pidFile(token), this.enforceMemory));
     const d = demand(job.resources);
     const rec: QueuedJob = {

@@ -34,6 +34,7 @@ import {
 } from './common.js';
 import type { FailureClass } from '../domain/retry.js';
 import type { Backend, JobSpec, JobState, Resources, SubmitResult, Submitted, TrackedJob } from './types.js';
+import { lsfPriorityArgs } from './priority.js';
 
 export interface LsfBackendOptions {
   /** Directory for array scripts and the array-name registry. */
@@ -263,14 +264,19 @@ export class LsfBackend implements Backend {
   }
 
   private async submitOne(job: JobSpec): Promise<SubmitResult> {
-    const args = ['-J', job.name, ...this.resourceArgs(job.resources)];
+    const args = ['-J', job.name, ...this.resourceArgs(job.resources), ...lsfPriorityArgs(job.priority)];
     return this.bsub([job], args, redirectedScript(job, directives(job.resources)), (id) => [id]);
   }
 
   private async submitArray(jobs: JobSpec[]): Promise<SubmitResult> {
     const { arrayName, dir } = await this.registry.writeArray(jobs);
     const first = jobs[0] as JobSpec;
-    const args = ['-J', `${arrayName}[1-${jobs.length}]`, ...this.resourceArgs(first.resources)];
+    const args = [
+      '-J',
+      `${arrayName}[1-${jobs.length}]`,
+      ...this.resourceArgs(first.resources),
+      ...lsfPriorityArgs(first.priority),
+    ];
     const script = dispatcherScript(dir, 'LSB_JOBINDEX', directives(first.resources));
     return this.bsub(jobs, args, script, (id) => jobs.map((_, i) => `${id}[${i + 1}]`));
   }

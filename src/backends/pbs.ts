@@ -38,6 +38,7 @@ import {
 } from './common.js';
 import type { FailureClass } from '../domain/retry.js';
 import type { Backend, JobSpec, JobState, Resources, SubmitResult, Submitted, TrackedJob } from './types.js';
+import { pbsPriorityArgs } from './priority.js';
 
 export type PbsFlavour = 'pbspro' | 'torque';
 
@@ -416,7 +417,13 @@ export class PbsBackend implements Backend {
     const dir = path.join(this.stateDir, 'jobs');
     const file = path.join(dir, `${safeName(job.name)}.${randomBytes(3).toString('hex')}.sh`);
     await writeScript(file, redirectedScript(job, directives(job.resources)));
-    const args = ['-N', job.name, ...this.resourceArgs(job.resources, flavour), file];
+    const args = [
+      '-N',
+      job.name,
+      ...this.resourceArgs(job.resources, flavour),
+      ...pbsPriorityArgs(job.priority),
+      file,
+    ];
     return this.qsub([job], args, dir, (id) => [id]);
   }
 
@@ -433,6 +440,7 @@ export class PbsBackend implements Backend {
       arrayFlag,
       `1-${jobs.length}`,
       ...this.resourceArgs(first.resources, flavour),
+      ...pbsPriorityArgs(first.priority),
       script,
     ];
     return this.qsub(jobs, args, dir, (id) => jobs.map((_, i) => pbsElementId(id, i + 1)));

@@ -38,6 +38,7 @@ import { exec, type ExecResult } from './exec.js';
 import type { Backend, JobSpec, JobState, Resources, Submitted, SubmitResult, TrackedJob } from './types.js';
 import type { FailureClass } from '../domain/retry.js';
 import { jobScript } from './wrapper.js';
+import { sgePriorityArgs } from './priority.js';
 
 export interface SgeOptions {
   /** runctrl's state directory; array scripts and manifests go to `<stateDir>/sge/`. */
@@ -404,6 +405,7 @@ export class SgeBackend implements Backend {
       job.workDir,
       ...this.outArgs(job.stdout, job.stderr),
       ...this.resArgs(job.resources),
+      ...sgePriorityArgs(job.priority),
     ];
     const r = await this.run('qsub', args, jobScript(job), this.submitTimeoutMs);
     await this.take(r, [job], (p) => (p.tasks ? undefined : [{ name: job.name, id: p.jobId }]), result);
@@ -431,6 +433,7 @@ export class SgeBackend implements Backend {
       '-o',
       path.join(dir, 'sge-$TASK_ID.out'),
       ...this.resArgs(first.resources),
+      ...sgePriorityArgs(first.priority),
     ];
     const r = await this.run('qsub', args, script, this.submitTimeoutMs);
     await this.take(

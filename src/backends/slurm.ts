@@ -40,6 +40,7 @@ import { exec, type ExecResult } from './exec.js';
 import type { Backend, JobSpec, JobState, Resources, Submitted, SubmitResult, TrackedJob } from './types.js';
 import type { FailureClass } from '../domain/retry.js';
 import { jobScript, shq } from './wrapper.js';
+import { slurmPriorityArgs } from './priority.js';
 
 export type SlurmAccounting = 'auto' | 'sacct' | 'jobcomp' | 'none';
 
@@ -405,7 +406,7 @@ export class SlurmBackend implements Backend {
       `--output=${slurmPath(job.stdout)}`,
     ];
     if (job.stderr !== job.stdout) args.push(`--error=${slurmPath(job.stderr)}`);
-    args.push(...resourceArgs(job.resources));
+    args.push(...resourceArgs(job.resources), ...slurmPriorityArgs(job.priority));
     const r = await this.run('sbatch', args, jobScript(job), this.submitTimeoutMs);
     await this.takeSbatchResult(
       r,
@@ -427,6 +428,7 @@ export class SlurmBackend implements Backend {
       `--chdir=${dir}`,
       `--output=${slurmPath(dir)}/slurm-%a.out`,
       ...resourceArgs(first.resources),
+      ...slurmPriorityArgs(first.priority),
     ];
     const script = arrayScript(dir, jobs);
     await writeFile(path.join(dir, 'array.sh'), script);

@@ -42,6 +42,12 @@ export interface JobSpec {
    */
   secretEnv?: Record<string, string>;
   resources: Resources;
+  /**
+   * runctrl's priority of the job (higher first, see domain/priority.ts) and the highest priority of the
+   * campaigns in play: backends that let a user only lower a job's priority (Slurm nice, Grid Engine -p) lower
+   * it by top − value, the others set value. Absent: the backend's default.
+   */
+  priority?: { value: number; top: number };
 }
 
 export interface Submitted {

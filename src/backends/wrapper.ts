@@ -27,20 +27,34 @@ const REPORT_FN = [
   `}`,
 ].join('\n');
 
+/**
+ * `lean` (the local executor, which reads the exit-code file only after the job's process has ended, see
+ * local-executor.ts): no process is started but for the command itself — the exit code is written in place
+ * (one write of a few bytes; a reader that finds the file empty takes it as not written yet) instead of
+ * temp file + `mv`, and the command runs in a subshell (`eval`) instead of a new `/bin/sh -c`.
+ */
+export interface WrapperOptions {
+  lean?: boolean;
+}
+
 /** The body of a job script (POSIX sh), without batch directives. */
-export function wrapperBody(job: JobSpec): string {
+export function wrapperBody(job: JobSpec, opts: WrapperOptions = {}): string {
   const ec = shq(job.exitCodeFile);
   const env = Object.entries(job.env)
     .map(([k, v]) => `export ${k}=${shq(v)}`)
     .join('\n');
   return [
-    `runctrl_write_ec() { printf '%s\\n' "$1" > ${ec}.tmp.$$ && mv -f ${ec}.tmp.$$ ${ec}; }`,
+    opts.lean
+      ? `runctrl_write_ec() { printf '%s\\n' "$1" > ${ec}; }`
+      : `runctrl_write_ec() { printf '%s\\n' "$1" > ${ec}.tmp.$$ && mv -f ${ec}.tmp.$$ ${ec}; }`,
     `trap 'runctrl_write_ec 143; exit 143' TERM`,
     `trap 'runctrl_write_ec 130; exit 130' INT`,
     `cd ${shq(job.workDir)} || { runctrl_write_ec 1; exit 1; }`,
     env,
     `export RUNCTRL_JOB_NAME=${shq(job.name)}`,
-    `/bin/sh -c ${shq(job.command)} &`,
+    opts.lean
+      ? `runctrl_cmd=${shq(job.command)}; ( eval "$runctrl_cmd" ) &`
+      : `/bin/sh -c ${shq(job.command)} &`,
     `runctrl_child=$!`,
     `wait $runctrl_child`,
     `runctrl_rc=$?`,

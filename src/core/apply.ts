@@ -40,7 +40,16 @@ export async function apply(ctx: Ctx, o: { file: string; dryRun?: boolean }): Pr
       switch (ch.kind) {
         case 'create-campaign':
         case 'description':
-          points.push(campaignPoint(spec.campaign, spec.description, current?.createdAt || Date.now()));
+        case 'priority':
+          points.push(
+            campaignPoint(
+              spec.campaign,
+              spec.description,
+              current?.createdAt || Date.now(),
+              false,
+              spec.priority,
+            ),
+          );
           break;
         case 'add-rtype':
         case 'update-rtype':

@@ -48,6 +48,8 @@ export interface CampaignSummary {
   campaign: string;
   description: string;
   activity: Activity;
+  /** Priority of the campaign's units (higher first; a workflow may have its own). */
+  priority: number;
   rtypes: { name: string; filter: string; workflows: string[]; suspended: string[] }[];
   workflows: string[];
   runs: number;
@@ -66,6 +68,7 @@ export function summarize(
     campaign: c.name,
     description: c.description,
     activity: activityOf(c),
+    priority: c.priority ?? 0,
     rtypes: c.rtypes.map((t) => ({
       name: t.name,
       filter: describeFilter(t.filter),

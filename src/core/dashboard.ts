@@ -207,6 +207,8 @@ export interface RunPage {
   campaign: string;
   run: number;
   info: RegisteredRun | null;
+  /** Set when retention pruned older history: its cutoff (Unix ms) and the status points kept per pair. */
+  pruned?: { before: number; keep: number };
   workflows: {
     workflow: string;
     status: RunStatus | null;

@@ -5,6 +5,7 @@ import { explainRun, type WhyResult } from '../domain/why.js';
 import { UserError } from '../errors.js';
 import { loadCampaign } from './campaigns.js';
 import type { Ctx } from './context.js';
+import { lastPrune } from '../store/retention.js';
 
 export interface WhyOptions {
   campaign: string;
@@ -15,18 +16,22 @@ export interface WhyOptions {
 }
 
 /** A forged snapshot found undecodable midway is refused and the state read again (docs/malformed-points.md). */
-export async function why(ctx: Ctx, o: WhyOptions): Promise<WhyResult> {
+export async function why(ctx: Ctx, o: WhyOptions): Promise<WhyAnswer> {
   return againIfCorrupt(() => whyOnce(ctx, o));
 }
 
-async function whyOnce(ctx: Ctx, o: WhyOptions): Promise<WhyResult> {
+type WhyAnswer = WhyResult & { pruned?: { before: number; keep: number } };
+
+async function whyOnce(ctx: Ctx, o: WhyOptions): Promise<WhyAnswer> {
   const c = await loadCampaign(ctx, o.campaign);
   // the current state without the history (the snapshot and what changed since)
-  const [{ states, registered, jobs }, locks] = await Promise.all([
+  const [{ states, registered, jobs }, locks, pruned] = await Promise.all([
     ctx.store.campaignState(c.name),
     ctx.store.locks(c.name),
+    lastPrune(ctx.store, c.name),
   ]);
-  return explainFor({ campaign: c, states, registered, jobs, locks, maxInFlight: o.maxInFlight }, o);
+  const r = explainFor({ campaign: c, states, registered, jobs, locks, maxInFlight: o.maxInFlight }, o);
+  return pruned ? { ...r, pruned: { before: pruned.cutoff, keep: pruned.keep } } : r;
 }
 
 /** Checks the workflow name against the campaign, then explains. */

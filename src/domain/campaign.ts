@@ -18,6 +18,8 @@ export interface Campaign {
   createdAt: number;
   rtypes: RunType[];
   workflows: WorkflowSpec[];
+  /** Priority of its units (higher first, default 0); a workflow's own priority stands over it. */
+  priority?: number;
 }
 
 /** Campaign activity is derived: active while any run type has an active workflow. */

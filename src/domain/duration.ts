@@ -11,3 +11,14 @@ export function parseDuration(raw: string | number, what: string): number {
   if (!(ms > 0)) throw new UsageError(`${what}: the duration must be at least 1 ms`);
   return ms;
 }
+
+/** Milliseconds as a short duration: `850ms`, `42s`, `3m10s`, `2h5m`, `90d`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1_000) return `${Math.max(0, Math.round(ms))}ms`;
+  const s = Math.floor(ms / 1_000);
+  if (s < 60) return `${s}s`;
+  if (s < 3_600) return `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ''}`;
+  if (s < 86_400)
+    return `${Math.floor(s / 3_600)}h${Math.floor(s / 60) % 60 ? `${Math.floor(s / 60) % 60}m` : ''}`;
+  return `${Math.floor(s / 86_400)}d${Math.floor(s / 3_600) % 24 ? `${Math.floor(s / 3_600) % 24}h` : ''}`;
+}

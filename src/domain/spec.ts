@@ -3,11 +3,14 @@ import { UserError } from '../errors.js';
 import { activityOf, type Campaign, type RunType } from './campaign.js';
 import { describeFilter, parseFilter } from './filter.js';
 import { checkName } from './names.js';
+import { parsePriority } from './priority.js';
 import { checkDependencies, parseWorkflow, type WorkflowSpec } from './workflow.js';
 
 export interface CampaignSpec {
   campaign: string;
   description: string;
+  /** Priority of the campaign's units (higher first, default 0). */
+  priority: number;
   rtypes: { name: string; filter: RunType['filter']; workflows: string[] }[];
   workflows: WorkflowSpec[];
 }
@@ -16,7 +19,7 @@ export function parseSpec(raw: unknown, where: string): CampaignSpec {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new UserError(`${where}: the file must hold a JSON object`);
   const o = raw as Record<string, unknown>;
-  const known = ['campaign', 'description', 'rtypes', 'workflows', '$comment'];
+  const known = ['campaign', 'description', 'rtypes', 'workflows', 'priority', '$comment'];
   for (const k of Object.keys(o)) {
     if (!known.includes(k)) throw new UserError(`${where}: unknown key '${k}' (known: ${known.join(', ')})`);
   }
@@ -62,12 +65,14 @@ export function parseSpec(raw: unknown, where: string): CampaignSpec {
     return { name, filter: parseFilter(t.filter, at), workflows: [...new Set(wl as string[])] };
   });
   if (rtypes.length === 0) throw new UserError(`${where}: define at least one run type under 'rtypes'`);
-  return { campaign: o.campaign, description, rtypes, workflows };
+  const priority = parsePriority(o.priority, where) ?? 0;
+  return { campaign: o.campaign, description, priority, rtypes, workflows };
 }
 
 export type SpecChange =
   | { kind: 'create-campaign'; name: string; detail: string }
   | { kind: 'description'; name: string; detail: string }
+  | { kind: 'priority'; name: string; detail: string }
   | { kind: 'add-rtype' | 'update-rtype' | 'remove-rtype'; name: string; detail: string; rtype: RunType }
   | {
       kind: 'add-workflow' | 'update-workflow' | 'remove-workflow';
@@ -91,6 +96,13 @@ export function diffSpec(spec: CampaignSpec, current: Campaign | undefined): Spe
       kind: 'description',
       name: spec.campaign,
       detail: `'${current.description}' -> '${spec.description}'`,
+    });
+  }
+  if (current && (current.priority ?? 0) !== spec.priority) {
+    out.push({
+      kind: 'priority',
+      name: spec.campaign,
+      detail: `${current.priority ?? 0} -> ${spec.priority}`,
     });
   }
   for (const t of spec.rtypes) {

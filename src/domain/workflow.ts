@@ -3,6 +3,7 @@ import { UserError } from '../errors.js';
 import type { Resources } from '../backends/types.js';
 import { positiveNumber } from './fields.js';
 import { checkName } from './names.js';
+import { parsePriority } from './priority.js';
 import { parseRetry, type RetryPolicy } from './retry.js';
 
 export type Granularity = { kind: 'run' } | { kind: 'era' } | { kind: 'every'; n: number };
@@ -18,6 +19,8 @@ export interface WorkflowSpec {
   dependsOn: string[];
   maxRetries: number;
   granularity: Granularity;
+  /** Priority of its units (higher first); when absent, the campaign's (see priority.ts). */
+  priority?: number;
   /** How failed attempts are retried by failure class (docs/retry-policy.md); absent: as max_retries says. */
   retry?: RetryPolicy;
 }
@@ -95,6 +98,7 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
     'max_retries',
     'granularity',
     'description',
+    'priority',
     'retry',
   ];
   for (const k of Object.keys(o)) {
@@ -140,6 +144,8 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
     maxRetries,
     granularity: parseGranularity(o.granularity, at),
   };
+  const priority = parsePriority(o.priority, at);
+  if (priority !== undefined) spec.priority = priority;
   const retry = parseRetry(o.retry, at, spec.resources);
   if (retry) spec.retry = retry;
   if (typeof command === 'string') spec.command = command;

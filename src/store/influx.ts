@@ -43,6 +43,9 @@ interface QueryResult {
   series?: Series[];
 }
 
+/** Told of every HTTP request to InfluxDB (each attempt of a retried one): its kind, duration and outcome. */
+export type RequestObserver = (kind: string, seconds: number, ok: boolean) => void;
+
 export const WRITE_BATCH = 5000;
 /** Batches encoded, at most, beyond the one being written. */
 export const ENCODE_AHEAD = 2;
@@ -56,6 +59,7 @@ export class InfluxClient {
   private readonly who: string;
   /** Counters for benchmarks and tests: requests sent. */
   readonly stats = { queries: 0, writes: 0, lines: 0 };
+  private readonly observers = new Set<RequestObserver>();
 
   constructor(opts: InfluxOptions) {
     this.url = opts.url.replace(/\/+$/, '');
@@ -239,11 +243,24 @@ export class InfluxClient {
     );
   }
 
+  /** Observes every request from now on (metrics); returns the function that stops it. */
+  observe(fn: RequestObserver): () => void {
+    this.observers.add(fn);
+    return () => void this.observers.delete(fn);
+  }
+
   private async request<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return withRetry(async () => {
+      const t0 = performance.now();
+      const tell = (ok: boolean): void => {
+        for (const o of this.observers) o(what, (performance.now() - t0) / 1000, ok);
+      };
       try {
-        return await fn();
+        const r = await fn();
+        tell(true);
+        return r;
       } catch (err) {
+        tell(false);
         throw this.mapError(what, err);
       }
     }, this.backoff);

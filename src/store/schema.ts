@@ -9,7 +9,7 @@
  *
  * | measurement | tags               | fields                                                                      |
  * |-------------|--------------------|-----------------------------------------------------------------------------|
- * | campaign    | campaign           | description, created (ms), deleted                                          |
+ * | campaign    | campaign           | description, created (ms), deleted, priority                                |
  * | rtype       | campaign, rtype    | filter (JSON), workflows, suspended (comma lists), deleted                   |
  * | workflow    | campaign, workflow | spec (JSON), deleted                                                        |
  * | runinfo     | campaign           | run, fill, era, start, end, global, stable_beams, run_class, lumi_*, …, rtypes |
@@ -19,6 +19,7 @@
  * |             |                    | failure_class, memory_mb, walltime_min, node_retries (docs/retry-policy.md)  |
  * | lock        | campaign, workflow | from_run, reason, locked, by                                                |
  * | lease       | scope              | owner, expires (ms; 0 = released)                                           |
+ * | prune       | campaign           | cutoff (ms), keep — retention's marker (store/retention.ts)                  |
  */
 import { parseFilter } from '../domain/filter.js';
 import type { RunFilter } from '../domain/filter.js';
@@ -57,11 +58,12 @@ export function campaignPoint(
   description: string,
   createdMs: number,
   deleted = false,
+  priority = 0,
 ): PointSpec {
   return {
     measurement: M.campaign,
     tags: { campaign },
-    fields: { description, created: int(createdMs), deleted },
+    fields: { description, created: int(createdMs), deleted, priority: int(priority) },
     key: 0,
   };
 }
@@ -71,12 +73,14 @@ export interface CampaignRow {
   description: string;
   createdAt: number;
   deleted: boolean;
+  priority: number;
 }
 
 export const decodeCampaign = decoder((r): CampaignRow => ({
   name: f.need(r, 'campaign'),
   description: f.str(r, 'description'),
   createdAt: f.int(r, 'created', 0),
+  priority: f.num(r, 'priority', 0),
   deleted: f.bool(r, 'deleted'),
 }));
 

@@ -7,7 +7,7 @@ import { minMax } from '../domain/selectors.js';
 import { UserError } from '../errors.js';
 import { StateTable } from '../domain/state-table.js';
 import { emptyCounts, RUN_STATUSES, type RunStatus } from '../domain/status.js';
-import { InfluxClient, type InfluxOptions } from './influx.js';
+import { InfluxClient, type InfluxOptions, type RequestObserver } from './influx.js';
 import { ident, literal } from './influxql.js';
 import type { PointSpec } from './lineproto.js';
 import {
@@ -101,6 +101,11 @@ export class Store {
     return this.influx.databaseExists();
   }
 
+  /** Observes every request to InfluxDB (metrics); returns the function that stops it. */
+  observe(fn: RequestObserver): () => void {
+    return this.influx.observe(fn);
+  }
+
   /** Queries sent so far (reports and benchmarks count a pass's queries). */
   get queryCount(): number {
     return this.influx.stats.queries;
@@ -158,6 +163,7 @@ export class Store {
         name: c.name,
         description: c.description,
         createdAt: c.createdAt,
+        ...(c.priority !== 0 ? { priority: c.priority } : {}),
         rtypes: [],
         workflows: [],
       });

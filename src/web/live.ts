@@ -6,7 +6,7 @@
 import type { CampaignState } from '../core/dashboard.js';
 import type { Campaign } from '../domain/campaign.js';
 import type { LockRecord } from '../domain/jobs.js';
-import { serve, type Dashboard } from './server.js';
+import { serve, type Dashboard, type ServeOptions } from './server.js';
 import { memorySource, type MemoryProvider } from './source.js';
 
 export interface LiveDashboard extends Dashboard {
@@ -51,6 +51,7 @@ export async function serveLive(o: {
   allowHosts?: string[];
   /** The daemon's secrets (src/util/redact.ts), kept out of every answer. */
   secrets?: string[];
+  endpoints?: ServeOptions['endpoints'];
 }): Promise<LiveDashboard> {
   const p = liveProvider(o.entries);
   const d = await serve({
@@ -63,6 +64,7 @@ export async function serveLive(o: {
     ...(o.allowHosts ? { allowHosts: o.allowHosts } : {}),
     ...(o.secrets ? { secrets: o.secrets } : {}),
     portFlag: '--serve',
+    ...(o.endpoints ? { endpoints: o.endpoints } : {}),
   });
   return { ...d, publish: p.publish };
 }

@@ -44,6 +44,8 @@ export interface ServeOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** The flag that sets the port, for the error when it is taken (default --port). */
   portFlag?: string;
+  /** Other GET endpoints (/metrics, /healthz): true when it answered the path. */
+  endpoints?: { handle(pathname: string, res: http.ServerResponse): boolean };
 }
 
 export interface Dashboard {
@@ -182,8 +184,13 @@ function routes(o: ServeOptions, tails: Gate): Record<string, Api> {
       const { c, st } = await campaignOf(q);
       const run = runOf(q);
       checkRun(c, st, run);
-      const [history, locks] = await Promise.all([src.history(c.name, run), src.locks()]);
-      return runPage(c, st, history, locks, run, o.maxInFlight);
+      const [history, locks, pruned] = await Promise.all([
+        src.history(c.name, run),
+        src.locks(),
+        src.pruned?.(c.name),
+      ]);
+      const page = runPage(c, st, history, locks, run, o.maxInFlight);
+      return pruned ? { ...page, pruned: { before: pruned.cutoff, keep: pruned.keep } } : page;
     },
     '/api/why': async (q) => {
       const { c, st } = await campaignOf(q);
@@ -292,6 +299,7 @@ export async function serve(o: ServeOptions): Promise<Dashboard> {
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return answer.json(405, { error: 'method not allowed' }, { Allow: 'GET, HEAD', Connection: 'close' });
     if (p === '/api/events') return events(o, gates.streams, req, res);
+    if (o.endpoints?.handle(p, res)) return;
     const fn = Object.hasOwn(api, p) ? api[p] : undefined;
     if (fn) {
       const leave = gates.api.enter('API requests');

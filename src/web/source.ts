@@ -8,6 +8,7 @@ import type { Campaign } from '../domain/campaign.js';
 import type { LockRecord } from '../domain/jobs.js';
 import type { RunState } from '../domain/state.js';
 import { changeFingerprint, runHistory } from '../store/dashboard.js';
+import { lastPrune, type PruneMarker } from '../store/retention.js';
 import type { Store } from '../store/store.js';
 
 export type { CampaignState };
@@ -26,6 +27,8 @@ export interface DashboardSource {
   locks(): Promise<LockRecord[]>;
   /** Every status point of a run, oldest first (a daemon knows only the current ones). */
   history(campaign: string, run: number): Promise<RunState[]>;
+  /** The newest prune marker (history before its cutoff was deleted by retention), if the source knows it. */
+  pruned?(campaign: string): Promise<PruneMarker | undefined>;
   changed(listener: () => void): () => void;
   close(): void;
 }
@@ -137,6 +140,7 @@ export function storeSource(
       return p;
     },
     history: (c, run) => runHistory(store, c, run),
+    pruned: (c) => lastPrune(store, c),
     changed: (l) => ls.add(l),
     close: () => clearInterval(timer),
   };

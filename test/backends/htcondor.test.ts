@@ -282,3 +282,20 @@ describe('HTCondor backend specifics', () => {
     await expect(backend.cancel([t[0]?.id as string])).rejects.toBeInstanceOf(TransientError);
   });
 });
+
+describe('HTCondor priorities', () => {
+  it('priority = N in the submit description; one cluster per priority', async () => {
+    const { fb, backend } = setup('condor-prio');
+    const job = (k: string, value: number): JobSpec =>
+      makeJob(fb.workRoot, nm(k), 'true', { priority: { value, top: 7 } });
+    const r = await backend.submit([job('hi1', 7), job('hi2', 7), job('mid', 0), job('lo', -3)]);
+    expect(r.rejected).toEqual([]);
+    const subs = fb
+      .calls('condor_submit')
+      .map((c) => readFileSync(c.args[c.args.length - 1] as string, 'utf8'));
+    expect(subs).toHaveLength(3);
+    expect(subs.map((s) => /^priority = (-?\d+)$/m.exec(s)?.[1])).toEqual(['7', undefined, '-3']);
+    expect(subs[0]).toContain('queue runctrl_idx,runctrl_name from items.txt');
+    fb.killAll();
+  });
+});

@@ -1,9 +1,10 @@
 /** The local backend: real detached processes. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LocalFiles, parseQueueId } from '../../src/backends/local-files.js';
 import { LocalBackend, parseLocalId, parseProcStat, procStat } from '../../src/backends/local.js';
 import type { Submitted } from '../../src/backends/types.js';
 import { backendConformance, makeJob, TERMINAL, track, waitFor } from './conformance.js';
@@ -201,6 +202,66 @@ describe('local backend specifics', () => {
       expect(readFileSync(path.join(counts, String(i)), 'utf8'), `job ${i}`).toBe('x\n'),
     );
   }, 90_000);
+
+  it("SIGKILL of the executor between a job's exit and its end record: every end recorded once, from the exit-code file", async () => {
+    // every executor kills itself at the first job end it sees, before done/ is written (RUNCTRL_FAULT)
+    const { b, stateDir } = backend('state-after-exit', {
+      RUNCTRL_LOCAL_CPUS: '2',
+      RUNCTRL_FAULT: 'local-after-exit',
+    });
+    const counts = path.join(work, 'after-exit');
+    mkdirSync(counts, { recursive: true });
+    const jobs = Array.from({ length: 6 }, (_, i) =>
+      makeJob(work, `rc.lo.afterexit.${i}.a1`, `echo x >> ${counts}/${i}; exit ${i % 3}`),
+    );
+    const res = await b.submit(jobs);
+    const t = jobs.map((j, i) => track(j, res.submitted[i] as Submitted));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const st = await b.status(t); // starts a new executor when the last one killed itself
+      if (t.every((x) => TERMINAL.has(st.get(x.id)?.state ?? 'unknown'))) break;
+      expect(Date.now()).toBeLessThan(deadline);
+      await sleepMs(50);
+    }
+    const st = await b.status(t);
+    t.forEach((x, i) =>
+      expect(st.get(x.id), x.name).toMatchObject(
+        i % 3 === 0 ? { state: 'done' } : { state: 'failed', exitCode: i % 3 },
+      ),
+    );
+    jobs.forEach((_, i) =>
+      expect(readFileSync(path.join(counts, String(i)), 'utf8'), `job ${i}`).toBe('x\n'),
+    );
+    const log = readFileSync(path.join(stateDir, 'local', 'executor.log'), 'utf8');
+    for (const j of jobs) expect(log.split(`ended ${j.name} `).length - 1, j.name).toBe(1);
+    // each executor died at the first end it saw (its other job's end is recorded by the next one)
+    expect(log.match(/executor \d+ for /g)?.length ?? 0).toBeGreaterThanOrEqual(jobs.length / 2);
+  }, 90_000);
+
+  it('the pid claim: a second copy of a job script runs nothing; an empty pid file is waited for, then given up', async () => {
+    const { b, stateDir } = backend('state-claim');
+    const counts = path.join(work, 'claim');
+    mkdirSync(counts, { recursive: true });
+    const job = makeJob(work, 'rc.lo.claim.1.a1', `echo x >> ${counts}/n; sleep 0.5`);
+    const res = await b.submit([job]);
+    const t = [track(job, res.submitted[0] as Submitted)];
+    await waitFor(b, t, (s) => s.state === 'running', 10_000, 20);
+    const token = parseQueueId(t[0]?.id ?? '')?.token as string;
+    const files = new LocalFiles(path.join(stateDir, 'local'));
+    const copy = spawnSync('/bin/sh', [files.script(token)], { encoding: 'utf8' });
+    expect(copy.status).toBe(0);
+    expect((await waitFor(b, t, (s) => TERMINAL.has(s.state), 10_000, 50)).get(t[0]?.id ?? '')?.state).toBe(
+      'done',
+    );
+    expect(readFileSync(path.join(counts, 'n'), 'utf8')).toBe('x\n');
+    // a claimer between its create and its write: read again until the pid is there, or give up
+    writeFileSync(files.pidFile('00000000000001-000001-aaaaaa'), '');
+    const t0 = Date.now();
+    expect(await files.claimedPid('00000000000001-000001-aaaaaa', 200)).toBeUndefined();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+    setTimeout(() => writeFileSync(files.pidFile('00000000000001-000001-aaaaaa'), '4242\n'), 50);
+    expect(await files.claimedPid('00000000000001-000001-aaaaaa', 5_000)).toBe(4242);
+  });
 
   it('secrets reach the job through its environment only: never in a file of the state directory', async () => {
     const { b, stateDir } = backend('state-secret');

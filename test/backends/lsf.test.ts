@@ -229,3 +229,20 @@ describe('LSF backend specifics', () => {
     expect(await backend.inFlight()).toBe(0);
   });
 });
+
+describe('LSF priorities', () => {
+  it('bsub -sp per priority (50 + priority); jobs of different priorities never share an array', async () => {
+    const { fb, backend } = setup('lsf-prio');
+    const job = (k: string, value: number): JobSpec =>
+      makeJob(fb.workRoot, nm(k), 'true', { priority: { value, top: 7 } });
+    const r = await backend.submit([job('hi1', 7), job('hi2', 7), job('mid', 0), job('lo', -3)]);
+    expect(r.rejected).toEqual([]);
+    const calls = fb.calls('bsub').map((c) => c.args);
+    expect(calls).toHaveLength(3);
+    const sp = (args: string[]): string | undefined =>
+      args.includes('-sp') ? args[args.indexOf('-sp') + 1] : undefined;
+    expect(calls.map(sp)).toEqual(['57', undefined, '47']);
+    expect(calls[0]?.[1]).toMatch(/\[1-2\]$/);
+    fb.killAll();
+  });
+});

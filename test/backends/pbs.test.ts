@@ -255,3 +255,20 @@ describe('PBS backend specifics', () => {
     await expect(odd.backend.inFlight()).rejects.toBeInstanceOf(UserError);
   });
 });
+
+describe('PBS priorities', () => {
+  it('qsub -p per priority; jobs of different priorities never share an array', async () => {
+    const { fb, backend } = setup('pbs-prio', { flavour: 'pbspro' }, { pbsFlavour: 'pbspro' });
+    const job = (k: string, value: number): JobSpec =>
+      makeJob(fb.workRoot, nm(k), 'true', { priority: { value, top: 7 } });
+    const r = await backend.submit([job('hi1', 7), job('hi2', 7), job('mid', 0), job('lo', -3)]);
+    expect(r.rejected).toEqual([]);
+    const calls = fb.calls('qsub').map((c) => c.args);
+    expect(calls).toHaveLength(3);
+    const p = (args: string[]): string | undefined =>
+      args.includes('-p') ? args[args.indexOf('-p') + 1] : undefined;
+    expect(calls.map(p)).toEqual(['7', undefined, '-3']);
+    expect(calls[0]).toContain('1-2');
+    fb.killAll();
+  });
+});

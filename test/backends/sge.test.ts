@@ -195,3 +195,28 @@ describe.skipIf(!isRoot)('sge backend specifics', () => {
     }
   }, 30_000);
 });
+
+describe.skipIf(!isRoot)('sge priorities', () => {
+  it('qsub -p from the priority: the highest gets 0, a lower one priority − top (qstat -j)', async () => {
+    const b = backend();
+    const work = path.join(base, 'work-prio');
+    const job = (k: string, value: number): JobSpec =>
+      makeJob(work, `rc.gprio.${k}.a1`, 'sleep 30', { priority: { value, top: 10 } });
+    const jobs = [job('hi.1', 10), job('hi.2', 10), job('lo.1', 4)];
+    const res = await b.submit(jobs);
+    expect(res.rejected).toEqual([]);
+    const ids = trackAll(jobs, res).map((t) => t.id);
+    try {
+      const prio = async (id: string): Promise<string> => {
+        const r = await exec('qstat', ['-j', id.replace(/\.\d+$/, '')], { env });
+        expect(r.stdout).toMatch(/^job_number:/m);
+        return /^priority:\s+(-?\d+)/m.exec(r.stdout)?.[1] ?? '0'; // qstat -j leaves out the default 0
+      };
+      expect(await prio(ids[0] as string)).toBe('0');
+      expect(await prio(ids[2] as string)).toBe('-6');
+      expect(ids[0]).toMatch(/\.1$/); // the two of equal priority still share one array
+    } finally {
+      await b.cancel(ids);
+    }
+  }, 30_000);
+});

@@ -231,3 +231,26 @@ describe.skipIf(!isRoot)('slurm backend specifics', () => {
     expect(existsSync(downConf)).toBe(true);
   }, 40_000);
 });
+
+describe.skipIf(!isRoot)('slurm priorities', () => {
+  it('--nice from the priority: the highest gets nice 0, a lower one top − priority (squeue %y)', async () => {
+    const b = backend();
+    const work = path.join(base, 'work-prio');
+    const job = (k: string, value: number): JobSpec =>
+      makeJob(work, `rc.sprio.${k}.a1`, 'sleep 30', { resources: { cpus: 1 }, priority: { value, top: 10 } });
+    const jobs = [job('hi.1', 10), job('hi.2', 10), job('lo.1', 4)];
+    const res = await b.submit(jobs);
+    expect(res.rejected).toEqual([]);
+    const ids = trackAll(jobs, res).map((t) => t.id);
+    try {
+      const nice = async (id: string): Promise<string> =>
+        (await exec('squeue', ['-h', '-r', '-j', id, '-o', '%y'], { env })).stdout.trim();
+      expect(await nice(ids[0] as string)).toBe('0');
+      expect(await nice(ids[1] as string)).toBe('0');
+      expect(await nice(ids[2] as string)).toBe('6');
+      expect(ids[0]).toMatch(/_0$/); // the two of equal priority still share one array
+    } finally {
+      await b.cancel(ids);
+    }
+  }, 30_000);
+});

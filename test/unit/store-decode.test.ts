@@ -218,10 +218,12 @@ const cases: Case<unknown>[] = [
   },
   {
     name: 'campaign',
-    valid: fc.tuple(name, text, nat, fc.boolean()).map(([n, d, at, del]) => ({
-      value: { name: n, description: d, createdAt: at, deleted: del },
-      row: rowOf(campaignPoint(n, d, at, del), 1),
-    })),
+    valid: fc
+      .tuple(name, text, nat, fc.boolean(), fc.integer({ min: -100, max: 100 }))
+      .map(([n, d, at, del, pr]) => ({
+        value: { name: n, description: d, createdAt: at, deleted: del, priority: pr },
+        row: rowOf(campaignPoint(n, d, at, del, pr), 1),
+      })),
     decode: decodeCampaign,
     wellTyped: (v) => safe((v as { createdAt: number }).createdAt),
   },

@@ -5,6 +5,9 @@ import type { Config } from '../../config.js';
 import { parseDuration } from '../../domain/duration.js';
 import { parseRange } from '../../domain/selectors.js';
 import { TransientError, UsageError } from '../../errors.js';
+import type { Metrics, MetricsServer } from '../../automation/metrics.js';
+import type { Ctx } from '../../core/context.js';
+import type { Store } from '../../store/store.js';
 import type { LiveDashboard } from '../../web/live.js';
 import { contextFrom } from '../context.js';
 import { defineCommand, jsonOption } from '../define.js';
@@ -81,7 +84,14 @@ function printReport(io: Io, r: PassReport): void {
 async function startLive(
   io: Io,
   cache: StateCache,
-  o: { port: number; jobRoot: string; maxInFlight: number | undefined; allowHosts: string[]; config: Config },
+  o: {
+    port: number;
+    jobRoot: string;
+    maxInFlight: number | undefined;
+    allowHosts: string[];
+    config: Config;
+    endpoints: Metrics | undefined;
+  },
 ): Promise<LiveDashboard> {
   const { port, maxInFlight } = o;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--serve: a port 0–65535');
@@ -94,11 +104,60 @@ async function startLive(
     port,
     jobRoot: o.jobRoot,
     ...(maxInFlight !== undefined ? { maxInFlight } : {}),
+    ...(o.endpoints ? { endpoints: o.endpoints } : {}),
     log: (l) => io.err(l),
     allowHosts: o.allowHosts,
     secrets: knownSecrets(o.config, io.env),
   });
   return live;
+}
+
+/**
+ * The loop's metrics, for --metrics (a server of its own, its URL printed like the dashboard's) and for the
+ * dashboard of --serve (/metrics and /healthz on its port too).
+ */
+async function startMetrics(
+  io: Io,
+  a: { metrics?: number | undefined; metricsHost: string; serve?: number | undefined },
+  intervalMs: number,
+  stateDir: string,
+  store: Store,
+): Promise<{ metrics: Metrics; close(): Promise<void> } | undefined> {
+  if (a.metrics === undefined && a.serve === undefined) return undefined;
+  const { Metrics, serveMetrics } = await import('../../automation/metrics.js');
+  const metrics = new Metrics({ intervalMs, stateDir, store });
+  let server: MetricsServer | undefined;
+  try {
+    if (a.metrics !== undefined) server = await serveMetrics(metrics, a.metrics, a.metricsHost);
+  } catch (e) {
+    metrics.close();
+    throw e;
+  }
+  if (server)
+    io.err(`runctrl: metrics at ${server.url} (health: ${server.url.replace(/metrics$/, 'healthz')})`);
+  return {
+    metrics,
+    close: async () => {
+      await server?.close();
+      metrics.close();
+    },
+  };
+}
+
+/** --retention: the privilege checked now (nothing deleted by a loop that cannot), then a daily prune. */
+async function retentionOf(
+  ctx: Ctx,
+  period: string,
+  keep: number,
+  dryRun: boolean,
+  io: Io,
+): Promise<((campaigns: string[]) => Promise<boolean>) | undefined> {
+  const olderThanMs = parseDuration(period, '--retention');
+  const { checkKeep, checkPrunePrivilege, retentionTask } = await import('../../core/retention.js');
+  checkKeep(keep);
+  if (dryRun) return undefined;
+  await checkPrunePrivilege(ctx.store);
+  return retentionTask(ctx, { olderThanMs, keep, log: (l) => io.err(`[${new Date().toISOString()}] ${l}`) });
 }
 
 /** The InfluxDB credentials a job reports with: handed to it through its environment only (JobSpec.secretEnv). */
@@ -215,6 +274,26 @@ export const automationCommand = defineCommand({
         string: true,
         describe: 'with --serve: a host name the dashboard is reached by, besides localhost (repeatable)',
       })
+      .option('metrics', {
+        type: 'number',
+        describe:
+          'with --daemon/--until-done: serve Prometheus /metrics and /healthz on this port (0: any free one)',
+      })
+      .option('metrics-host', {
+        type: 'string',
+        default: '127.0.0.1',
+        describe: 'address the --metrics server binds (loopback by default)',
+      })
+      .option('retention', {
+        type: 'string',
+        describe:
+          'with --daemon/--until-done: once a day, delete history older than this (e.g. 90d) that snapshots superseded',
+      })
+      .option('keep-status-points', {
+        type: 'number',
+        default: 20,
+        describe: 'with --retention: status points kept per run × workflow pair, however old',
+      })
       .option('lease-ttl', {
         type: 'string',
         describe: 'lease lifetime (default: 3 intervals, at least 10m)',
@@ -256,6 +335,12 @@ export const automationCommand = defineCommand({
       throw new UsageError('--serve goes with --daemon or --until-done (a single pass has no state to show)');
     if (a.allowHost !== undefined && a.serve === undefined)
       throw new UsageError('--allow-host goes with --serve (it names a host the dashboard is reached by)');
+    if ((a.metrics !== undefined || a.retention !== undefined) && !a.daemon && !untilDone)
+      throw new UsageError('--metrics and --retention go with --daemon or --until-done');
+    const housekeeping = a.retention
+      ? await retentionOf(ctx, a.retention, a.keepStatusPoints, a.dryRun, io)
+      : undefined;
+    const metrics = await startMetrics(io, a, intervalMs, config.stateDir, ctx.store);
     const cache = a.serve !== undefined ? new StateCache() : undefined;
     const live = cache
       ? await startLive(io, cache, {
@@ -264,6 +349,7 @@ export const automationCommand = defineCommand({
           maxInFlight: a.maxInFlight,
           allowHosts: a.allowHost ?? [],
           config,
+          endpoints: metrics?.metrics,
         })
       : undefined;
     const pool = backendPool(config, io.env);
@@ -298,6 +384,8 @@ export const automationCommand = defineCommand({
           daemon: a.daemon === true,
           untilDone,
           ...(progress ? { counts: true, onPass: progress.onPass } : {}),
+          ...(metrics ? { metrics: metrics.metrics } : {}),
+          ...(housekeeping ? { housekeeping } : {}),
           intervalMs,
           ...(a.junit ? { junit: a.junit } : {}),
           webhooks: config.webhooks,
@@ -342,6 +430,7 @@ export const automationCommand = defineCommand({
     } finally {
       progress?.stop();
       await live?.close();
+      await metrics?.close();
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       await pool.close();

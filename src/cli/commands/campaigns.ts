@@ -48,7 +48,7 @@ export const listCommand = defineCommand({
     if (list.length === 0) return io.out(`no campaigns in database '${ctx.store.db}'`);
     io.out(
       table(
-        ['campaign', 'state', 'workflows', 'runs', ...RUN_STATUSES, 'malformed'],
+        ['campaign', 'state', 'workflows', 'runs', ...RUN_STATUSES, 'priority', 'malformed'],
         list.map((c) => [
           c.campaign,
           c.activity,
@@ -57,6 +57,7 @@ export const listCommand = defineCommand({
             : c.workflows.join(' ') || '-',
           c.runs,
           ...RUN_STATUSES.map((s) => c.counts[s]),
+          c.priority,
           c.malformed,
         ]),
       ),

@@ -100,15 +100,25 @@ export const serveCommand = defineCommand({
         'for the control room',
       ),
   handler: async (a, io) => {
-    const [{ ctx, config }, { parseTokens }, { serve }, { storeSource }, { backendPool }, { knownSecrets }] =
-      await Promise.all([
-        contextFrom(a, io),
-        import('../../web/actions.js'),
-        import('../../web/server.js'),
-        import('../../web/source.js'),
-        import('../backend-pool.js'),
-        import('../../util/redact.js'),
-      ]);
+    const [
+      { ctx, config },
+      { parseTokens },
+      { serve },
+      { storeSource },
+      { backendPool },
+      { knownSecrets },
+      { Metrics },
+    ] = await Promise.all([
+      contextFrom(a, io),
+      import('../../web/actions.js'),
+      import('../../web/server.js'),
+      import('../../web/source.js'),
+      import('../backend-pool.js'),
+      import('../../util/redact.js'),
+      import('../../automation/metrics.js'),
+    ]);
+    // /metrics (this process and its InfluxDB requests) and /healthz (the last InfluxDB request answered)
+    const metrics = new Metrics({ store: ctx.store });
     const log = (l: string): void => io.err(l);
     const tls =
       a.tlsCert !== undefined && a.tlsKey !== undefined ? readTls(io, a.tlsCert, a.tlsKey) : undefined;
@@ -130,8 +140,10 @@ export const serveCommand = defineCommand({
       allowHosts: a.allowHost ?? [],
       secrets: knownSecrets(config, io.env),
       ...(tls ? { tls } : {}),
+      endpoints: metrics,
     }).catch(async (e: unknown) => {
       source.close();
+      metrics.close();
       await pool.close();
       throw e;
     });
@@ -145,6 +157,7 @@ export const serveCommand = defineCommand({
     );
     await stopped;
     await d.close();
+    metrics.close();
     await pool.close();
   },
 });

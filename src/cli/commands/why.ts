@@ -39,5 +39,9 @@ export const whyCommand = defineCommand({
         r.answers.map((w) => [w.workflow, w.status ?? '-', w.text]),
       ),
     );
+    if (r.pruned)
+      io.out(
+        `history before ${new Date(r.pruned.before).toISOString()} was pruned (each pair keeps its last ${r.pruned.keep} status points and the jobs of its last attempt)`,
+      );
   },
 });

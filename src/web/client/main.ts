@@ -120,8 +120,16 @@ async function runView(root: HTMLElement, campaign: string, run: number): Promis
       ? `era ${r.info.era} · fill ${r.info.fill} · ${r.info.runClass} · run types ${r.info.rtypes.join(', ')}`
       : 'not registered';
     const tails: Promise<void>[] = [];
+    const pruned = r.pruned
+      ? h(
+          'p',
+          { class: 'muted pruned' },
+          `history before ${fmtTime(r.pruned.before)} was pruned (each pair keeps its last ${r.pruned.keep} status points and the jobs of its last attempt)`,
+        )
+      : null;
     body.replaceChildren(
       h('p', { class: 'muted' }, meta),
+      ...(pruned ? [pruned] : []),
       ...r.workflows.map((w) => {
         const card = workflowCard(campaign, w, tails);
         if (actions) card.querySelector('h2')?.after(actionBar(campaign, run, w.workflow));

@@ -31,7 +31,24 @@ export async function bsub(argv) {
   const b = behavior(dir);
   const { flags } = parseArgs(
     argv,
-    new Set(['-J', '-q', '-n', '-M', '-W', '-P', '-o', '-e', '-oo', '-eo', '-R', '-cwd', '-G', '-g', '-app']),
+    new Set([
+      '-J',
+      '-q',
+      '-n',
+      '-M',
+      '-W',
+      '-P',
+      '-o',
+      '-e',
+      '-oo',
+      '-eo',
+      '-R',
+      '-cwd',
+      '-G',
+      '-g',
+      '-app',
+      '-sp',
+    ]),
     new Set(['-R']),
   );
   const name = typeof flags['-J'] === 'string' ? flags['-J'] : 'NONAME';

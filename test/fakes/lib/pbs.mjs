@@ -41,7 +41,7 @@ export async function qsub(argv) {
   const server = serverOf(b);
   const { flags, positional } = parseArgs(
     argv,
-    new Set(['-N', '-q', '-A', '-l', '-o', '-e', '-j', '-J', '-t', '-v', '-W', '-d', '-w', '-S', '-P']),
+    new Set(['-N', '-q', '-A', '-l', '-o', '-e', '-j', '-J', '-t', '-v', '-W', '-d', '-w', '-S', '-P', '-p']),
     new Set(['-l']),
   );
   const script = positional[positional.length - 1];
