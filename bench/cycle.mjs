@@ -64,7 +64,7 @@ const FRESH_TARGET = {
 /** The overlap window of incremental reads: points written up to this long before the last pass are re-read. */
 const OVERLAP_MS = 3_000;
 const FIRST_RUN = 400_000;
-const RUN_FIELDS = `"run", "status", "attempt", "tries", "outputs", "reason"`;
+const RUN_FIELDS = `"run", "status", "attempt", "tries", "outputs", "output_list", "reason", "inputs_from"`;
 
 function parseArgs(argv) {
   const o = { campaigns: 5, runs: 10_000, workflows: 10, jobs: 50, history: 3, reps: 5 };

@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
+import { checkOutput, outputLines } from '../domain/outputs.js';
 import type { WorkflowSpec } from '../domain/workflow.js';
 import { UserError } from '../errors.js';
 import { importModule } from '../util/import-module.js';
@@ -34,7 +35,7 @@ export interface WorkflowHandler {
   select?(units: UnitInfo[]): UnitInfo[] | Promise<UnitInfo[]>;
   /** The shell command that processes one unit. */
   command(unit: UnitInfo): string | Promise<string>;
-  /** Outputs to record for a finished unit. Default: what the job reported. */
+  /** Outputs to record for a finished unit (each one line). Default: what the job reported. */
   outputs?(unit: FinishedUnit): string[] | Promise<string[]>;
 }
 
@@ -45,7 +46,16 @@ function quote(v: string): string {
   return SAFE.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Fills a command template; values that are not shell-safe are single-quoted. */
+/** The inputs as shell words, each quoted on its own; none is one empty word, so `--in {inputs}` stays valid. */
+function inputWords(u: UnitInfo): string {
+  const all = Object.values(u.inputs).flat();
+  return all.length === 0 ? "''" : all.map(quote).join(' ');
+}
+
+/**
+ * Fills a command template; values that are not shell-safe are single-quoted. `{inputs}` becomes one shell word
+ * per input (an input may hold commas and spaces).
+ */
 export function renderCommand(template: string, u: UnitInfo): string {
   const values: Record<string, string> = {
     run: String(u.runs[0] ?? ''),
@@ -56,10 +66,10 @@ export function renderCommand(template: string, u: UnitInfo): string {
     workflow: u.workflow,
     attempt: String(u.attempt),
     outdir: u.outdir,
-    inputs: Object.values(u.inputs).flat().join(','),
     group: u.unit,
   };
   return template.replace(/\{([A-Za-z_]+)\}/g, (m, k: string) => {
+    if (k === 'inputs') return inputWords(u);
     const v = values[k];
     return v === undefined ? m : quote(v);
   });
@@ -99,16 +109,20 @@ export async function handlerFor(spec: WorkflowSpec): Promise<WorkflowHandler> {
   return h;
 }
 
-/** Outputs a job wrote to its output file, one per line. */
+/** Outputs a job wrote to its output file, one per line (kept whole: commas and spaces are part of them). */
 export async function readOutputFile(file: string): Promise<string[]> {
   if (!file) return [];
   try {
-    const text = await readFile(file, 'utf8');
-    return text
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l !== '');
+    return outputLines(await readFile(file, 'utf8'));
   } catch {
     return [];
   }
+}
+
+/** A handler's outputs, checked: each one line (a user error names the handler otherwise). */
+export function checkHandlerOutputs(spec: WorkflowSpec, outputs: readonly unknown[]): string[] {
+  return outputs.map((o) => {
+    if (typeof o !== 'string') throw new UserError(`handler of ${spec.name}: outputs must be strings`);
+    return checkOutput(o, `handler of ${spec.name}`);
+  });
 }

@@ -9,11 +9,13 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Campaign } from '../domain/campaign.js';
-import { isTransient } from '../errors.js';
+import { isTransient, UserError } from '../errors.js';
 import { SnapshotCorrupt } from '../store/snapshot.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { junitXml } from './junit.js';
-import { Lease, LockFile } from './lease.js';
+import { STALE_INTERVALS } from '../domain/loop-health.js';
+import { HeartbeatWriter } from './heartbeat.js';
+import { busyMessage, Lease, LockFile, type AcquireResult } from './lease.js';
 import type { LoopMetrics } from './metrics.js';
 import { StateCache } from './load.js';
 import { notify } from './notify.js';
@@ -38,8 +40,12 @@ export interface LoopOptions extends PassOptions {
   junit?: string;
   webhooks: string[];
   stateDir: string;
-  /** Lease lifetime; renewed every full pass. */
+  /** Lease lifetime; renewed every full pass (with the heartbeat). */
   leaseTtlMs: number;
+  /** Wait between claiming a free lease and reading it back (ms; default 300, see Lease). */
+  leaseSettleMs?: number;
+  /** runctrl's version, for the heartbeat. */
+  version?: string;
   /** --once and --until-done: how many times in a row an infrastructure error is retried before giving up. */
   onceAttempts?: number;
   maxBackoffMs?: number;
@@ -65,7 +71,8 @@ function summary(r: PassReport): string {
   const t = (k: 'submitted' | 'resubmitted' | 'done' | 'failed' | 'transitions' | 'deferred') =>
     r.campaigns.reduce((n, c) => n + c[k], 0);
   const kind = r.wake ? 'wake-up pass' : 'pass';
-  return `${kind}: ${r.campaigns.length} campaign(s), sensed ${r.sensed}, submitted ${t('submitted')} (+${t('resubmitted')} again, ${t('deferred')} deferred), ${t('transitions')} job transition(s), done ${t('done')}, failed ${t('failed')}, ${r.problems.length} problem(s), ${r.queries} queries, ${r.durationMs} ms`;
+  const skipped = r.skipped?.length ? ` (${r.skipped.length} held by other loops)` : '';
+  return `${kind}: ${r.campaigns.length} campaign(s)${skipped}, sensed ${r.sensed}, submitted ${t('submitted')} (+${t('resubmitted')} again, ${t('deferred')} deferred), ${t('transitions')} job transition(s), done ${t('done')}, failed ${t('failed')}, ${r.problems.length} problem(s), ${r.queries} queries, ${r.durationMs} ms`;
 }
 
 /** Nothing in flight, nothing submitted or deferred: what is still waiting cannot move by itself. */
@@ -102,9 +109,18 @@ async function afterPass(deps: PassDeps, o: LoopOptions, report: PassReport): Pr
   o.onPass?.(report);
 }
 
+/** The campaigns whose lease another loop held, as a pass reports them. */
+function skippedOf(r: AcquireResult): NonNullable<PassReport['skipped']> {
+  return r.busy.map((b) => ({ campaign: b.scope, holder: b.owner, until: b.expires }));
+}
+
 class Loop {
   readonly result: LoopResult = { passes: 0 };
   private readonly lease: Lease;
+  private readonly heartbeat: HeartbeatWriter;
+  private skipped: NonNullable<PassReport['skipped']> = [];
+  /** The campaigns held after the last acquire. */
+  private held = new Set<string>();
   private readonly deps: PassDeps;
   private readonly waker: Waker | undefined;
   private campaigns: Campaign[] = [];
@@ -116,8 +132,18 @@ class Loop {
     private readonly o: LoopOptions,
     private readonly signal: AbortSignal,
   ) {
-    this.lease = new Lease(deps.store, o.leaseTtlMs);
+    this.lease = new Lease(
+      deps.store,
+      o.leaseTtlMs,
+      o.leaseSettleMs !== undefined ? { settleMs: o.leaseSettleMs } : {},
+    );
     const eventDriven = o.daemon || o.untilDone === true;
+    this.heartbeat = new HeartbeatWriter(deps.store, this.lease, {
+      mode: o.daemon ? 'daemon' : o.untilDone ? 'until-done' : 'once',
+      campaigns: o.campaigns ?? [],
+      intervalMs: o.intervalMs,
+      version: o.version ?? 'unknown',
+    });
     // a long-running loop reads only what changed since its previous pass; --once has nothing to keep
     this.deps = eventDriven ? { ...deps, cache: deps.cache ?? new StateCache() } : deps;
     const log = deps.log;
@@ -126,22 +152,80 @@ class Loop {
       : undefined;
   }
 
-  /** A full pass (campaigns read, lease renewed, every backend polled) or a wake-up pass. */
+  /**
+   * The leases of the campaigns in scope: those this loop holds are kept, free ones taken, the others skipped
+   * (tried again at the next full pass). A --once or --until-done run over campaigns named explicitly wants
+   * them all: one held elsewhere is an error.
+   */
+  private async takeLeases(): Promise<void> {
+    const scopes = inScope(this.campaigns, this.o).map((c) => c.name);
+    const share = this.o.daemon ? await this.fairShare(scopes) : Infinity;
+    const r = await this.lease.acquire(scopes, { share });
+    this.o.metrics?.leases(scopes, r.held);
+    const first = r.busy[0];
+    if (first && !this.o.daemon && (this.o.campaigns?.length ?? 0) > 0)
+      throw new UserError(busyMessage(first));
+    const log = this.deps.log ?? (() => undefined);
+    for (const s of r.gained) {
+      // another loop may have changed it since this one last held it: read it whole again
+      this.deps.cache?.entries.delete(s);
+      if (this.waker) log(`lease of campaign '${s}' taken`);
+    }
+    for (const l of r.lost) log(`lease of campaign '${l.scope}' lost to ${l.owner}`);
+    const released = r.spared.filter((s) => this.held.has(s));
+    if (released.length > 0) log(`left to the other loops (fair share): ${released.join(', ')}`);
+    this.held = new Set(r.held);
+    this.skipped = skippedOf(r);
+    this.heartbeat.setSkipped(r.busy, r.spared);
+  }
+
+  /**
+   * Daemons split the campaigns: this one's share is the campaigns in scope over the live daemons that want
+   * some of them (this one included), rounded up. A daemon counts while its last heartbeat is younger than its
+   * lease, so a dead one's share goes to the others as its leases expire. One query.
+   */
+  private async fairShare(scopes: string[]): Promise<number> {
+    const now = Date.now();
+    const mine = new Set(scopes);
+    const beats = await this.deps.store.heartbeats(now - 3_600_000);
+    const others = beats.filter(
+      (h) =>
+        h.loop !== this.lease.id &&
+        h.mode === 'daemon' &&
+        h.outcome !== 'stopped' &&
+        now - h.passEnd < Math.min(h.leaseTtlMs || Infinity, STALE_INTERVALS * h.intervalMs) &&
+        [...h.campaigns, ...h.skipped].some((c) => mine.has(c)),
+    );
+    return Math.ceil(scopes.length / (others.length + 1));
+  }
+
+  /** The campaigns this loop may act on now: those whose lease it holds (all of them in a dry run). */
+  private workable(): Campaign[] {
+    if (this.o.dryRun) return this.campaigns;
+    const held = new Set(this.lease.held());
+    return this.campaigns.filter((c) => held.has(c.name));
+  }
+
+  /** A full pass (campaigns read, leases taken and renewed, every backend polled) or a wake-up pass. */
   private async pass(wake: WakeScope | undefined, full: boolean): Promise<PassReport> {
     const q0 = this.deps.store.queryCount;
     if (full) {
       this.campaigns = await this.deps.store.campaigns();
-      if (!this.o.dryRun) {
-        const wanted = inScope(this.campaigns, this.o).map((c) => c.name);
-        await this.lease.acquire(wanted);
-        this.o.metrics?.leases(wanted, this.lease.heldScopes);
-      }
+      if (!this.o.dryRun) await this.takeLeases();
       this.nextFull = Date.now() + this.o.intervalMs;
     }
-    const report = await runPass(this.deps, this.o, this.campaigns, wake);
+    const mine = this.workable();
+    const report = await runPass(this.deps, this.o, mine, wake);
+    if (this.skipped.length > 0) report.skipped = this.skipped;
+    // watched before the heartbeat is written, so that a job ending meanwhile wakes the loop
+    if (full) this.waker?.follow(backendsOf(mine), this.deps.backend);
+    if (!this.o.dryRun)
+      await this.heartbeat.afterPass(
+        { start: report.startedAt, end: Date.now(), outcome: 'ok', report },
+        full,
+      );
     // the pass's queries, with the campaign read and the lease that this loop did for it
     report.queries = this.deps.store.queryCount - q0;
-    if (full) this.waker?.follow(backendsOf(this.campaigns), this.deps.backend);
     return report;
   }
 
@@ -155,6 +239,12 @@ class Loop {
     this.o.metrics?.passFailed(this.failures, Date.now() - t0, !full);
     const log = this.deps.log ?? (() => undefined);
     log(`infrastructure error (${this.failures} in a row): ${err.message}`);
+    if (!this.o.dryRun) {
+      const now = Date.now();
+      const failed = { start: now, end: now, outcome: 'error' as const, error: err.message };
+      // best effort: the database may be what failed
+      await this.heartbeat.afterPass(failed, true).catch(() => undefined);
+    }
     if (this.failures === 1)
       await notify(this.o.webhooks, `runctrl: automation pass failed: ${err.message}`, log);
     if (!this.o.daemon && this.failures >= (this.o.onceAttempts ?? 3)) {
@@ -206,8 +296,14 @@ class Loop {
     this.waker?.close();
   }
 
+  /** The last heartbeat and the release of the leases, so that a stand-by takes over at its next pass. */
   async release(): Promise<void> {
-    await this.lease.release().catch(() => undefined);
+    if (this.o.dryRun) return;
+    const last = this.result.last;
+    const end = last ? last.startedAt + last.durationMs : Date.now();
+    await this.heartbeat
+      .stop({ start: last?.startedAt ?? end, end, outcome: 'stopped' })
+      .catch(() => undefined); // unreleased leases expire
   }
 }
 

@@ -96,9 +96,13 @@ export interface CampaignReport {
   retried: number;
   /** Jobs still queued or running after the pass (intents included). */
   inFlight: number;
+  /** Unix ms of the submission of the oldest of them (0: none). */
+  oldestInFlightAt?: number;
   waiting: Record<string, number>;
   undefinedWorkflows: string[];
   wouldSubmit: { workflow: string; unit: string; runs: number[]; attempt: number }[];
+  /** Stale pairs set to reprocess by this pass (`"on_input_change": "reprocess"`); absent: none. */
+  inputChanged?: number;
   /** With `counts`: run × workflow pairs per workflow and status after the pass. */
   counts?: Record<string, Record<string, number>>;
   /** Units submitted (first time), done and failed in this pass, per workflow (metrics). */
@@ -120,6 +124,8 @@ export interface PassReport {
   /** Problems that did not stop the pass (a backend that did not answer, a bad handler). */
   problems: string[];
   queries: number;
+  /** Campaigns in scope that another loop holds (not worked on by this pass). */
+  skipped?: { campaign: string; holder: string; until: number }[];
 }
 
 export function emptyPassReport(startedAt: number, dryRun: boolean, wake = false): PassReport {
@@ -232,6 +238,13 @@ function countInFlight(l: Loaded): number {
   return n;
 }
 
+/** The submission time of the oldest job in flight (0: none). */
+function oldestInFlight(l: Loaded): number {
+  let t = 0;
+  for (const j of l.jobs.values()) if (isInFlight(j) && (t === 0 || j.submittedAt < t)) t = j.submittedAt;
+  return t;
+}
+
 /** Run × workflow pairs per workflow and status. */
 function countStates(l: Loaded): Record<string, Record<string, number>> {
   const counts: Record<string, Record<string, number>> = {};
@@ -277,6 +290,7 @@ export async function runPass(
 
   for (const l of loaded) {
     l.report.inFlight = countInFlight(l);
+    l.report.oldestInFlightAt = oldestInFlight(l);
     if (o.counts) l.report.counts = countStates(l);
   }
   report.campaigns = loaded.map((l) => l.report);

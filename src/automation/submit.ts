@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { JobSpec, SubmitResult } from '../backends/types.js';
 import { jobName } from '../backends/types.js';
 import type { JobRecord } from '../domain/jobs.js';
+import { encodeProvenance, type InputSource } from '../domain/provenance.js';
 import { priorityOrder, recentSubmissions, unitPriority } from '../domain/priority.js';
 import type { UnitPlan } from '../domain/planner.js';
 import { resourcesOf } from '../domain/retry.js';
@@ -93,6 +94,17 @@ function unitInfo(x: PassContext, p: PlannedUnit): UnitInfo {
   };
 }
 
+/** What a pair of the unit is made from (its own run's parent pairs), for a workflow with dependencies. */
+function provenanceOf(
+  spec: WorkflowSpec,
+  unit: string,
+  sources: readonly InputSource[],
+  run: number,
+): { inputsFrom?: string } {
+  if (spec.dependsOn.length === 0) return {};
+  return { inputsFrom: encodeProvenance({ unit, from: sources.filter((s) => s.run === run) }) };
+}
+
 /** One workflow's planned units, narrowed by its handler, as pending jobs with their commands. */
 async function pendingOfWorkflow(x: PassContext, list: PlannedUnit[]): Promise<Pending[]> {
   const spec = list[0]?.u.workflow;
@@ -121,6 +133,7 @@ async function pendingOfWorkflow(x: PassContext, list: PlannedUnit[]): Promise<P
       status: 'processing',
       attempt: info.attempt,
       tries: p.u.tries,
+      ...provenanceOf(spec, info.unit, p.u.sources, run),
     }));
     out.push({
       l: p.l,

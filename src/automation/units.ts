@@ -9,7 +9,7 @@ import type { JobRecord } from '../domain/jobs.js';
 import { stateKey } from '../domain/state.js';
 import type { WorkflowSpec } from '../domain/workflow.js';
 import { jobEndLinePrefix } from '../store/jobend.js';
-import { handlerFor, type UnitInfo } from './handler.js';
+import { checkHandlerOutputs, handlerFor, type UnitInfo } from './handler.js';
 import type { Loaded, PassOptions } from './pass.js';
 
 const PLAIN_NAME = /^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$/;
@@ -136,5 +136,6 @@ export async function handlerOutputs(
 ): Promise<string[]> {
   const handler = await handlerFor(spec);
   if (!handler.outputs) return j.outputs;
-  return [...new Set(await handler.outputs({ ...unitOfJob(o, l, spec, j), reported: j.outputs }))];
+  const outputs = await handler.outputs({ ...unitOfJob(o, l, spec, j), reported: j.outputs });
+  return [...new Set(checkHandlerOutputs(spec, outputs))];
 }

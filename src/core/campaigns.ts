@@ -5,7 +5,9 @@ import { emptyCounts, type RunStatus } from '../domain/status.js';
 import { UserError } from '../errors.js';
 import type { MalformedPoint } from '../store/malformed.js';
 import { campaignPoint, rtypePoint } from '../store/schema.js';
+import { campaignHealth, type CampaignHealth } from '../domain/loop-health.js';
 import type { Ctx } from './context.js';
+import { readLoopHealth, workOf } from './loops.js';
 
 /** Loads one campaign after checking its name (a name outside the character set is a user error, not "unknown"). */
 export async function loadCampaign(ctx: Ctx, name: string): Promise<Campaign> {
@@ -56,6 +58,8 @@ export interface CampaignSummary {
   counts: Record<RunStatus, number>;
   /** Malformed points skipped in the campaign's current state (docs/malformed-points.md). */
   malformed: number;
+  /** Which loop holds it, its last pass, stale or not (README/docs: loops and fail-over). */
+  loop?: CampaignHealth;
 }
 
 export function summarize(
@@ -87,11 +91,17 @@ export async function listCampaigns(ctx: Ctx): Promise<CampaignSummary[]> {
   const definitions: MalformedPoint[] = [];
   const campaigns = await ctx.store.campaigns(undefined, definitions);
   // every campaign through its snapshot, all at once: the cost follows the current state, not the history
-  const counts = await Promise.all(campaigns.map((c) => ctx.store.statusCounts(c.name)));
+  const [counts, loops] = await Promise.all([
+    Promise.all(campaigns.map((c) => ctx.store.statusCounts(c.name))),
+    readLoopHealth(ctx.store),
+  ]);
+  const works = campaigns.map((c, i) => workOf(c, counts[i]?.counts ?? emptyCounts()));
+  const health = campaignHealth(works, loops.heartbeats, loops.claims, loops.now);
   return campaigns.map((c, i) => {
     const n = counts[i] ?? { counts: emptyCounts(), runs: 0, malformed: [] };
     const bad = n.malformed.length + definitions.filter((p) => p.tags.campaign === c.name).length;
-    return summarize(c, n.counts, n.runs, bad);
+    const h = health.get(c.name);
+    return { ...summarize(c, n.counts, n.runs, bad), ...(h ? { loop: h } : {}) };
   });
 }
 

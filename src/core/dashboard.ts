@@ -18,6 +18,8 @@ import {
 } from '../domain/blocked.js';
 import { dependencyOrder } from '../domain/order.js';
 import { explainRun, type WhyAnswer } from '../domain/why.js';
+import { staleResults } from '../domain/stale.js';
+import { describeProvenance } from '../domain/provenance.js';
 import { UserError } from '../errors.js';
 import { summarize, type CampaignSummary } from './campaigns.js';
 import type { StatusResult } from './status.js';
@@ -110,6 +112,8 @@ export interface GridResult {
   cells: string;
   counts: Record<string, Counts>;
   total: number;
+  /** Cells (indexes into `cells`) whose done result is stale: its inputs changed since (src/domain/stale.ts). */
+  stale: number[];
 }
 
 /** The campaign grid in a compact form (10k runs × 10 workflows is ~100 kB), filtered. */
@@ -131,6 +135,8 @@ export function grid(
   const counts: Record<string, Counts> = Object.fromEntries(workflows.map((w) => [w, zero()]));
   const cells: string[] = [];
   const era: number[] = [];
+  const stale = staleResults(c, st.states, new Set(workflows));
+  const staleCells: number[] = [];
   for (const run of runs) {
     const e = st.registered.get(run)?.era ?? '';
     let i = eraIdx.get(e);
@@ -138,6 +144,7 @@ export function grid(
     era.push(i);
     for (const w of workflows) {
       const s = shown(run, w);
+      if (s === 'done' && stale.has(stateKey(run, w))) staleCells.push(cells.length);
       cells.push(s ? String(DISPLAY_STATUSES.indexOf(s)) : '-');
       const cw = counts[w];
       if (s && cw) cw[s]++;
@@ -153,6 +160,7 @@ export function grid(
     cells: cells.join(''),
     counts,
     total: runs.length,
+    stale: staleCells,
   };
 }
 
@@ -185,6 +193,8 @@ export function statusOf(
   locks: readonly LockRecord[],
 ): StatusResult {
   const g = grid(c, st, f, locks);
+  const staleCells = new Set(g.stale);
+  const stale: Record<string, number> = Object.fromEntries(g.workflows.map((w) => [w, 0]));
   const rows = g.runs.map((run, i) => {
     const info = st.registered.get(run);
     const status: Record<string, DisplayStatus | null> = {};
@@ -192,13 +202,17 @@ export function statusOf(
       const ch = g.cells[i * g.workflows.length + k];
       status[w] = ch === undefined || ch === '-' ? null : (DISPLAY_STATUSES[Number(ch)] ?? null);
     });
-    return { run, fill: info?.fill ?? 0, era: info?.era ?? '', rtypes: info?.rtypes ?? [], status };
+    const ws = g.workflows.filter((_w, k) => staleCells.has(i * g.workflows.length + k));
+    for (const w of ws) stale[w] = (stale[w] ?? 0) + 1;
+    const row = { run, fill: info?.fill ?? 0, era: info?.era ?? '', rtypes: info?.rtypes ?? [], status };
+    return ws.length > 0 ? { ...row, stale: ws } : row;
   });
   return {
     campaign: c.name,
     workflows: g.workflows,
     rows,
     totals: g.counts,
+    stale,
     malformed: st.malformed?.length ?? 0,
   };
 }
@@ -215,6 +229,8 @@ export interface RunPage {
     history: RunState[];
     jobs: JobRecord[];
     outputs: string[];
+    /** "made from ecal-reco attempt 1" ('' when nothing was recorded); the details are in why.madeFrom. */
+    madeFrom: string;
     why: WhyAnswer;
   }[];
 }
@@ -243,6 +259,7 @@ export function runPage(
       history: history.filter((h) => h.workflow === a.workflow),
       jobs: jobs.filter((j) => j.workflow === a.workflow).sort((x, y) => y.attempt - x.attempt),
       outputs: st.states.get(stateKey(run, a.workflow))?.outputs ?? [],
+      madeFrom: a.madeFrom && a.madeFrom.from.length > 0 ? describeProvenance(a.madeFrom) : '',
       why: a,
     })),
   };

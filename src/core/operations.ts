@@ -4,13 +4,16 @@ import { loadCampaign } from './campaigns.js';
 import { checkName } from '../domain/names.js';
 import type { JobRecord, LockRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
-import { isJobStatus, type JobStatus, type RunStatus } from '../domain/status.js';
+import { checkOutput } from '../domain/outputs.js';
+import { decodeProvenance, type Provenance } from '../domain/provenance.js';
+import { isJobStatus, isPending, type JobStatus, type RunStatus } from '../domain/status.js';
 import { UserError } from '../errors.js';
 import { jobEndPoint } from '../store/jobend.js';
 import { jobPoint, lockPoint, runStatePoint } from '../store/schema.js';
 import type { Backend } from '../backends/types.js';
 import type { Ctx } from './context.js';
 import { readRunList, selectorKind, type RunSelector } from './runs.js';
+import { downstreamPairs } from '../domain/dependents.js';
 
 /**
  * Run × workflow states selected by workflow and runs/range/era/run list, with the registered runs of the
@@ -77,19 +80,17 @@ async function checkWorkflow(ctx: Ctx, campaign: string, workflow: string): Prom
   }
 }
 
-/** Marks selected pairs `reprocess` (mode failed: only failed ones; all: everything not in flight). */
 /**
- * Sets the selected pairs to `to` (attempts kept, tries reset) unless `skip` says why not; writes nothing on a
- * dry run. Shared by reprocess and reset.
+ * The changes that set the selected pairs to `to` (attempts kept, tries reset) unless `skip` says why not, and
+ * what they do. Shared by reprocess and reset.
  */
-async function editStates(
-  ctx: Ctx,
+function planEdit(
   o: { campaign: string; workflow: string; dryRun?: boolean | undefined },
   states: RunState[],
   to: RunStatus,
   reason: string,
   skip: (s: RunState) => string | undefined,
-): Promise<StateEditResult> {
+): { res: StateEditResult; changes: RunStateChange[] } {
   const res: StateEditResult = {
     campaign: o.campaign,
     workflow: o.workflow,
@@ -107,24 +108,92 @@ async function editStates(
     changes.push({ run: s.run, workflow: s.workflow, status: to, attempt: s.attempt, tries: 0, reason });
     res.changed.push({ run: s.run, from: s.status, to });
   }
+  return { res, changes };
+}
+
+/** planEdit, written (nothing on a dry run). */
+async function editStates(
+  ctx: Ctx,
+  o: { campaign: string; workflow: string; dryRun?: boolean | undefined },
+  states: RunState[],
+  to: RunStatus,
+  reason: string,
+  skip: (s: RunState) => string | undefined,
+): Promise<StateEditResult> {
+  const { res, changes } = planEdit(o, states, to, reason, skip);
   if (!o.dryRun) await ctx.store.write(changes.map((ch) => runStatePoint(o.campaign, ch)));
   return res;
 }
 
-/** Marks selected pairs `reprocess` (mode failed: only failed ones; all: everything not in flight). */
+export interface ReprocessResult extends StateEditResult {
+  /** With dependents: what was (or would be) marked downstream, per workflow in dependency order. */
+  dependents?: StateEditResult[];
+}
+
+/** Why a pair is not marked reprocess (undefined: it is). */
+function reprocessSkip(mode: 'failed' | 'all'): (s: RunState) => string | undefined {
+  return (s) => {
+    if (s.status === 'processing') return 'jobs in flight (use reset to cancel them)';
+    if (mode === 'failed' && s.status !== 'failed') return 'not failed (use --mode all)';
+    if (s.status === 'new' || s.status === 'reprocess') return 'already waiting';
+    return undefined;
+  };
+}
+
+/**
+ * Marks selected pairs `reprocess` (mode failed: only failed ones; all: everything not in flight). With
+ * dependents, every pair downstream of the selected pairs that will run again (marked, waiting or in flight) is
+ * marked too, done or failed alike, in the same single write; the chain then re-runs in dependency order.
+ */
 export async function reprocess(
   ctx: Ctx,
-  o: { campaign: string; workflow: string; selector: RunSelector; mode: 'failed' | 'all'; dryRun?: boolean },
-): Promise<StateEditResult> {
+  o: {
+    campaign: string;
+    workflow: string;
+    selector: RunSelector;
+    mode: 'failed' | 'all';
+    dryRun?: boolean;
+    withDependents?: boolean;
+  },
+): Promise<ReprocessResult> {
   requireSelection(o.selector);
   await checkWorkflow(ctx, o.campaign, o.workflow);
   const { states } = await selectStates(ctx, o.campaign, o.workflow, o.selector);
-  return editStates(ctx, o, states, 'reprocess', 'reprocess requested', (s) => {
-    if (s.status === 'processing') return 'jobs in flight (use reset to cancel them)';
-    if (o.mode === 'failed' && s.status !== 'failed') return 'not failed (use --mode all)';
-    if (s.status === 'new' || s.status === 'reprocess') return 'already waiting';
-    return undefined;
-  });
+  if (!o.withDependents)
+    return editStates(ctx, o, states, 'reprocess', 'reprocess requested', reprocessSkip(o.mode));
+  const own = planEdit(o, states, 'reprocess', 'reprocess requested', reprocessSkip(o.mode));
+  const edits = await dependentEdits(ctx, o, states, new Set(own.res.changed.map((x) => x.run)));
+  const changes = [own, ...edits].flatMap((e) => e.changes);
+  if (!o.dryRun) await ctx.store.write(changes.map((ch) => runStatePoint(o.campaign, ch)));
+  return { ...own.res, dependents: edits.map((e) => e.res) };
+}
+
+/**
+ * The edits downstream of the selected pairs that will run again (marked now, or already waiting or in flight),
+ * from the campaign's current state (a constant number of queries).
+ */
+async function dependentEdits(
+  ctx: Ctx,
+  o: { campaign: string; workflow: string; dryRun?: boolean | undefined },
+  selected: readonly RunState[],
+  marked: ReadonlySet<number>,
+): Promise<ReturnType<typeof planEdit>[]> {
+  const [c, current] = await Promise.all([
+    loadCampaign(ctx, o.campaign),
+    ctx.store.campaignState(o.campaign),
+  ]);
+  const rerun = selected.filter((s) => marked.has(s.run) || s.status === 'processing' || isPending(s.status));
+  const down = downstreamPairs(
+    c,
+    current.states,
+    current.jobs,
+    o.workflow,
+    rerun.map((s) => s.run),
+  );
+  const why = `reprocess requested with ${o.workflow}`;
+  return down.map((d) =>
+    planEdit({ ...o, workflow: d.workflow }, d.states, 'reprocess', why, reprocessSkip('all')),
+  );
 }
 
 /** Puts selected pairs back to `new` whatever their status; jobs in flight are cancelled first. */
@@ -208,7 +277,7 @@ export async function cancelSelected(
   return cancelJobs(ctx, jobs, o.backend, 'cancelled by operator');
 }
 
-/** A job's own report (ECAL style): `runctrl job running|done|failed … [--output a,b]`. */
+/** A job's own report (ECAL style): `runctrl job running|done|failed … [--output A --output B]`. */
 export async function reportJob(
   ctx: Ctx,
   o: {
@@ -224,12 +293,7 @@ export async function reportJob(
   if (!isJobStatus(o.status) || o.status === 'idle') {
     throw new UserError(`a job reports 'running', 'done' or 'failed', not '${o.status}'`, { exitCode: 2 });
   }
-  for (const out of o.outputs ?? []) {
-    if (out.includes(','))
-      throw new UserError(
-        `output '${out}' contains a comma: give outputs comma-separated, each without commas`,
-      );
-  }
+  for (const out of o.outputs ?? []) checkOutput(out, '--output');
   // every running job reports: read only that run's jobs (a group job reporting a later run of its group
   // is looked up in the whole workflow)
   let jobs = [...(await ctx.store.jobs(o.campaign, { workflow: o.workflow, firstRun: o.run })).values()];
@@ -269,7 +333,14 @@ export async function reportJob(
 export interface OutputsResult {
   campaign: string;
   workflow: string;
-  runs: { run: number; era: string; status: RunStatus; outputs: string[] }[];
+  runs: {
+    run: number;
+    era: string;
+    status: RunStatus;
+    outputs: string[];
+    /** The parent pairs (workflow, run, attempt, outputs given) the result was made from, when recorded. */
+    madeFrom?: Provenance;
+  }[];
 }
 
 /** Outputs of a workflow per run (ECAL getOutput), by era, runs, range or run list. */
@@ -284,12 +355,16 @@ export async function outputs(
     workflow: o.workflow,
     runs: states
       .sort((a, b) => a.run - b.run)
-      .map((s) => ({
-        run: s.run,
-        era: registered.get(s.run)?.era ?? '',
-        status: s.status,
-        outputs: s.outputs,
-      })),
+      .map((s) => {
+        const madeFrom = decodeProvenance(s.inputsFrom);
+        const row = {
+          run: s.run,
+          era: registered.get(s.run)?.era ?? '',
+          status: s.status,
+          outputs: s.outputs,
+        };
+        return madeFrom ? { ...row, madeFrom } : row;
+      }),
   };
 }
 

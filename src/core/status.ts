@@ -10,13 +10,17 @@ import {
 } from '../domain/blocked.js';
 import { dependencyOrder } from '../domain/order.js';
 import { stateKey } from '../domain/state.js';
-import type { RunStatus } from '../domain/status.js';
+import { emptyCounts, RUN_STATUSES, type RunStatus } from '../domain/status.js';
+import type { Campaign } from '../domain/campaign.js';
+import { campaignHealth, type CampaignHealth } from '../domain/loop-health.js';
+import { readLoopHealth, workOf, type LoopHealthInput } from './loops.js';
 import type { Ctx } from './context.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
 import { readRunList, selectorKind, type RunSelector } from './runs.js';
 import { UserError } from '../errors.js';
 import { checkName } from '../domain/names.js';
 import { forEachStatus } from '../domain/state-table.js';
+import { staleResults } from '../domain/stale.js';
 
 type PairStatus = { workflow: string; run: number; status: DisplayStatus };
 
@@ -33,6 +37,8 @@ export interface StatusRow {
   rtypes: string[];
   /** The display status: a waiting pair that cannot get done shows `blocked` (src/domain/blocked.ts). */
   status: Record<string, DisplayStatus | null>;
+  /** Workflows whose done result of this run is stale (its inputs changed since); absent: none. */
+  stale?: string[];
 }
 
 export interface StatusResult {
@@ -43,6 +49,29 @@ export interface StatusResult {
   totals: Record<string, Record<DisplayStatus, number>>;
   /** Malformed points skipped in the campaign's state (docs/malformed-points.md). */
   malformed: number;
+  /** Done pairs per workflow whose inputs changed since (src/domain/stale.ts), in the selection. */
+  stale: Record<string, number>;
+  /** Which loop holds the campaign, its last pass, stale or not (times absolute: the JSON of one state is stable). */
+  loop?: StatusLoop;
+}
+
+export type StatusLoop = Omit<CampaignHealth, 'sinceLastPassMs' | 'oldestInFlightAgeMs'>;
+
+/**
+ * The campaign's loop health, from the pairs' totals (has it work? blocked pairs cannot move, so they are
+ * not work) and the heartbeats and leases.
+ */
+export function loopOf(
+  c: Campaign,
+  totals: StatusResult['totals'],
+  h: LoopHealthInput,
+): StatusLoop | undefined {
+  const all = emptyCounts();
+  for (const t of Object.values(totals)) for (const s of RUN_STATUSES) all[s] += t[s];
+  const health = campaignHealth([workOf(c, all)], h.heartbeats, h.claims, h.now).get(c.name);
+  if (!health) return undefined;
+  const { sinceLastPassMs: _a, oldestInFlightAgeMs: _b, ...rest } = health;
+  return rest;
 }
 
 /** Runs × workflows of a campaign with counts per status; selection by workflow, runs, range, era or run list. */
@@ -56,11 +85,12 @@ async function statusOnce(ctx: Ctx, o: StatusOptions): Promise<StatusResult> {
   const sel = o.selector ?? {};
   const kind = selectorKind(sel);
   // the definition, the run list and the state are read together
-  const [c, runs, current, locks] = await allInOrder([
+  const [c, runs, current, locks, loops] = await allInOrder([
     loadCampaign(ctx, o.campaign),
     kind === 'runlist' ? readRunList(sel.runlist ?? '') : sel.runs,
     ctx.store.campaignState(o.campaign, undefined, { statusesOnly: true }),
     ctx.store.locks(o.campaign),
+    readLoopHealth(ctx.store),
   ]);
   // blocked is judged over the whole campaign (a dependency or an era peer may lie outside the selection)
   const blocked = blockedPairs({ campaign: c, ...current, locks });
@@ -106,7 +136,35 @@ async function statusOnce(ctx: Ctx, o: StatusOptions): Promise<StatusResult> {
       if (s && t) t[s]++;
     }
   }
-  return { campaign: c.name, workflows, rows, totals, malformed: current.malformed.length };
+  const loop = loopOf(c, totals, loops);
+  return {
+    campaign: c.name,
+    workflows,
+    rows,
+    totals,
+    stale: markStale(c, current.states, rows, workflows),
+    malformed: current.malformed.length,
+    ...(loop ? { loop } : {}),
+  };
+}
+
+/** Marks the rows' stale pairs and counts them per workflow (from the state read, no other query). */
+function markStale(
+  c: Campaign,
+  states: ReadonlyMap<string, RunState>,
+  rows: StatusRow[],
+  workflows: readonly string[],
+): Record<string, number> {
+  const stale = staleResults(c, states, new Set(workflows));
+  const counts: Record<string, number> = Object.fromEntries(workflows.map((w) => [w, 0]));
+  if (stale.size === 0) return counts;
+  for (const r of rows) {
+    const ws = workflows.filter((w) => r.status[w] === 'done' && stale.has(stateKey(r.run, w)));
+    if (ws.length === 0) continue;
+    r.stale = ws;
+    for (const w of ws) counts[w] = (counts[w] ?? 0) + 1;
+  }
+  return counts;
 }
 
 /**

@@ -34,6 +34,13 @@ export function modeArg(v: unknown, what: string): ReprocessMode {
   return m;
 }
 
+/** An on/off switch (e.g. reprocess with dependents): true or false; absent: false. */
+export function switchArg(v: unknown, what: string): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new UsageError(`${what} must be true or false, not ${shown(v)}`);
+  return v;
+}
+
 /** Why a lock is set: required, not blank; kept as given. */
 export function reasonArg(v: unknown, what: string): string {
   if (typeof v !== 'string' || v.trim() === '')

@@ -4,6 +4,7 @@
  */
 import { activeWorkflows, type Campaign } from './campaign.js';
 import { lockHolds, type JobRecord, type LockRecord } from './jobs.js';
+import { encodeProvenance, type InputSource } from './provenance.js';
 import type { RegisteredRun, RunState, RunStateChange } from './state.js';
 import { stateKey } from './state.js';
 import { statesWithStatus } from './state-table.js';
@@ -28,6 +29,8 @@ export interface UnitPlan {
   tries: number;
   /** Outputs of the dependencies, per dependency workflow (all runs of the unit). */
   inputs: Record<string, string[]>;
+  /** The parent pairs those outputs came from (their attempts): the provenance recorded at submission. */
+  sources: InputSource[];
   /** Era label of the unit (first run's era). */
   era: string;
   fill: number;
@@ -109,6 +112,16 @@ export function planPass(
       outputs: [...(ch.outputs ?? prev.outputs)],
     });
   };
+  /** The parent pairs of runs for a workflow's dependencies, as they will be after this plan's finalisation. */
+  const sourcesOf = (spec: WorkflowSpec, runs: readonly number[]): InputSource[] => {
+    const out: InputSource[] = [];
+    for (const d of spec.dependsOn)
+      for (const r of runs) {
+        const ds = effective.get(stateKey(r, d));
+        if (ds) out.push({ workflow: d, run: r, attempt: ds.attempt, outputs: ds.outputs });
+      }
+    return out;
+  };
 
   for (const spec of specs) {
     const isActive = active.has(spec.name);
@@ -125,7 +138,12 @@ export function planPass(
       ) {
         // the job's intent reached the database but the run's "processing" point did not (for a retry, the
         // run still shows the previous attempt): repair it, so the job is followed under its own attempt
-        s = { ...s, status: 'processing', attempt: job.attempt, tries: s.tries + 1 };
+        // (its provenance is rebuilt from the parents as they are, as its inputs are when it is resubmitted)
+        const inputsFrom =
+          spec.dependsOn.length > 0
+            ? encodeProvenance({ unit: job.unit, from: sourcesOf(spec, [s.run]) })
+            : undefined;
+        s = { ...s, status: 'processing', attempt: job.attempt, tries: s.tries + 1, inputsFrom };
         plan.finalize.push({
           run: s.run,
           workflow: spec.name,
@@ -133,6 +151,7 @@ export function planPass(
           attempt: s.attempt,
           tries: s.tries,
           reason: 'repaired',
+          ...(inputsFrom !== undefined ? { inputsFrom } : {}),
         });
         effective.set(stateKey(s.run, spec.name), s);
       }
@@ -151,6 +170,8 @@ export function planPass(
             attempt: s.attempt,
             tries: s.tries,
             outputs: job.outputs,
+            // what the result was made from, recorded when its unit was submitted
+            ...(s.inputsFrom ? { inputsFrom: s.inputsFrom } : {}),
           };
           plan.finalize.push(ch);
           setEffective(ch, s);
@@ -191,10 +212,10 @@ export function planPass(
       }
       return undefined;
     };
-    const inputsOf = (runs: readonly number[]): Record<string, string[]> => {
+    const inputsOf = (sources: readonly InputSource[]): Record<string, string[]> => {
       const out: Record<string, string[]> = {};
-      for (const d of spec.dependsOn)
-        out[d] = runs.flatMap((r) => effective.get(stateKey(r, d))?.outputs ?? []);
+      for (const d of spec.dependsOn) out[d] = [];
+      for (const s of sources) out[s.workflow]?.push(...s.outputs);
       return out;
     };
     const unitOf = (runs: RunState[], label: string): UnitPlan => {
@@ -204,6 +225,7 @@ export function planPass(
       const attempt = runs.reduce((m, r) => Math.max(m, r.attempt), 0) + 1;
       const tries = runs.reduce((m, r) => Math.max(m, r.status === 'processing' ? r.tries : 0), 0) + 1;
       const info = registered.get(first);
+      const sources = sourcesOf(spec, nums);
       return {
         workflow: spec,
         // the label (an era) becomes part of job names and paths: keep it to safe characters
@@ -214,7 +236,8 @@ export function planPass(
         runs: nums,
         attempt,
         tries,
-        inputs: inputsOf(nums),
+        inputs: inputsOf(sources),
+        sources,
         era: info?.era ?? '',
         fill: info?.fill ?? 0,
       };

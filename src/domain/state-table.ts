@@ -8,19 +8,24 @@
  * chunk's, still compressed): the batch is decoded the first time one of its pairs is read in full, so a pass
  * that needs the statuses of every pair and the rest of a few decodes only the chunks it touches.
  */
+import { joinOutputs, splitOutputs } from './outputs.js';
 import { stateKey, type RunState } from './state.js';
 import { RUN_STATUSES, type RunStatus } from './status.js';
 
-/** run, index in RUN_STATUSES, attempt, tries, outputs (comma list), reason, time (Unix ms). */
-export type StateRecord = [number, number, number, number, string, string, number];
+/** run, index in RUN_STATUSES, attempt, tries, outputs (one per line), reason, time (Unix ms), provenance. */
+export type StateRecord = [number, number, number, number, string, string, number, string];
 
-/** The other columns of a batch of pairs, in the order of its runs: attempt, tries, outputs, reason, time. */
+/**
+ * The other columns of a batch of pairs, in the order of its runs: attempt, tries, outputs (one per line),
+ * reason, time, provenance.
+ */
 export interface RestOfBatch {
   attempt: ArrayLike<number>;
   tries: ArrayLike<number>;
   outputs: ArrayLike<string>;
   reason: ArrayLike<string>;
   time: ArrayLike<number>;
+  inputsFrom: ArrayLike<string>;
 }
 
 /**
@@ -98,6 +103,7 @@ class Columns {
   private time = new Float64Array(0);
   private readonly outs: string[] = [];
   private readonly whys: string[] = [];
+  private readonly froms: string[] = [];
   readonly slot = new Slots();
   private readonly batches: { load?: () => RestOfBatch; rest?: PackedRest }[] = [];
 
@@ -128,6 +134,7 @@ class Columns {
     this.own[i] = ++this.nOwn;
     this.outs.push('');
     this.whys.push('');
+    this.froms.push('');
     return this.nOwn - 1;
   }
 
@@ -144,12 +151,12 @@ class Columns {
 
   /** Stores a state; true when the pair is new. */
   put(s: RunState): boolean {
-    const outputs = s.outputs.length === 0 ? '' : s.outputs.join(',');
     const st = RUN_STATUSES.indexOf(s.status);
-    return this.putRecord([s.run, st, s.attempt, s.tries, outputs, s.reason, s.time]);
+    const from = s.inputsFrom ?? '';
+    return this.putRecord([s.run, st, s.attempt, s.tries, joinOutputs(s.outputs), s.reason, s.time, from]);
   }
 
-  /** Stores a state given as a record (outputs as their comma list); true when the pair is new. */
+  /** Stores a state given as a record (outputs one per line); true when the pair is new. */
   putRecord(r: StateRecord): boolean {
     const [i, fresh] = this.slotOf(r[0]);
     this.status[i] = r[1];
@@ -160,6 +167,7 @@ class Columns {
     this.outs[o] = r[4];
     this.whys[o] = r[5];
     this.time[o] = r[6];
+    this.froms[o] = r[7];
     return fresh;
   }
 
@@ -181,11 +189,27 @@ class Columns {
     return fresh;
   }
 
+  /** The attempt of slot i (its batch decoded if need be), without building the state. */
+  attemptAt(i: number): number {
+    const b = this.lazy[i] ?? 0;
+    const batch = b > 0 ? this.batches[b - 1] : undefined;
+    if (batch) return (batch.rest ??= unpackBatch(batch)).attempt[this.pos[i] ?? 0] ?? 0;
+    return this.attempt[(this.own[i] ?? 0) - 1] ?? 0;
+  }
+
+  /** The provenance of slot i ('' when none), without building the state. */
+  inputsFromAt(i: number): string {
+    const b = this.lazy[i] ?? 0;
+    const batch = b > 0 ? this.batches[b - 1] : undefined;
+    if (batch) return (batch.rest ??= unpackBatch(batch)).inputsFrom.at(this.pos[i] ?? 0);
+    return this.froms[(this.own[i] ?? 0) - 1] ?? '';
+  }
+
   at(i: number): RunState {
     const b = this.lazy[i] ?? 0;
     const batch = b > 0 ? this.batches[b - 1] : undefined;
     let attempt: number | undefined, tries: number | undefined, time: number | undefined;
-    let out: string | undefined, reason: string | undefined;
+    let out: string | undefined, reason: string | undefined, from: string | undefined;
     if (batch) {
       const r = (batch.rest ??= unpackBatch(batch));
       const k = this.pos[i] ?? 0;
@@ -194,6 +218,7 @@ class Columns {
       time = r.time[k];
       out = r.outputs.at(k);
       reason = r.reason.at(k);
+      from = r.inputsFrom.at(k);
     } else {
       const o = (this.own[i] ?? 0) - 1;
       attempt = this.attempt[o];
@@ -201,6 +226,7 @@ class Columns {
       time = this.time[o];
       out = this.outs[o];
       reason = this.whys[o];
+      from = this.froms[o];
     }
     return {
       run: this.runs[i] ?? 0,
@@ -208,8 +234,9 @@ class Columns {
       status: RUN_STATUSES[this.status[i] ?? 0] ?? 'new',
       attempt: attempt ?? 0,
       tries: tries ?? 0,
-      outputs: out ? out.split(',') : [],
+      outputs: splitOutputs(out ?? ''),
       reason: reason ?? '',
+      ...(from ? { inputsFrom: from } : {}),
       time: time ?? 0,
     };
   }
@@ -244,6 +271,7 @@ interface PackedRest {
   time: Float64Array;
   outputs: PackedStrings;
   reason: PackedStrings;
+  inputsFrom: PackedStrings;
 }
 
 /** Decodes a batch once (its loader, and the compressed text it holds, are dropped); throws as the loader does. */
@@ -257,6 +285,7 @@ function unpackBatch(batch: { load?: () => RestOfBatch }): PackedRest {
     time: Float64Array.from(r.time),
     outputs: new PackedStrings(r.outputs),
     reason: new PackedStrings(r.reason),
+    inputsFrom: new PackedStrings(r.inputsFrom),
   };
 }
 
@@ -328,6 +357,27 @@ export class StateTable implements Map<string, RunState> {
     const c = k && this.wfs.get(k.workflow);
     const i = k && c?.slot.get(k.run);
     return c && i !== undefined ? RUN_STATUSES[c.status[i] ?? 0] : undefined;
+  }
+
+  /** The status and attempt of a pair, without building the state. */
+  statusAndAttempt(workflow: string, run: number): { status: RunStatus; attempt: number } | undefined {
+    const c = this.wfs.get(workflow);
+    const i = c?.slot.get(run);
+    if (!c || i === undefined) return undefined;
+    return { status: RUN_STATUSES[c.status[i] ?? 0] ?? 'new', attempt: c.attemptAt(i) };
+  }
+
+  /** Calls fn with the run, attempt and provenance of each of a workflow's pairs in `status`, building no state. */
+  forEachProvenance(
+    workflow: string,
+    status: RunStatus,
+    fn: (run: number, attempt: number, inputsFrom: string) => void,
+  ): void {
+    const c = this.wfs.get(workflow);
+    if (!c) return;
+    const want = RUN_STATUSES.indexOf(status);
+    for (let i = 0; i < c.n; i++)
+      if (c.status[i] === want) fn(c.runs[i] ?? 0, c.attemptAt(i), c.inputsFromAt(i));
   }
 
   get(key: string): RunState | undefined {
@@ -417,4 +467,27 @@ export function statesWithStatus(
 ): Iterable<RunState> {
   if (states instanceof StateTable) return states.valuesWithStatus(statuses);
   return [...states.values()].filter((s) => statuses.includes(s.status));
+}
+
+/** The status and attempt of one pair. */
+export function statusAndAttemptAt(
+  states: ReadonlyMap<string, RunState>,
+  workflow: string,
+  run: number,
+): { status: RunStatus; attempt: number } | undefined {
+  if (states instanceof StateTable) return states.statusAndAttempt(workflow, run);
+  const s = states.get(stateKey(run, workflow));
+  return s && { status: s.status, attempt: s.attempt };
+}
+
+/** The run, attempt and provenance of each of a workflow's pairs in `status`. */
+export function forEachProvenance(
+  states: ReadonlyMap<string, RunState>,
+  workflow: string,
+  status: RunStatus,
+  fn: (run: number, attempt: number, inputsFrom: string) => void,
+): void {
+  if (states instanceof StateTable) return states.forEachProvenance(workflow, status, fn);
+  for (const s of states.values())
+    if (s.workflow === workflow && s.status === status) fn(s.run, s.attempt, s.inputsFrom ?? '');
 }

@@ -17,6 +17,8 @@ export interface RunState {
   tries: number;
   outputs: string[];
   reason: string;
+  /** Provenance recorded when the pair's unit was submitted (src/domain/provenance.ts); '' or absent: none. */
+  inputsFrom?: string;
   /** Unix ms of the point. */
   time: number;
 }
@@ -29,6 +31,8 @@ export interface RunStateChange {
   tries?: number;
   outputs?: readonly string[];
   reason?: string;
+  /** Provenance (src/domain/provenance.ts) of the unit being submitted or finished. */
+  inputsFrom?: string;
 }
 
 export function stateKey(run: number, workflow: string): string {

@@ -11,11 +11,14 @@ import { asksText } from './resources-text.js';
 import { decideRetry } from './retry.js';
 import { stateKey, type RegisteredRun, type RunState } from './state.js';
 import { forEachStatus, statesWithStatus, statusAt } from './state-table.js';
+import { decodeProvenance, describeProvenance, type Provenance } from './provenance.js';
+import { staleResults, type StaleInfo } from './stale.js';
 import { type RunStatus } from './status.js';
 import type { WorkflowSpec } from './workflow.js';
 
 export const WHY_KINDS = [
   'done',
+  'stale',
   'in-flight',
   'held',
   'unknown',
@@ -50,6 +53,10 @@ export interface WhyAnswer {
     'name' | 'status' | 'backend' | 'nativeId' | 'failureClass' | 'memoryMb' | 'walltimeMin'
   >;
   waitingFor?: number[];
+  /** What the pair's current result or attempt was made from (recorded when its unit was submitted). */
+  madeFrom?: Provenance;
+  /** A done pair whose inputs changed since (kind 'stale'). */
+  stale?: StaleInfo;
   /** Set when the pair is blocked (src/domain/blocked.ts): it cannot get done as things stand. */
   blocked?: BlockCause;
 }
@@ -86,13 +93,19 @@ export function explainRun(all: WhyInput, run: number, workflow?: string): WhyRe
   });
   const wanted = workflow === undefined ? dependencyOrder(names, c.workflows) : [workflow];
   const latest = latestJobs([...input.jobs.values()].filter((j) => j.runs.includes(run)));
+  const stale = staleResults(c, input.states, new Set(wanted));
   const blocked = blockedPairs(input);
   return {
     campaign: c.name,
     run,
     era: info?.era ?? '',
     rtypes: info?.rtypes ?? [],
-    answers: wanted.map((w) => explainOne(input, blocked, run, w, latest.get(stateKey(run, w)))),
+    answers: wanted.map((w) => {
+      const k = stateKey(run, w);
+      const a = explainOne(input, blocked, run, w, latest.get(k), stale.get(k));
+      const made = decodeProvenance(input.states.get(k)?.inputsFrom);
+      return made ? { ...a, madeFrom: made } : a;
+    }),
   };
 }
 
@@ -102,12 +115,22 @@ function explainOne(
   run: number,
   workflow: string,
   job: JobRecord | undefined,
+  stale: StaleInfo | undefined,
 ): WhyAnswer {
   const s = input.states.get(stateKey(run, workflow));
   const status = s?.status ?? null;
   const base = { workflow, status };
   if (!s) return { ...base, ...notSelected(input, run, workflow) };
-  if (s.status === 'done') return { ...base, kind: 'done', text: 'done' };
+  if (s.status === 'done' && stale)
+    return { ...base, kind: 'stale', text: `done, but stale: ${stale.text}`, stale };
+  if (s.status === 'done') {
+    const made = decodeProvenance(s.inputsFrom);
+    return {
+      ...base,
+      kind: 'done',
+      text: made && made.from.length > 0 ? `done (${describeProvenance(made)})` : 'done',
+    };
+  }
   if (s.status === 'failed') {
     return {
       ...base,

@@ -19,11 +19,19 @@ export interface WorkflowSpec {
   dependsOn: string[];
   maxRetries: number;
   granularity: Granularity;
+  /**
+   * What happens to a done pair whose inputs changed (a parent re-ran): "mark" (default) shows it stale;
+   * "reprocess" makes the loop reprocess it once its parents are done again. Absent: "mark".
+   */
+  onInputChange?: OnInputChange;
   /** Priority of its units (higher first); when absent, the campaign's (see priority.ts). */
   priority?: number;
   /** How failed attempts are retried by failure class (docs/retry-policy.md); absent: as max_retries says. */
   retry?: RetryPolicy;
 }
+
+export const ON_INPUT_CHANGE = ['mark', 'reprocess'] as const;
+export type OnInputChange = (typeof ON_INPUT_CHANGE)[number];
 
 export const BACKENDS = ['local', 'slurm', 'sge', 'htcondor', 'lsf', 'pbs'] as const;
 export const PLACEHOLDERS = [
@@ -82,6 +90,21 @@ function parseGranularity(raw: unknown, where: string): Granularity {
   throw new UserError(`${where}: 'granularity' must be "run", "era" or {"every": N}`);
 }
 
+function parseOnInputChange(raw: unknown, deps: readonly string[], where: string): OnInputChange | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !(ON_INPUT_CHANGE as readonly string[]).includes(raw)) {
+    throw new UserError(
+      `${where}: 'on_input_change' must be ${ON_INPUT_CHANGE.map((v) => `"${v}"`).join(' or ')} (got ${JSON.stringify(raw)})`,
+    );
+  }
+  if (raw === 'reprocess' && deps.length === 0) {
+    throw new UserError(
+      `${where}: 'on_input_change' "reprocess" needs 'depends_on' (a workflow without dependencies has no inputs to change)`,
+    );
+  }
+  return raw as OnInputChange;
+}
+
 /** Validates one workflow definition from a campaign file. */
 export function parseWorkflow(name: string, raw: unknown, where: string): WorkflowSpec {
   checkName('workflow', name);
@@ -97,6 +120,7 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
     'depends_on',
     'max_retries',
     'granularity',
+    'on_input_change',
     'description',
     'priority',
     'retry',
@@ -144,6 +168,8 @@ export function parseWorkflow(name: string, raw: unknown, where: string): Workfl
     maxRetries,
     granularity: parseGranularity(o.granularity, at),
   };
+  const onChange = parseOnInputChange(o.on_input_change, spec.dependsOn, at);
+  if (onChange !== undefined) spec.onInputChange = onChange;
   const priority = parsePriority(o.priority, at);
   if (priority !== undefined) spec.priority = priority;
   const retry = parseRetry(o.retry, at, spec.resources);

@@ -7,7 +7,7 @@ import type { Store } from './store.js';
 /** Every status point of one run of a campaign, oldest first: one query. */
 export async function runHistory(store: Store, campaign: string, run: number): Promise<RunState[]> {
   const rows = await store.influx.rows(
-    `SELECT "run", "status", "attempt", "tries", "outputs", "reason" FROM ${ident(M.run)} WHERE "campaign" = $c AND "run" = ${Math.trunc(run)} GROUP BY "workflow"`,
+    `SELECT "run", "status", "attempt", "tries", "outputs", "output_list", "reason", "inputs_from" FROM ${ident(M.run)} WHERE "campaign" = $c AND "run" = ${Math.trunc(run)} GROUP BY "workflow"`,
     { c: campaign },
   );
   const out: RunState[] = [];

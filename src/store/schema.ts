@@ -13,22 +13,29 @@
  * | rtype       | campaign, rtype    | filter (JSON), workflows, suspended (comma lists), deleted                   |
  * | workflow    | campaign, workflow | spec (JSON), deleted                                                        |
  * | runinfo     | campaign           | run, fill, era, start, end, global, stable_beams, run_class, lumi_*, …, rtypes |
- * | run         | campaign, workflow | run, status, attempt, tries, outputs, reason                                |
+ * | run         | campaign, workflow | run, status, attempt, tries, output_list, reason, inputs_from               |
  * | job         | campaign, workflow | job (name), unit, run, runs, attempt, idle/running/done/failed (one-hot),   |
- * |             |                    | backend, native_id, stdout, stderr, exit_code, outputs, reason, submitted,… |
+ * |             |                    | backend, native_id, stdout, stderr, exit_code, output_list, reason, …       |
  * |             |                    | failure_class, memory_mb, walltime_min, node_retries (docs/retry-policy.md)  |
+ *
+ * `output_list` is a JSON array of strings (an output may hold commas and spaces); points written before it
+ * carry `outputs`, a comma list, which is still read when `output_list` is absent. `inputs_from` is the
+ * provenance of a pair (src/domain/provenance.ts), empty when none was recorded.
  * | lock        | campaign, workflow | from_run, reason, locked, by                                                |
- * | lease       | scope              | owner, expires (ms; 0 = released)                                           |
+ * | lease       | scope              | owner, expires (ms; 0 = released); stamped by the server (see Lease)        |
+ * | loop        | host, slot         | heartbeat: loop (owner), pid, version, mode, campaigns, pass_start/_end, …  |
  * | prune       | campaign           | cutoff (ms), keep — retention's marker (store/retention.ts)                  |
  */
 import { parseFilter } from '../domain/filter.js';
 import type { RunFilter } from '../domain/filter.js';
 import type { RunInfo } from '../domain/run.js';
 import type { JobRecord, LeasePoint, LockRecord } from '../domain/jobs.js';
+import type { Heartbeat, InFlightInfo, LoopMode, PassOutcome } from '../domain/loop-health.js';
 import { isFailureClass } from '../domain/retry.js';
 import type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
 import { isJobStatus, isRunStatus, JOB_STATUSES, RUN_STATUSES } from '../domain/status.js';
 import type { WorkflowSpec } from '../domain/workflow.js';
+import { decodeOutputList, encodeOutputList } from '../domain/outputs.js';
 import { int, type PointSpec } from './lineproto.js';
 import { decoder, f, fail, type Row } from './malformed.js';
 
@@ -41,6 +48,7 @@ export const M = {
   job: 'job',
   lock: 'lock',
   lease: 'lease',
+  loop: 'loop',
 } as const;
 
 export type { Row };
@@ -220,8 +228,9 @@ export function runStatePoint(campaign: string, s: RunStateChange): PointSpec {
       status: s.status,
       attempt: int(s.attempt ?? 0),
       tries: int(s.tries ?? 0),
-      outputs: s.outputs === undefined ? '' : s.outputs.join(','),
+      output_list: encodeOutputList(s.outputs ?? []),
       reason: s.reason ?? '',
+      inputs_from: s.inputsFrom ?? '',
     },
     key: s.run,
   };
@@ -237,11 +246,17 @@ export const decodeRunState = decoder((r): RunState => {
     status: RUN_STATUSES[RUN_STATUSES.indexOf(status)] ?? status,
     attempt: f.int(r, 'attempt', 0),
     tries: f.int(r, 'tries', 0),
-    outputs: f.list(r, 'outputs'),
+    outputs: outputsOf(r),
     reason: f.str(r, 'reason'),
+    ...(f.str(r, 'inputs_from') ? { inputsFrom: f.str(r, 'inputs_from') } : {}),
     time: f.num(r, 'time', 0),
   };
 });
+
+/** The outputs of a run or job point (the JSON array, or the comma list of points written before it). */
+function outputsOf(r: Row): string[] {
+  return decodeOutputList(r.output_list, r.outputs) ?? fail('field output_list is not a list of outputs');
+}
 
 export { stateKey } from '../domain/state.js';
 export type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
@@ -262,7 +277,7 @@ export function jobPoint(j: JobRecord): PointSpec {
     exit_code_file: j.exitCodeFile,
     output_file: j.outputFile,
     exit_code: int(j.exitCode ?? -1),
-    outputs: j.outputs.join(','),
+    output_list: encodeOutputList(j.outputs),
     reason: j.reason,
     submitted: int(j.submittedAt),
     unknown_since: int(j.unknownSince),
@@ -299,7 +314,7 @@ export const decodeJob = decoder((r): JobRecord => {
     exitCodeFile: f.str(r, 'exit_code_file'),
     outputFile: f.str(r, 'output_file'),
     exitCode: ec < 0 ? null : ec,
-    outputs: f.list(r, 'outputs'),
+    outputs: outputsOf(r),
     reason: f.str(r, 'reason'),
     submittedAt: f.int(r, 'submitted', 0),
     unknownSince: f.int(r, 'unknown_since', 0),
@@ -374,3 +389,88 @@ export const decodeLease = decoder((r): LeasePoint => ({
   expires: f.int(r, 'expires', 0),
   time: f.num(r, 'time', 0),
 }));
+
+// loop (heartbeat) -------------------------------------------------------------------------------
+
+export function heartbeatPoint(h: Omit<Heartbeat, 'time'>): PointSpec {
+  return {
+    measurement: M.loop,
+    // one series per host and slot (mode and campaigns), not per process: restarts and cron runs of
+    // --once do not grow the number of series; the loop (lease owner) is a field
+    tags: { host: h.host || 'unknown', slot: h.slot || 'default' },
+    fields: {
+      loop: h.loop,
+      host: h.host,
+      pid: int(h.pid),
+      version: h.version,
+      mode: h.mode,
+      started: int(h.started),
+      campaigns: h.campaigns.join(','),
+      skipped: h.skipped.join(','),
+      pass_start: int(h.passStart),
+      pass_end: int(h.passEnd),
+      outcome: h.outcome,
+      error: h.error,
+      interval: int(h.intervalMs),
+      lease_ttl: int(h.leaseTtlMs),
+      in_flight: JSON.stringify(h.inFlight),
+    },
+    key: 0,
+  };
+}
+
+const MODES: readonly string[] = ['daemon', 'once', 'until-done'] satisfies LoopMode[];
+const OUTCOMES: readonly string[] = ['ok', 'error', 'stopped'] satisfies PassOutcome[];
+
+/** The in-flight map of a heartbeat; a malformed one (hand-written point) reads as empty. */
+function decodeInFlight(text: string): Record<string, InFlightInfo> {
+  const out: Record<string, InFlightInfo> = {};
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return out;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return out;
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    const o = x as { count?: unknown; oldestSubmittedAt?: unknown } | null;
+    if (typeof o?.count === 'number' && typeof o.oldestSubmittedAt === 'number')
+      out[k] = { count: o.count, oldestSubmittedAt: o.oldestSubmittedAt };
+  }
+  return out;
+}
+
+// lenient on purpose: a heartbeat is informative, a hand-written one reads with defaults
+const str = (r: Row, k: string): string => {
+  const v = r[k];
+  return typeof v === 'string' ? v : '';
+};
+const numOr = (r: Row, k: string, d: number): number => {
+  const v = r[k];
+  return typeof v === 'number' && Number.isFinite(v) ? v : d;
+};
+const list = (s: string): string[] => (s === '' ? [] : s.split(','));
+
+export function decodeHeartbeat(r: Row): Heartbeat {
+  const mode = str(r, 'mode');
+  const outcome = str(r, 'outcome');
+  return {
+    loop: str(r, 'loop'),
+    slot: str(r, 'slot'),
+    host: str(r, 'host'),
+    pid: numOr(r, 'pid', 0),
+    version: str(r, 'version'),
+    mode: (MODES.includes(mode) ? mode : 'daemon') as LoopMode,
+    started: numOr(r, 'started', 0),
+    campaigns: list(str(r, 'campaigns')),
+    skipped: list(str(r, 'skipped')),
+    passStart: numOr(r, 'pass_start', 0),
+    passEnd: numOr(r, 'pass_end', 0),
+    outcome: (OUTCOMES.includes(outcome) ? outcome : 'error') as PassOutcome,
+    error: str(r, 'error'),
+    intervalMs: numOr(r, 'interval', 60_000),
+    leaseTtlMs: numOr(r, 'lease_ttl', 0),
+    inFlight: decodeInFlight(str(r, 'in_flight')),
+    time: numOr(r, 'time', 0),
+  };
+}

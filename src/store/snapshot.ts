@@ -8,7 +8,7 @@
  * chunk count, the sha256 of the chunks and the schema version. Without its head a generation is invisible;
  * a head whose chunks do not add up to its checksum is refused. A chunk is base64 of deflated JSON.
  *
- * State chunks are columns (schema 4): a first part with the runs (first one, then differences) and the statuses
+ * State chunks are columns (schema 5: outputs one per line, and the provenance column): a first part with the runs (first one, then differences) and the statuses
  * (one digit per pair), then a part with the other columns, which `list` (decodeStatuses) does not inflate and
  * a pass inflates only for the chunks it reads in full (StateTable.putLazy). Registered-run chunks are likewise
  * their run numbers, then the records (LazyMap.putLazy). A chunk holds at most CHUNK_ITEMS pairs or runs, so
@@ -21,13 +21,14 @@ import { isFailureClass } from '../domain/retry.js';
 import { LazyMap } from '../domain/lazy-map.js';
 import { StateTable, type StateRecord } from '../domain/state-table.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
+import { joinOutputs, splitOutputs } from '../domain/outputs.js';
 import { isJobStatus, RUN_STATUSES } from '../domain/status.js';
 import { int, type PointSpec } from './lineproto.js';
 import { decoder, f, fail } from './malformed.js';
 
 export const SNAPSHOT = 'snapshot';
 /** Bumped whenever the chunk encoding or the meaning of a stored point changes: older snapshots are stale. */
-export const SNAPSHOT_SCHEMA = 4;
+export const SNAPSHOT_SCHEMA = 5;
 /** Records are gathered up to this many characters of JSON, then deflated and base64-encoded… */
 const RAW_CHARS = 400_000;
 /** …into a chunk of at most this many characters (InfluxDB keeps string fields up to 64 KB). */
@@ -63,8 +64,8 @@ interface StateColumns {
   st: string;
   rest: string;
 }
-/** attempt, tries, outputs, reason, time (first, then differences). */
-type RestColumns = [number[], number[], string[], string[], number[]];
+/** attempt, tries, outputs (one per line), reason, time (first, then differences), provenance. */
+type RestColumns = [number[], number[], string[], string[], number[], string[]];
 /** Registered runs: their run numbers (first, then differences), and the JSON text of their records. */
 interface RunColumns {
   runs: number[];
@@ -187,12 +188,13 @@ function undeltas(v: readonly number[]): number[] {
 
 function toColumns(recs: readonly StateRecord[]): StateColumns {
   const col = <T>(i: number): T[] => recs.map((r) => r[i] as T);
-  const rest: RestColumns = [col(2), col(3), col(4), col(5), deltas(col(6))];
+  const rest: RestColumns = [col(2), col(3), col(4), col(5), deltas(col(6)), col(7)];
   return { runs: deltas(col(0)), st: col<number>(1).join(''), rest: JSON.stringify(rest) };
 }
 
 function stateRec(s: RunState): StateRecord {
-  return [s.run, RUN_STATUSES.indexOf(s.status), s.attempt, s.tries, s.outputs.join(','), s.reason, s.time];
+  const st = RUN_STATUSES.indexOf(s.status);
+  return [s.run, st, s.attempt, s.tries, joinOutputs(s.outputs), s.reason, s.time, s.inputsFrom ?? ''];
 }
 
 /** The JSON chunks of a campaign state, in order. */
@@ -213,7 +215,7 @@ export function encodeChunks(st: CampaignState): string[] {
   out.push(...chunked(st.registered.values(), (v) => ({ k: 'r', ...runColumns(v) }), CHUNK_ITEMS));
   const jobs = [...st.jobs.values()].map((j) =>
     JOB_KEYS.map((k) =>
-      k === 'runs' ? j.runs.join(',') : k === 'outputs' ? j.outputs.join(',') : (j[k] ?? null),
+      k === 'runs' ? j.runs.join(',') : k === 'outputs' ? joinOutputs(j.outputs) : (j[k] ?? null),
     ),
   );
   out.push(...chunked(jobs, (v) => ({ k: 'j', v })));
@@ -307,12 +309,13 @@ function restColumns(c: StateColumns, n: number): RestColumns {
   const r = JSON.parse(typeof c.rest === 'string' ? c.rest : 'null') as unknown;
   const ok =
     Array.isArray(r) &&
-    r.length === 5 &&
+    r.length === 6 &&
     isArray(r[0], n, isInt) &&
     isArray(r[1], n, isInt) &&
     isArray(r[2], n, isStr) &&
     isArray(r[3], n, isStr) &&
-    isArray(r[4], n, isNum);
+    isArray(r[4], n, isNum) &&
+    isArray(r[5], n, isStr);
   if (!ok) throw new SnapshotCorrupt('bad state columns');
   return r as RestColumns;
 }
@@ -335,11 +338,11 @@ function putChunk(
     runs,
     st,
     corruptAs(onCorrupt, () => {
-      const [attempt, tries, outputs, reason, time] = restColumns(
+      const [attempt, tries, outputs, reason, time, inputsFrom] = restColumns(
         { ...c, rest: inflate(restB64) },
         runs.length,
       );
-      return { attempt, tries, outputs, reason, time: undeltas(time) };
+      return { attempt, tries, outputs, reason, time: undeltas(time), inputsFrom };
     }),
   );
 }
@@ -394,7 +397,7 @@ function decodeJobRec(r: JobRec): JobRecord {
   const j = o as unknown as JobRecord & { runs: unknown; outputs: unknown };
   if (!isJobStatus(String(j.status)) || typeof j.runs !== 'string' || typeof j.outputs !== 'string')
     throw new SnapshotCorrupt(`bad job record ${String(j.name)}`);
-  const out: JobRecord = { ...j, runs: split(j.runs).map(Number), outputs: split(j.outputs) };
+  const out: JobRecord = { ...j, runs: split(j.runs).map(Number), outputs: splitOutputs(j.outputs) };
   // a failed record from before failure classes (or with an unreadable one) is of class unknown
   if (out.status === 'failed' && !isFailureClass(String(out.failureClass))) out.failureClass = 'unknown';
   else if (out.status !== 'failed') delete out.failureClass;

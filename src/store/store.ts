@@ -9,7 +9,8 @@ import { StateTable } from '../domain/state-table.js';
 import { emptyCounts, RUN_STATUSES, type RunStatus } from '../domain/status.js';
 import { InfluxClient, type InfluxOptions, type RequestObserver } from './influx.js';
 import { ident, literal } from './influxql.js';
-import type { PointSpec } from './lineproto.js';
+import { encodePoints, serverStampedLine, type PointSpec } from './lineproto.js';
+import type { Heartbeat } from '../domain/loop-health.js';
 import {
   checksum,
   chunkPoints,
@@ -38,6 +39,7 @@ import { MalformedWarnings } from './malformed-warn.js';
 import {
   decodeCampaign,
   decodeJob,
+  decodeHeartbeat,
   decodeLease,
   decodeLock,
   decodeRtype,
@@ -223,7 +225,7 @@ export class Store {
     // folded as the rows stream in: the answer is never held whole; a malformed point leaves the pair's last
     // valid state in place, a newer valid point supersedes it
     await this.influx.eachRow(
-      `SELECT "run", "status", "attempt", "tries", "outputs", "reason" FROM ${ident(M.run)} WHERE ${where} GROUP BY "workflow"`,
+      `SELECT "run", "status", "attempt", "tries", "outputs", "output_list", "reason", "inputs_from" FROM ${ident(M.run)} WHERE ${where} GROUP BY "workflow"`,
       params,
       (r) => {
         const s = decodeRunState(r);
@@ -361,6 +363,32 @@ export class Store {
     );
     await this.malformed(bad);
     return out;
+  }
+
+  /**
+   * One request: `points` stamped by this process as usual, `serverStamped` (lease claims) stamped by InfluxDB
+   * on arrival. Returns Date.now() just before the request left.
+   */
+  async writeServerStamped(
+    points: readonly PointSpec[],
+    serverStamped: readonly PointSpec[],
+  ): Promise<number> {
+    const lines = [
+      ...(points.length > 0 ? encodePoints(points).lines : []),
+      ...serverStamped.map(serverStampedLine),
+    ];
+    const sentAt = Date.now();
+    if (lines.length > 0) await this.influx.write(lines);
+    return sentAt;
+  }
+
+  /** The last heartbeat of every loop that wrote one after `since` (Unix ms): one query. */
+  async heartbeats(since: number): Promise<Heartbeat[]> {
+    const rows = await this.influx.rows(
+      `SELECT * FROM ${ident(M.loop)} WHERE time > ${Math.trunc(since)}ms GROUP BY "host", "slot" ORDER BY time DESC LIMIT 1`,
+      {},
+    );
+    return rows.map(decodeHeartbeat).filter((h) => h.loop !== '');
   }
 
   // snapshots (README "Snapshots"): a campaign's current state kept in InfluxDB ---------------------------

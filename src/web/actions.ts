@@ -10,7 +10,7 @@ import type { Backend } from '../backends/types.js';
 import type { Ctx } from '../core/context.js';
 import { lock, reprocess, reset, unlock } from '../core/operations.js';
 import { checkName } from '../domain/names.js';
-import { fromRunArg, modeArg, reasonArg, runsArg } from '../domain/operation-args.js';
+import { fromRunArg, modeArg, reasonArg, runsArg, switchArg } from '../domain/operation-args.js';
 import { UserError } from '../errors.js';
 import { HttpError, MAX_BODY } from './guard.js';
 import type { Answer } from './listen.js';
@@ -102,7 +102,12 @@ function run(o: ActionOptions, action: string, b: Body, who: string): Promise<un
   const target = { campaign: b.campaign, workflow: b.workflow };
   const selector = { runs: b.runs };
   if (action === 'reprocess')
-    return reprocess(o.ctx, { ...target, selector, mode: modeArg(b.raw.mode, '"mode"') });
+    return reprocess(o.ctx, {
+      ...target,
+      selector,
+      mode: modeArg(b.raw.mode, '"mode"'),
+      withDependents: switchArg(b.raw.withDependents, '"withDependents"'),
+    });
   if (action === 'reset') return reset(o.ctx, { ...target, selector, backend: o.backend });
   const by = `${who}@dashboard`;
   if (action === 'lock')

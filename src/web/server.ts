@@ -22,6 +22,8 @@ import { refusal, tail } from './logs.js';
 import type { DashboardSource } from './source.js';
 import type { CampaignState } from '../core/dashboard.js';
 import { handleAction, type ActionOptions } from './actions.js';
+import { loopHealthOf } from './loop-health.js';
+import { loopOf } from '../core/status.js';
 import { Gate, SECURITY_HEADERS } from './guard.js';
 import { Redactor } from '../util/redact.js';
 import { listenGuarded, type Answer, type GuardOptions } from './listen.js';
@@ -166,19 +168,29 @@ function routes(o: ServeOptions, tails: Gate): Record<string, Api> {
       const [cs, locks] = await Promise.all([src.campaigns(), src.locks()]);
       const now = Date.now();
       const out = [];
+      const items = [];
       for (const c of cs) {
         const st = await src.state(c.name);
-        if (st) out.push(overview(c, st, locks, now));
+        if (!st) continue;
+        const e = overview(c, st, locks, now);
+        out.push(e);
+        items.push({ campaign: c, counts: e.counts });
       }
-      return out;
+      const health = await loopHealthOf(src, items);
+      return out.map((e) => ({ ...e, ...(health.has(e.campaign) ? { loop: health.get(e.campaign) } : {}) }));
     },
     '/api/grid': async (q) => {
       const { c, st } = await campaignOf(q);
-      return grid(c, st, gridFilter(q), await src.locks());
+      const locks = await src.locks();
+      const { counts } = overview(c, st, locks, Date.now());
+      const loop = (await loopHealthOf(src, [{ campaign: c, counts }])).get(c.name);
+      return { ...grid(c, st, gridFilter(q), locks), ...(loop ? { loop } : {}) };
     },
     '/api/status': async (q) => {
       const { c, st } = await campaignOf(q);
-      return statusOf(c, st, gridFilter(q), await src.locks());
+      const r = statusOf(c, st, gridFilter(q), await src.locks());
+      const loop = src.loopHealth ? loopOf(c, r.totals, await src.loopHealth()) : undefined;
+      return loop ? { ...r, loop } : r;
     },
     '/api/run': async (q) => {
       const { c, st } = await campaignOf(q);

@@ -3,6 +3,7 @@
  * watches a cheap fingerprint query for changes; `memorySource` wraps the live state of a running daemon
  * (`automation --daemon --serve PORT`), adding no InfluxDB load.
  */
+import { readLoopHealth, type LoopHealthInput } from '../core/loops.js';
 import type { CampaignState } from '../core/dashboard.js';
 import type { Campaign } from '../domain/campaign.js';
 import type { LockRecord } from '../domain/jobs.js';
@@ -31,6 +32,8 @@ export interface DashboardSource {
   pruned?(campaign: string): Promise<PruneMarker | undefined>;
   changed(listener: () => void): () => void;
   close(): void;
+  /** Heartbeats and lease claims (loop health); read fresh at every call. */
+  loopHealth?: () => Promise<LoopHealthInput>;
 }
 
 function listeners(): { add(l: () => void): () => void; fire(): void; size(): number } {
@@ -140,6 +143,7 @@ export function storeSource(
       return p;
     },
     history: (c, run) => runHistory(store, c, run),
+    loopHealth: () => readLoopHealth(store),
     pruned: (c) => lastPrune(store, c),
     changed: (l) => ls.add(l),
     close: () => clearInterval(timer),

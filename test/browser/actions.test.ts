@@ -170,6 +170,33 @@ describe('dashboard actions', () => {
     }
   });
 
+  it('reprocesses with dependents when the body says so ("withDependents" checked first)', async () => {
+    await createCampaign(ctx, { campaign: 'deps' });
+    await ctx.store.write([
+      rtypePoint('deps', 'all', { global: true }, ['A', 'B'], []),
+      workflowPoint('deps', spec),
+      workflowPoint('deps', { ...simpleWorkflow('B'), dependsOn: ['A'] }),
+      runStatePoint('deps', { run: 5, workflow: 'A', status: 'done', attempt: 1, tries: 1 }),
+      runStatePoint('deps', { run: 5, workflow: 'B', status: 'done', attempt: 1, tries: 1 }),
+    ]);
+    const body = { campaign: 'deps', workflow: 'A', runs: [5], mode: 'all' };
+    const bad = await post('reprocess', { ...body, withDependents: 'yes' }, TOKEN);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/"withDependents" must be true or false/);
+    const statuses = async () =>
+      [...(await ctx.store.runStates('deps')).values()].map((s) => `${s.workflow}:${s.status}`).sort();
+    expect(await statuses()).toEqual(['A:done', 'B:done']);
+    const r = await post('reprocess', { ...body, withDependents: true }, TOKEN);
+    expect(r.status).toBe(200);
+    const answer = (await r.json()) as {
+      changed: unknown[];
+      dependents: { workflow: string; changed: unknown[] }[];
+    };
+    expect(answer.changed).toHaveLength(1);
+    expect(answer.dependents.map((x) => [x.workflow, x.changed.length])).toEqual([['B', 1]]);
+    expect(await statuses()).toEqual(['A:reprocess', 'B:reprocess']);
+  });
+
   it('matches tokens by name', () => {
     const t = parseTokens('ana:one-0123456789abcdef,bob:two-0123456789abcdef');
     expect(tokenName(t, 'two-0123456789abcdef')).toBe('bob');

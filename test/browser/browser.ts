@@ -6,6 +6,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { WorkflowSpec } from '../../src/domain/workflow.js';
 import { BIN } from '../helpers/cli.js';
 import { ROOT } from '../helpers/ctx.js';
+import { workflowSpec } from '../helpers/fixtures.js';
 
 export const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'browser');
 
@@ -57,13 +58,5 @@ export function stop(child: ChildProcess): Promise<void> {
 
 /** A minimal workflow definition for dashboard tests. */
 export function simpleWorkflow(name: string): WorkflowSpec {
-  return {
-    name,
-    command: 'true',
-    backend: 'local',
-    resources: {},
-    dependsOn: [],
-    maxRetries: 0,
-    granularity: { kind: 'run' },
-  };
+  return workflowSpec(name, { maxRetries: 0 });
 }

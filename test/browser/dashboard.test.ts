@@ -159,6 +159,35 @@ describe('dashboard in Chromium', () => {
     await p.close();
   });
 
+  it('marks a stale result in the grid (a mark, not colour alone) and says on the run page what it was made from', async () => {
+    const p = await page();
+    // reco of 386002 re-ran (attempt 2): mon's result, made from attempt 1, is stale
+    await store.write([
+      runStatePoint('rereco', { run: 386002, workflow: 'reco', status: 'done', attempt: 2, tries: 1 }),
+    ]);
+    await p.goto(`${serve.url}campaign/rereco?min=386002&max=386003`);
+    const cell = (run: number) => p.locator(`#grid .grid-row[data-run="${run}"] a.cell[data-wf="mon"]`);
+    await p.waitForFunction(() =>
+      document
+        .querySelector('#grid .grid-row[data-run="386002"] a.cell[data-wf="mon"]')
+        ?.classList.contains('stale'),
+    );
+    expect(await cell(386002).textContent()).toBe('D!');
+    expect(await cell(386002).getAttribute('aria-label')).toMatch(/stale: its inputs changed/);
+    expect(await cell(386003).textContent()).toBe('D');
+    expect(await cell(386003).getAttribute('class')).not.toMatch(/stale/);
+    expect(await p.locator('.legend-item[data-status="stale"]').textContent()).toBe('!stale 1');
+    await screenshot(p, 'grid-stale');
+    await p.goto(`${serve.url}run/rereco/386002`);
+    const mon = p.locator('#run section[data-workflow="mon"]');
+    await mon.locator('.made-from').waitFor();
+    expect(await mon.locator('.made-from').textContent()).toBe('made from reco attempt 1');
+    expect(await mon.locator('.why').textContent()).toContain(
+      'stale: reco re-ran (attempt 2); this result used attempt 1',
+    );
+    await p.close();
+  });
+
   it('shows hostile values as text and runs none of them', async () => {
     const p = await page();
     await p.goto(`${serve.url}run/rereco/386012`);

@@ -220,6 +220,24 @@ const cases: [string, string[], number, RegExp][] = [
     /job directory '\/proc\/jobs' is not usable \(ENOENT\): give a writable directory with --job-root/,
   ],
   [
+    'an unknown on_input_change in a campaign file',
+    ['apply', 'follow.json'],
+    1,
+    /follow\.json: workflow 'b': 'on_input_change' must be "mark" or "reprocess" \(got "always"\)/,
+  ],
+  [
+    'job done --output holding a line break',
+    ['job', 'done', '--campaign', C, '--workflow', 'ecal-reco', '--run', '378008', '--output', 'a\nb'],
+    2,
+    /--output: output "a\\nb" holds a line break: give one output per value/,
+  ],
+  [
+    'reprocess --with-dependents of an unknown workflow',
+    ['reprocess', '--campaign', C, '--workflow', 'nope', '--runs', '378008', '--with-dependents'],
+    1,
+    /unknown workflow 'nope' in campaign 'test_rereco'/,
+  ],
+  [
     'status --limit -1',
     ['status', '--campaign', C, '--limit', '-1'],
     2,
@@ -276,6 +294,17 @@ describe('bad input: a clear one-line error, a non-zero exit, and no write', () 
       }),
     );
     writeFileSync(path.join(cwd, 'bad.txt'), '378008\n378009-378011\n');
+    writeFileSync(
+      path.join(cwd, 'follow.json'),
+      JSON.stringify({
+        campaign: C,
+        rtypes: { all: { workflows: ['a', 'b'] } },
+        workflows: {
+          a: { command: 'echo a' },
+          b: { command: 'echo b', depends_on: ['a'], on_input_change: 'always' },
+        },
+      }),
+    );
   });
 
   it.each(cases)('%s', async (_name, args, code, message) => {

@@ -4,15 +4,23 @@
  * than by the timer — on the local backend and on a real Slurm; the loop works from any working directory
  * (default state directory under XDG_STATE_HOME); job credentials never reach a file.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlurm } from '../helpers/batch.js';
-import { BIN, spawnCli } from '../helpers/cli.js';
+import { spawnCli } from '../helpers/cli.js';
 import { makeRun } from '../helpers/fixtures.js';
 import { freshDb } from '../helpers/influx.js';
-import { cli, loggingCommand, loopEnv, ok, statusOf, writeCampaign, type LoopEnv } from '../helpers/loop.js';
+import {
+  cli,
+  daemonWithDashboard,
+  loggingCommand,
+  loopEnv,
+  ok,
+  statusOf,
+  writeCampaign,
+  type LoopEnv,
+} from '../helpers/loop.js';
 
 interface JobJson {
   name: string;
@@ -153,32 +161,6 @@ describe('flow on the local backend', () => {
     throw new Error(`not done: ${JSON.stringify((await statusOf(as, campaign)).totals)}`);
   });
 });
-
-/** Starts `automation --daemon --serve 0` and resolves with the dashboard's URL and a stop function. */
-function daemonWithDashboard(
-  e: LoopEnv,
-  campaign: string,
-): Promise<{ url: string; stop: () => Promise<number> }> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'automation', '--daemon', '--interval', '60s', '-c', campaign, '--serve', '0'],
-    {
-      cwd: e.dir,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...e.env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  const exited = new Promise<number>((r) => child.on('exit', (code) => r(code ?? -1)));
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
-      const m = /dashboard at (http:\/\/127\.0\.0\.1:\d+)/.exec(err);
-      if (m?.[1]) resolve({ url: m[1], stop: () => (child.kill('SIGTERM'), exited) });
-    });
-    void exited.then((code) => reject(new Error(`daemon exited (${code}): ${err}`)));
-  });
-}
 
 describe('the daemon serves its own dashboard', () => {
   const db = freshDb('flowserve');

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { JobRecord } from '../../src/domain/jobs.js';
 import type { RunInfo } from '../../src/domain/run.js';
+import type { WorkflowSpec } from '../../src/domain/workflow.js';
 
 /** A global collision run with stable beams, 1 h long, good ECAL; override what the test needs. */
 export function makeRun(run: number, over: Partial<RunInfo> = {}): RunInfo {
@@ -52,6 +53,20 @@ export function smallRegistry(): { file: string; runs: RunInfo[] } {
   const file = path.join(dir, 'registry.json');
   writeFileSync(file, JSON.stringify(runs));
   return { file, runs };
+}
+
+/** A workflow definition running `true` on the local backend, one run per unit; override what the test needs. */
+export function workflowSpec(name: string, o: Partial<WorkflowSpec> = {}): WorkflowSpec {
+  return {
+    name,
+    command: 'true',
+    backend: 'local',
+    resources: {},
+    dependsOn: [],
+    maxRetries: 1,
+    granularity: { kind: 'run' },
+    ...o,
+  };
 }
 
 /** A failed local job rc.c.A.r1.a1 whose stdout, stderr and exit-code file are in the work directory `work`. */

@@ -1,10 +1,11 @@
 /** Helpers for tests of the automation loop: an environment for the CLI, campaign files, passes until settled. */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
 import type { RunInfo } from '../../src/domain/run.js';
-import { runCli, spawnCli, type CliResult } from './cli.js';
+import { BIN, runCli, spawnCli, type CliResult } from './cli.js';
 import { makeRun } from './fixtures.js';
 import { influxUrl } from './influx.js';
 
@@ -73,6 +74,8 @@ export interface StatusJson {
   workflows: string[];
   rows: { run: number; status: Record<string, string | null> }[];
   totals: Record<string, Record<string, number>>;
+  /** Stale done pairs per workflow. */
+  stale?: Record<string, number>;
 }
 
 export async function statusOf(e: LoopEnv, campaign: string): Promise<StatusJson> {
@@ -99,4 +102,31 @@ export async function untilSettled(
   throw new Error(
     `campaign ${campaign} did not settle: ${JSON.stringify((await statusOf(e, campaign)).totals)}`,
   );
+}
+
+/** Starts `automation --daemon --serve 0` and resolves with the dashboard's URL and a stop function. */
+export function daemonWithDashboard(
+  e: LoopEnv,
+  campaign: string,
+  interval = '60s',
+): Promise<{ url: string; stop: () => Promise<number> }> {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'automation', '--daemon', '--interval', interval, '-c', campaign, '--serve', '0'],
+    {
+      cwd: e.dir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...e.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  const exited = new Promise<number>((r) => child.on('exit', (code) => r(code ?? -1)));
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+      const m = /dashboard at (http:\/\/127\.0\.0\.1:\d+)/.exec(err);
+      if (m?.[1]) resolve({ url: m[1], stop: () => (child.kill('SIGTERM'), exited) });
+    });
+    void exited.then((code) => reject(new Error(`daemon exited (${code}): ${err}`)));
+  });
 }

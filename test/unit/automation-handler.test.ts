@@ -63,7 +63,9 @@ describe('renderCommand', () => {
       'timing',
       '2',
       '/data/out/rereco24/timing/gRun2024C-380001-380003',
-      '/eos/reco/380001.root,/eos/reco/380002.root,/eos/laser/a.db',
+      '/eos/reco/380001.root',
+      '/eos/reco/380002.root',
+      '/eos/laser/a.db',
       'gRun2024C-380001-380003',
     ]);
   });
@@ -84,7 +86,7 @@ describe('renderCommand', () => {
     };
     const line = renderCommand('proc --era {era} --campaign {campaign} --out {outdir} {inputs}', nasty);
     expect(line).toBe(
-      `proc --era 'Run 2024C; rm -rf ~' --campaign 'o'\\''brien' --out '/data/$(whoami)/\`id\`/*' '/a b/1.root,x"y'`,
+      `proc --era 'Run 2024C; rm -rf ~' --campaign 'o'\\''brien' --out '/data/$(whoami)/\`id\`/*' '/a b/1.root' 'x"y'`,
     );
     expect(shellWords(line)).toEqual([
       'proc',
@@ -94,8 +96,18 @@ describe('renderCommand', () => {
       "o'brien",
       '--out',
       '/data/$(whoami)/`id`/*',
-      '/a b/1.root,x"y',
+      '/a b/1.root',
+      'x"y',
     ]);
+  });
+
+  it('gives each input as one word, whole: commas, spaces and quotes kept', () => {
+    const u: UnitInfo = {
+      ...unit,
+      inputs: { a: ['/eos/run_900100,v2.root', "it's here.root"], b: ['plain.root'] },
+    };
+    const line = renderCommand('proc {inputs}', u);
+    expect(shellWords(line)).toEqual(['proc', '/eos/run_900100,v2.root', "it's here.root", 'plain.root']);
   });
 
   it('keeps an empty value as one (empty) argument', () => {

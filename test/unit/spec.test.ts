@@ -116,12 +116,37 @@ describe('parseSpec', () => {
       (o) => ((o.rtypes as Record<string, { filter: unknown }>).all!.filter = { global: 'yes' }),
       /run type 'all': filter 'global' must be true or false/,
     ],
+    [
+      'an unknown on_input_change',
+      (o) =>
+        ((o.workflows as Record<string, { on_input_change?: unknown }>)['pi0-mon']!.on_input_change =
+          'rerun'),
+      /workflow 'pi0-mon': 'on_input_change' must be "mark" or "reprocess" \(got "rerun"\)/,
+    ],
+    [
+      'on_input_change "reprocess" without depends_on',
+      (o) =>
+        ((o.workflows as Record<string, { on_input_change?: unknown }>)['ecal-reco']!.on_input_change =
+          'reprocess'),
+      /workflow 'ecal-reco': 'on_input_change' "reprocess" needs 'depends_on'/,
+    ],
   ])('refuses a file with %s', (name, change, re) => {
     const o = clone(base) as unknown as Record<string, unknown>;
     change(o);
     const raw = name === 'not an object' ? [o] : o;
     expect(() => parseSpec(raw, 'campaigns/x.json')).toThrow(UserError);
     expect(() => parseSpec(raw, 'campaigns/x.json')).toThrow(re);
+  });
+
+  it('reads on_input_change (absent: mark, left out of the stored definition)', () => {
+    const o = clone(base) as unknown as { workflows: Record<string, { on_input_change?: string }> };
+    o.workflows['pi0-mon']!.on_input_change = 'reprocess';
+    o.workflows['timing-val']!.on_input_change = 'mark';
+    const spec = parseSpec(o, 'x.json');
+    const wf = (n: string) => spec.workflows.find((w) => w.name === n);
+    expect(wf('pi0-mon')?.onInputChange).toBe('reprocess');
+    expect(wf('timing-val')?.onInputChange).toBe('mark');
+    expect(wf('ecal-reco')).not.toHaveProperty('onInputChange');
   });
 
   it('spells out a dependency cycle', () => {

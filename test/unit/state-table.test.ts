@@ -9,8 +9,9 @@ const st = (run: number, workflow: string, i: number): RunState => ({
   status: RUN_STATUSES[i % RUN_STATUSES.length] ?? 'new',
   attempt: i % 4,
   tries: i % 3,
-  outputs: i % 2 ? [`/o/${run}.a`, `/o/${run}.b`] : [],
+  outputs: i % 2 ? [`/o/${run}.a`, `/o/${run},v2 b.root`] : [],
   reason: i % 5 ? '' : `why ${i}`,
+  ...(i % 7 ? {} : { inputsFrom: `{"u":"r${run}","f":[]}` }),
   time: 1_700_000_000_000 + i,
 });
 
@@ -45,6 +46,7 @@ describe('StateTable batches loaded lazily (snapshot chunks)', () => {
     outputs: Array.from({ length: n }, (_, i) => `/o/${tag}${i}.root`),
     reason: Array.from({ length: n }, (_, i) => (i % 2 ? `r${i}` : '')),
     time: Array.from({ length: n }, (_, i) => 1_700_000_000_000 + i),
+    inputsFrom: Array.from({ length: n }, () => ''),
   });
 
   it('gives statuses without loading, loads a batch once on the first full read, and keeps pairs set since', () => {

@@ -6,22 +6,14 @@ import { describe, expect, it } from 'vitest';
 import type { Campaign } from '../../src/domain/campaign.js';
 import type { JobRecord, LockRecord } from '../../src/domain/jobs.js';
 import { planPass } from '../../src/domain/planner.js';
+import { encodeProvenance } from '../../src/domain/provenance.js';
 import { stateKey, type RegisteredRun, type RunState } from '../../src/domain/state.js';
 import type { RunStatus } from '../../src/domain/status.js';
 import { explainRun, WHY_KINDS, type WhyInput, type WhyKind } from '../../src/domain/why.js';
-import type { Granularity, WorkflowSpec } from '../../src/domain/workflow.js';
-import { makeRun } from '../helpers/fixtures.js';
+import type { WorkflowSpec } from '../../src/domain/workflow.js';
+import { makeRun, workflowSpec } from '../helpers/fixtures.js';
 
-const wf = (name: string, o: Partial<WorkflowSpec> = {}): WorkflowSpec => ({
-  name,
-  command: 'true',
-  backend: 'local',
-  resources: {},
-  dependsOn: [],
-  maxRetries: 1,
-  granularity: { kind: 'run' } as Granularity,
-  ...o,
-});
+const wf = workflowSpec;
 
 function campaign(
   workflows: WorkflowSpec[],
@@ -213,6 +205,31 @@ describe('why', () => {
     expect(kindOf(i, 1, 'A')).toBe('in-flight-limit');
     seen.add('in-flight-limit');
     expect(kindOf({ ...i, maxInFlight: 2 }, 1, 'A')).toBe('ready');
+  });
+
+  it('a done result whose parent re-ran is stale: said so, with what it was made from', () => {
+    const from = (attempt: number) =>
+      encodeProvenance({
+        unit: 'r100',
+        from: [{ workflow: 'A', run: 100, attempt, outputs: ['/a,1.root'] }],
+      });
+    const i = input(campaign(AB), [
+      st(100, 'A', 'done', { attempt: 2 }),
+      st(100, 'B', 'done', { attempt: 1, inputsFrom: from(1) }),
+    ]);
+    expectKind(i, 100, 'B', 'stale');
+    const a = explainRun(i, 100, 'B').answers[0];
+    expect(a?.text).toBe('done, but stale: A re-ran (attempt 2); this result used attempt 1');
+    expect(a?.madeFrom?.from).toEqual([{ workflow: 'A', run: 100, attempt: 1, outputs: ['/a,1.root'] }]);
+    const fresh = {
+      ...i,
+      states: new Map(i.states).set(
+        stateKey(100, 'B'),
+        st(100, 'B', 'done', { attempt: 1, inputsFrom: from(2) }),
+      ),
+    };
+    expect(kindOf(fresh, 100, 'B')).toBe('done');
+    expect(explainRun(fresh, 100, 'B').answers[0]?.text).toBe('done (made from A attempt 2)');
   });
 
   it('has covered every kind', () => {

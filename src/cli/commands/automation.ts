@@ -5,6 +5,7 @@ import type { Config } from '../../config.js';
 import { parseDuration } from '../../domain/duration.js';
 import { parseRange } from '../../domain/selectors.js';
 import { TransientError, UsageError } from '../../errors.js';
+import { runctrlVersion } from '../../version.js';
 import type { Metrics, MetricsServer } from '../../automation/metrics.js';
 import type { Ctx } from '../../core/context.js';
 import type { Store } from '../../store/store.js';
@@ -27,6 +28,11 @@ function forwardedEnv(env: NodeJS.ProcessEnv, names: string[]): Record<string, s
     if (v !== undefined) out[n] = v;
   }
   return out;
+}
+
+/** Three intervals, at least 30 s: at --interval 60s a stand-by takes over within about 4 minutes. */
+export function defaultLeaseTtl(intervalMs: number): number {
+  return Math.max(3 * intervalMs, 30_000);
 }
 
 function printReport(io: Io, r: PassReport): void {
@@ -72,6 +78,10 @@ function printReport(io: Io, r: PassReport): void {
   }
   for (const f of r.failures) io.out(`FAILED ${f.campaign}/${f.workflow} run ${f.run}: ${f.reason}`);
   for (const p of r.problems) io.out(`problem: ${p}`);
+  for (const k of r.skipped ?? [])
+    io.out(
+      `skipped campaign ${k.campaign}: held by another loop (${k.holder}, lease until ${new Date(k.until).toISOString()})`,
+    );
   for (const c of r.campaigns) {
     if (c.undefinedWorkflows.length)
       io.out(
@@ -296,7 +306,8 @@ export const automationCommand = defineCommand({
       })
       .option('lease-ttl', {
         type: 'string',
-        describe: 'lease lifetime (default: 3 intervals, at least 10m)',
+        describe:
+          "lease lifetime: a stand-by loop takes over a dead one's campaigns after this (default: 3 intervals, at least 30s)",
       })
       .check((a) => {
         checkInt(a.maxInFlight, '--max-in-flight', 1);
@@ -390,9 +401,8 @@ export const automationCommand = defineCommand({
           ...(a.junit ? { junit: a.junit } : {}),
           webhooks: config.webhooks,
           stateDir: config.stateDir,
-          leaseTtlMs: a.leaseTtl
-            ? parseDuration(a.leaseTtl, '--lease-ttl')
-            : Math.max(3 * intervalMs, 600_000),
+          leaseTtlMs: a.leaseTtl ? parseDuration(a.leaseTtl, '--lease-ttl') : defaultLeaseTtl(intervalMs),
+          version: runctrlVersion(),
           ...(a.campaign ? { campaigns: a.campaign } : {}),
           dryRun: a.dryRun,
           ignoreLocks: a.ignoreLocks,

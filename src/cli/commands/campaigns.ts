@@ -2,6 +2,7 @@ import type { ActivationResult } from '../../core/campaigns.js';
 import { RUN_STATUSES } from '../../domain/status.js';
 import { contextFrom } from '../context.js';
 import { campaignOption, defineCommand, jsonOption } from '../define.js';
+import { lastPassCell, loopCell, oldestCell, staleLine } from '../health-format.js';
 import { json, table, type Io } from '../io.js';
 
 const core = () => import('../../core/campaigns.js');
@@ -48,7 +49,18 @@ export const listCommand = defineCommand({
     if (list.length === 0) return io.out(`no campaigns in database '${ctx.store.db}'`);
     io.out(
       table(
-        ['campaign', 'state', 'workflows', 'runs', ...RUN_STATUSES, 'priority', 'malformed'],
+        [
+          'campaign',
+          'state',
+          'workflows',
+          'runs',
+          ...RUN_STATUSES,
+          'priority',
+          'loop',
+          'last pass',
+          'oldest job',
+          'malformed',
+        ],
         list.map((c) => [
           c.campaign,
           c.activity,
@@ -58,10 +70,17 @@ export const listCommand = defineCommand({
           c.runs,
           ...RUN_STATUSES.map((s) => c.counts[s]),
           c.priority,
+          loopCell(c.loop),
+          lastPassCell(io, c.loop),
+          oldestCell(c.loop),
           c.malformed,
         ]),
       ),
     );
+    for (const c of list) {
+      const line = staleLine(io, c.campaign, c.loop);
+      if (line) io.out(line);
+    }
   },
 });
 

@@ -1,6 +1,7 @@
 /** Commands of the automation loop and the operator actions on runs, jobs, outputs and locks. */
 import type { CommandFactory } from '../define.js';
 import { automationCommand } from './automation.js';
+import { loopsCommand } from './loops.js';
 import { failuresCommand } from './failures.js';
 import {
   jobCommand,
@@ -23,5 +24,6 @@ export const extraCommands: CommandFactory[] = [
   lockCommand,
   unlockCommand,
   locksCommand,
+  loopsCommand,
   failuresCommand,
 ];

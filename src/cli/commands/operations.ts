@@ -30,9 +30,19 @@ export const reprocessCommand = defineCommand({
       .option('workflow', { alias: 'w', type: 'string', demandOption: true, describe: 'workflow' })
       .option('mode', { type: 'string', choices: REPROCESS_MODES, default: 'failed' as const })
       .option('dry-run', { type: 'boolean', default: false })
+      .option('with-dependents', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'also mark every pair downstream of these runs (transitively; era and group workflows by whole units), in one write',
+      })
       .example(
         '$0 --db ecal_rerecos_v1 reprocess --campaign test_rereco --workflow pi0-mon --era Run2024C --mode all',
         '',
+      )
+      .example(
+        '$0 --db ecal_rerecos_v1 reprocess -c test_rereco -w ecal-reco --era Run2024C --mode all --with-dependents --dry-run',
+        'what would be marked, per workflow',
       ),
   handler: async (a, io) => {
     const { ctx } = await contextFrom(a, io);
@@ -44,9 +54,12 @@ export const reprocessCommand = defineCommand({
       selector: selectorFrom(a),
       mode: modeArg(a.mode, '--mode'),
       dryRun: a.dryRun,
+      withDependents: a.withDependents,
     });
-    if (a.json) io.out(json(r));
-    else printEdit(io, r, 'set to reprocess');
+    if (a.json) return io.out(json(r));
+    printEdit(io, r, 'set to reprocess');
+    for (const d of r.dependents ?? []) printEdit(io, d, 'set to reprocess (dependent)');
+    if (r.dependents?.length === 0) io.out('no pair downstream of these runs');
   },
 });
 
@@ -186,7 +199,11 @@ export const jobCommand = defineCommand({
       .option('workflow', { alias: 'w', type: 'string', demandOption: true })
       .option('run', { alias: 'r', type: 'number', demandOption: true })
       .option('id', { type: 'string', describe: 'attempt number or job name (default: the latest attempt)' })
-      .option('output', { type: 'array', string: true, describe: 'outputs, comma-separated' })
+      .option('output', {
+        type: 'string',
+        array: true,
+        describe: 'an output (kept whole: commas and spaces included); repeat for several',
+      })
       .option('reason', { type: 'string' })
       .example(
         'runctrl job done --campaign prompt --workflow pi0-mon --run 380241 --id 1 --output /eos/x.root',
@@ -202,7 +219,7 @@ export const jobCommand = defineCommand({
       run: a.run,
       status: a.state,
       ...(a.id !== undefined ? { id: a.id } : {}),
-      ...(a.output ? { outputs: splitNames(a.output) } : {}),
+      ...(a.output ? { outputs: a.output.map(String) } : {}),
       ...(a.reason ? { reason: a.reason } : {}),
     });
     io.out(a.json ? json(j) : `job ${j.name}: ${j.status}`);

@@ -3,6 +3,7 @@ import { INJECT_MODES, type InjectMode } from '../../domain/inject-plan.js';
 import { DISPLAY_STATUSES } from '../../domain/blocked.js';
 import { contextFrom } from '../context.js';
 import { campaignOption, defineCommand, jsonOption, runSelectorOptions } from '../define.js';
+import { statusLoopLine } from '../health-format.js';
 import { json, table } from '../io.js';
 import { selectorFrom } from '../selectors.js';
 
@@ -105,7 +106,12 @@ export const statusCommand = defineCommand({
       io.out(
         table(
           ['run', 'fill', 'era', ...r.workflows],
-          shown.map((x) => [x.run, x.fill, x.era, ...r.workflows.map((w) => x.status[w] ?? '-')]),
+          shown.map((x) => [
+            x.run,
+            x.fill,
+            x.era,
+            ...r.workflows.map((w) => (x.stale?.includes(w) ? 'done (stale)' : (x.status[w] ?? '-'))),
+          ]),
         ),
       );
       if (shown.length < r.rows.length)
@@ -113,10 +119,11 @@ export const statusCommand = defineCommand({
     } else io.out(`no runs in campaign '${r.campaign}' for this selection`);
     io.out(
       table(
-        ['workflow', ...DISPLAY_STATUSES],
-        r.workflows.map((w) => [w, ...DISPLAY_STATUSES.map((s) => r.totals[w]?.[s] ?? 0)]),
+        ['workflow', ...DISPLAY_STATUSES, 'stale'],
+        r.workflows.map((w) => [w, ...DISPLAY_STATUSES.map((s) => r.totals[w]?.[s] ?? 0), r.stale[w] ?? 0]),
       ),
     );
+    if (r.loop) io.out(statusLoopLine(io, r.loop));
     if (r.malformed > 0)
       io.out(`${r.malformed} malformed point(s) skipped: see the warnings above (docs/malformed-points.md)`);
   },

@@ -8,7 +8,8 @@
 import { byWorkflow } from './actions.js';
 import { confirmAction } from './confirm.js';
 import { api, fmtTime, h, link, zoneLabel } from './dom.js';
-import type { DisplayStatus, Grid, PairInfo } from './types.js';
+import { loopLine } from './loop.js';
+import type { CampaignHealth, DisplayStatus, Grid, PairInfo } from './types.js';
 
 export const ROW_H = 20;
 const FILTERS = ['era', 'min', 'max', 'rtype', 'status', 'workflow'] as const;
@@ -46,6 +47,7 @@ export async function gridPage(
     rows,
   );
   const info = h('p', { class: 'muted', id: 'grid-info' });
+  const loopSlot = h('div', {});
   const tip = h('div', { class: 'tip', id: 'cell-tip', role: 'tooltip', hidden: '' });
   const c = encodeURIComponent(campaign);
   root.append(
@@ -59,6 +61,7 @@ export async function gridPage(
       ' · ',
       link(`/charts/${c}`, 'charts'),
     ),
+    loopSlot,
     form,
     legend,
     info,
@@ -179,8 +182,12 @@ export async function gridPage(
       const v = cur.get(k);
       if (v) params[k] = v;
     }
-    g = await api<Grid>('grid', params);
+    const got = await api<Grid & { loop?: CampaignHealth }>('grid', params);
+    g = got;
     renderLegend(legend, g);
+    const line = loopLine(got.loop);
+    if (line) line.id = 'loop';
+    loopSlot.replaceChildren(...(line ? [line] : []));
     info.textContent = `${g.total} run(s) × ${g.workflows.length} workflow(s)`;
     head.replaceChildren(
       h('span', { class: 'c-run' }, 'run'),
@@ -243,6 +250,7 @@ function renderRows(
   const out: HTMLElement[] = [];
   const nw = g.workflows.length;
   const c = encodeURIComponent(g.campaign);
+  const stale = new Set(g.stale ?? []);
   for (let i = from; i < to; i++) {
     const run = g.runs[i] ?? 0;
     const row = h('div', { class: 'grid-row', 'data-run': String(run), 'data-i': String(i) });
@@ -259,12 +267,17 @@ function renderRows(
       const a = document.createElement('a');
       a.href = `/run/${c}/${run}#${encodeURIComponent(wf)}`;
       a.setAttribute('data-nav', '');
-      a.className = `cell st-${st ?? 'none'}${selected.has(`${wf} ${run}`) ? ' selected' : ''}`;
+      const old = stale.has(i * nw + k);
+      a.className = `cell st-${st ?? 'none'}${old ? ' stale' : ''}${selected.has(`${wf} ${run}`) ? ' selected' : ''}`;
       a.setAttribute('data-wf', wf);
       a.setAttribute('data-k', String(k));
-      a.setAttribute('aria-label', `run ${run} ${wf}: ${st ?? 'no status'}`);
+      a.setAttribute(
+        'aria-label',
+        `run ${run} ${wf}: ${st ?? 'no status'}${old ? ', stale: its inputs changed' : ''}`,
+      );
       a.tabIndex = i === focus.row && k === focus.col ? 0 : -1;
-      if (st) a.textContent = LETTER[st];
+      // a stale result: its letter and a mark (and a hatch), not a colour alone
+      if (st) a.textContent = old ? `${LETTER[st]}!` : LETTER[st];
       row.append(a);
     }
     out.push(row);
@@ -320,6 +333,12 @@ function renderLegend(el: HTMLElement, g: Grid): void {
       { class: 'legend-item' },
       h('span', { class: 'swatch st-none', 'aria-hidden': 'true' }),
       'no status',
+    ),
+    h(
+      'span',
+      { class: 'legend-item', 'data-status': 'stale' },
+      h('span', { class: 'swatch st-done stale', 'aria-hidden': 'true' }, '!'),
+      `stale ${g.stale?.length ?? 0}`,
     ),
   );
   el.querySelectorAll('a').forEach((a, i) => {

@@ -21,6 +21,7 @@ import { confirmAction } from './confirm.js';
 import { failuresPage } from './failures.js';
 import { gridHref, gridPage } from './grid.js';
 import type { Job, LogTail, Lock, Overview, RunPage } from './types.js';
+import { loopLine } from './loop.js';
 
 const app = document.getElementById('app') as HTMLElement;
 const live = document.getElementById('live') as HTMLElement;
@@ -87,6 +88,7 @@ function campaignCard(c: Overview): HTMLElement {
       h('span', { class: `badge ${c.activity}` }, c.activity),
     ),
     h('p', { class: 'desc' }, clip(c.description, 300)),
+    ...[loopLine(c.loop)].filter((x) => x !== undefined),
     ...bars,
     h(
       'p',
@@ -192,9 +194,10 @@ function workflowCard(
       ' ',
       h('span', { class: `badge st-${shown}` }, w.why.blocked ? 'blocked' : (w.status ?? 'no status')),
     ),
-    w.status === 'done'
+    w.status === 'done' && w.why.kind !== 'stale'
       ? null
       : h('p', { class: `why why-${w.why.kind}` }, h('strong', {}, 'why: '), clip(w.why.text, 500)),
+    w.madeFrom ? h('p', { class: 'made-from' }, clip(w.madeFrom, 500)) : null,
     h('h3', {}, 'history'),
     table(
       [timeHead(), 'status', 'attempt', 'tries', 'reason'],
@@ -227,6 +230,7 @@ function actionBar(campaign: string, run: number, workflow: string): HTMLElement
     'p',
     { class: 'actions' },
     btn('reprocess', () => void act('reprocess', { mode: 'all' })),
+    btn('reprocess with dependents', () => void act('reprocess', { mode: 'all', withDependents: true })),
     btn('reset', () => void act('reset')),
     btn('lock', () => void act('lock', { fromRun: run }, true)),
     btn('unlock', () => void act('unlock')),
@@ -508,5 +512,8 @@ es.addEventListener('change', () => {
   void refresh?.().catch(() => undefined);
 });
 es.addEventListener('open', () => (live.textContent = 'live'));
+// a dead loop writes nothing, so no change event comes: the page is read again now and then, so that the
+// loop's age (and its turning stale) shows
+setInterval(() => void refresh?.().catch(() => undefined), 30_000);
 es.addEventListener('error', () => (live.textContent = 'reconnecting…'));
 void route();

@@ -11,3 +11,4 @@ export type {
 export type { FailuresResult as Failures } from '../../core/failures.js';
 export type { PairInfo } from '../../core/view.js';
 export type { LogTail } from '../logs.js';
+export type { CampaignHealth } from '../../domain/loop-health.js';
