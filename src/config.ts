@@ -127,6 +127,12 @@ export function resolveConfig(
     const shown = influxUrl.replace(/\/\/[^/@]*@/, '//***@');
     throw new UserError(`invalid InfluxDB URL '${shown}': give it as http(s)://host:port`);
   }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    const shown = influxUrl.replace(/\/\/[^/@]*@/, '//***@');
+    throw new UserError(
+      `invalid InfluxDB URL '${shown}': only http:// and https:// are supported (give it as http(s)://host:port)`,
+    );
+  }
   if (parsed.username || parsed.password) {
     throw new UserError(
       'put no credentials in the InfluxDB URL: set RUNCTRL_INFLUXDB_USER and RUNCTRL_INFLUXDB_PASSWORD instead',

@@ -6,6 +6,7 @@
  */
 import type { JobRecord } from '../domain/jobs.js';
 import type { RegisteredRun, RunState } from '../domain/state.js';
+import { pointId, type MalformedPoint } from '../store/malformed.js';
 import type { CampaignReadResult, Store } from '../store/store.js';
 import { fault } from './fault.js';
 
@@ -20,6 +21,8 @@ export class StateCache {
       states: Map<string, RunState>;
       registered: Map<number, RegisteredRun>;
       jobs: Map<string, JobRecord>;
+      /** Malformed points the reads skipped and no newer valid point superseded (docs/malformed-points.md). */
+      malformed: MalformedPoint[];
       readAt: number;
       /** When the last full pass read (its reads overlap the previous full pass's by overlapMs). */
       fullReadAt: number;
@@ -93,15 +96,17 @@ export async function loadCampaignState(
 }> {
   const hit = cache?.entries.get(campaign);
   if (!hit || !cache || now - hit.loadedAt > cache.fullReloadMs) {
-    const { states, registered, jobs, readAt } = await freshRead(store, campaign, now, o);
-    cache?.entries.set(campaign, { states, registered, jobs, readAt, fullReadAt: readAt, loadedAt: now });
+    const { states, registered, jobs, readAt, malformed } = await freshRead(store, campaign, now, o);
+    const entry = { states, registered, jobs, malformed, readAt, fullReadAt: readAt, loadedAt: now };
+    cache?.entries.set(campaign, entry);
     return { states, registered, jobs };
   }
   const since = o.wake ? hit.readAt - cache.wakeOverlapMs : hit.fullReadAt - cache.overlapMs;
+  const malformed: MalformedPoint[] = [];
   const [states, registered, jobs] = await Promise.all([
-    store.runStates(campaign, { since }),
-    store.registeredRuns(campaign, { since }),
-    store.jobs(campaign, { since }),
+    store.runStates(campaign, { since, malformed }),
+    store.registeredRuns(campaign, { since, malformed }),
+    store.jobs(campaign, { since, malformed }),
   ]);
   for (const [k, s] of states) {
     const cur = hit.states.get(k);
@@ -112,7 +117,29 @@ export async function loadCampaignState(
     const cur = hit.jobs.get(k);
     if (!cur || j.time >= cur.time) hit.jobs.set(k, j);
   }
+  hit.malformed = stillMalformed(hit, [...hit.malformed, ...malformed]);
   hit.readAt = now;
   if (!o.wake) hit.fullReadAt = now;
   return hit;
+}
+
+/** The malformed points (once each) whose entity has no valid point as new as them in the state. */
+function stillMalformed(
+  st: { states: Map<string, RunState>; jobs: Map<string, JobRecord> },
+  points: readonly MalformedPoint[],
+): MalformedPoint[] {
+  const out = new Map<string, MalformedPoint>();
+  for (const p of points) {
+    const e = p.entity;
+    const valid =
+      e === undefined
+        ? undefined
+        : p.measurement === 'run'
+          ? st.states.get(e)
+          : p.measurement === 'job'
+            ? st.jobs.get(e)
+            : undefined;
+    if (!valid || valid.time < p.time) out.set(pointId(p), p);
+  }
+  return [...out.values()];
 }

@@ -10,6 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Campaign } from '../domain/campaign.js';
 import { isTransient, UserError } from '../errors.js';
+import { SnapshotCorrupt } from '../store/snapshot.js';
 import { backoffDelay, sleep } from '../util/retry.js';
 import { junitXml } from './junit.js';
 import { STALE_INTERVALS } from '../domain/loop-health.js';
@@ -232,7 +233,8 @@ class Loop {
   private async failed(err: unknown, t0: number, full: boolean): Promise<boolean> {
     // what the failed pass changed in memory may not have reached the database: read everything again
     this.deps.cache?.entries.clear();
-    if (!isTransient(err)) throw err;
+    // a forged snapshot found undecodable: its generation is refused, the next pass reads the history
+    if (!isTransient(err) && !(err instanceof SnapshotCorrupt)) throw err;
     this.failures++;
     this.o.metrics?.passFailed(this.failures, Date.now() - t0, !full);
     const log = this.deps.log ?? (() => undefined);

@@ -37,6 +37,7 @@ export async function contextFrom(argv: GlobalArgs, io: Io): Promise<{ ctx: Ctx;
   const config = configFrom(argv, io);
   if (config.verbose) io.err(`runctrl: settings ${JSON.stringify(redactedConfig(config))}`);
   const [store, { openRunSource }] = await Promise.all([storeFrom(config), import('../sources/index.js')]);
+  store.onMalformed = (line) => io.err(line);
   let source: RunSource | undefined;
   return {
     config,

@@ -80,8 +80,10 @@ function plainProgress(io: Io, everyMs: number): FlowProgress {
       shown = last;
       at = Date.now();
     },
+    // stop may be called more than once (after the loop and again on the way out): the last line is printed once
     stop: () => {
       if (last !== '' && last !== shown) io.err(last);
+      shown = last;
     },
   };
 }

@@ -1,6 +1,7 @@
 /** Where the CLI prints. Tests pass their own to capture output. */
 import { createRequire } from 'node:module';
 import type CliTable3 from 'cli-table3';
+import { visible, visibleLines } from '../domain/text.js';
 
 // cli-table3 (CommonJS) is loaded on the first table printed, not at every CLI start
 const load = createRequire(import.meta.url);
@@ -23,10 +24,19 @@ export const processIo: Io = {
   cwd: process.cwd(),
 };
 
+/**
+ * What the CLI prints, made safe for a terminal: control and bidi characters of stored text (reasons, outputs,
+ * names, errors) shown as escapes, never written raw (src/domain/text.ts). JSON stays valid JSON.
+ */
+export function terminalIo(io: Io): Io {
+  return { ...io, out: (t) => io.out(visibleLines(t)), err: (t) => io.err(visibleLines(t)) };
+}
+
 export function table(head: string[], rows: (string | number)[][]): string {
   Table ??= load('cli-table3') as typeof CliTable3;
   const t = new Table({ head, style: { head: [], border: [] } });
-  for (const r of rows) t.push(r.map((c) => String(c)));
+  // a cell is one value: a line feed in it is escaped too, so that it cannot forge a row
+  for (const r of rows) t.push(r.map((c) => visible(String(c))));
   return t.toString();
 }
 

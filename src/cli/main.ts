@@ -9,7 +9,7 @@ import { PROJECT_ROOT } from '../config.js';
 import { describeError, UsageError } from '../errors.js';
 import type { GlobalArgs } from './context.js';
 import type { CommandFactory } from './define.js';
-import { processIo, type Io } from './io.js';
+import { processIo, terminalIo, type Io } from './io.js';
 import { createCommand, deactivateCommand, listCommand, reactivateCommand } from './commands/campaigns.js';
 import { rtypeCreateCommand, rtypeListCommand, rtypeUpdateCommand } from './commands/rtypes.js';
 import { applyCommand, injectCommand, statusCommand } from './commands/runs.js';
@@ -116,7 +116,8 @@ function wantsHelp(argv: readonly string[]): boolean {
 }
 
 /** Runs the CLI; resolves to the exit code. Errors print as one line (stack only for internal errors). */
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+export async function main(argv: string[], rawIo: Io = processIo): Promise<number> {
+  const io = terminalIo(rawIo);
   try {
     const y = createCli(argv, io);
     await y.parseAsync(argv, {}, (_err, _argv, output) => {

@@ -3,6 +3,7 @@ import { DEFAULT_FILTER, describeFilter } from '../domain/filter.js';
 import { checkName } from '../domain/names.js';
 import { emptyCounts, type RunStatus } from '../domain/status.js';
 import { UserError } from '../errors.js';
+import type { MalformedPoint } from '../store/malformed.js';
 import { campaignPoint, rtypePoint } from '../store/schema.js';
 import { campaignHealth, type CampaignHealth } from '../domain/loop-health.js';
 import type { Ctx } from './context.js';
@@ -55,11 +56,18 @@ export interface CampaignSummary {
   workflows: string[];
   runs: number;
   counts: Record<RunStatus, number>;
+  /** Malformed points skipped in the campaign's current state (docs/malformed-points.md). */
+  malformed: number;
   /** Which loop holds it, its last pass, stale or not (README/docs: loops and fail-over). */
   loop?: CampaignHealth;
 }
 
-export function summarize(c: Campaign, counts: Record<RunStatus, number>, runs: number): CampaignSummary {
+export function summarize(
+  c: Campaign,
+  counts: Record<RunStatus, number>,
+  runs: number,
+  malformed = 0,
+): CampaignSummary {
   return {
     campaign: c.name,
     description: c.description,
@@ -74,12 +82,14 @@ export function summarize(c: Campaign, counts: Record<RunStatus, number>, runs: 
     workflows: activeWorkflows(c),
     runs,
     counts,
+    malformed,
   };
 }
 
 /** Campaigns with activity, workflows and run × workflow counts per status. */
 export async function listCampaigns(ctx: Ctx): Promise<CampaignSummary[]> {
-  const campaigns = await ctx.store.campaigns();
+  const definitions: MalformedPoint[] = [];
+  const campaigns = await ctx.store.campaigns(undefined, definitions);
   // every campaign through its snapshot, all at once: the cost follows the current state, not the history
   const [counts, loops] = await Promise.all([
     Promise.all(campaigns.map((c) => ctx.store.statusCounts(c.name))),
@@ -88,9 +98,10 @@ export async function listCampaigns(ctx: Ctx): Promise<CampaignSummary[]> {
   const works = campaigns.map((c, i) => workOf(c, counts[i]?.counts ?? emptyCounts()));
   const health = campaignHealth(works, loops.heartbeats, loops.claims, loops.now);
   return campaigns.map((c, i) => {
-    const n = counts[i] ?? { counts: emptyCounts(), runs: 0 };
+    const n = counts[i] ?? { counts: emptyCounts(), runs: 0, malformed: [] };
+    const bad = n.malformed.length + definitions.filter((p) => p.tags.campaign === c.name).length;
     const h = health.get(c.name);
-    return { ...summarize(c, n.counts, n.runs), ...(h ? { loop: h } : {}) };
+    return { ...summarize(c, n.counts, n.runs, bad), ...(h ? { loop: h } : {}) };
   });
 }
 

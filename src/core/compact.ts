@@ -1,5 +1,6 @@
 /** `compact`: a fresh snapshot of each campaign's current state (README, "Snapshots"). */
 import { loadCampaign } from './campaigns.js';
+import { againIfCorrupt } from '../store/snapshot.js';
 import type { Ctx } from './context.js';
 
 export interface CompactResult {
@@ -21,8 +22,11 @@ export async function compact(ctx: Ctx, o: { campaign?: string }): Promise<Compa
       : [(await loadCampaign(ctx, o.campaign)).name];
   const out: CompactResult[] = [];
   for (const campaign of names) {
-    const r = await ctx.store.campaignState(campaign);
-    const h = await ctx.store.writeSnapshot(campaign, r, r.readAt);
+    // a snapshot that turns out undecodable while it is re-encoded is refused, and the history read instead
+    const { r, h } = await againIfCorrupt(async () => {
+      const r = await ctx.store.campaignState(campaign);
+      return { r, h: await ctx.store.writeSnapshot(campaign, r, r.readAt) };
+    });
     out.push({
       campaign,
       readVia: r.via,

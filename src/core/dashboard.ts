@@ -29,6 +29,8 @@ export interface CampaignState {
   states: ReadonlyMap<string, RunState>;
   registered: ReadonlyMap<number, RegisteredRun>;
   jobs: ReadonlyMap<string, JobRecord>;
+  /** Malformed points the read skipped, when the source knows them (docs/malformed-points.md). */
+  malformed?: readonly unknown[];
 }
 
 type Counts = Record<DisplayStatus, number>;
@@ -80,7 +82,7 @@ export function overview(
   let failed24h = 0;
   for (const j of st.jobs.values()) if (j.status === 'failed' && j.time > now - 86_400_000) failed24h++;
   return {
-    ...summarize(c, counts, runs.size),
+    ...summarize(c, counts, runs.size, st.malformed?.length ?? 0),
     perWorkflow,
     failedNow: counts.failed,
     failed24h,
@@ -205,7 +207,14 @@ export function statusOf(
     const row = { run, fill: info?.fill ?? 0, era: info?.era ?? '', rtypes: info?.rtypes ?? [], status };
     return ws.length > 0 ? { ...row, stale: ws } : row;
   });
-  return { campaign: c.name, workflows: g.workflows, rows, totals: g.counts, stale };
+  return {
+    campaign: c.name,
+    workflows: g.workflows,
+    rows,
+    totals: g.counts,
+    stale,
+    malformed: st.malformed?.length ?? 0,
+  };
 }
 
 export interface RunPage {

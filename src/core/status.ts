@@ -1,4 +1,5 @@
 import { loadCampaign } from './campaigns.js';
+import { againIfCorrupt } from '../store/snapshot.js';
 import { activeWorkflows } from '../domain/campaign.js';
 import {
   blockedPairs,
@@ -46,6 +47,8 @@ export interface StatusResult {
   rows: StatusRow[];
   /** Per workflow, pairs per display status (a blocked pair counts under blocked only). */
   totals: Record<string, Record<DisplayStatus, number>>;
+  /** Malformed points skipped in the campaign's state (docs/malformed-points.md). */
+  malformed: number;
   /** Done pairs per workflow whose inputs changed since (src/domain/stale.ts), in the selection. */
   stale: Record<string, number>;
   /** Which loop holds the campaign, its last pass, stale or not (times absolute: the JSON of one state is stable). */
@@ -72,7 +75,12 @@ export function loopOf(
 }
 
 /** Runs × workflows of a campaign with counts per status; selection by workflow, runs, range, era or run list. */
+/** A forged snapshot found undecodable midway is refused and the state read again (docs/malformed-points.md). */
 export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> {
+  return againIfCorrupt(() => statusOnce(ctx, o));
+}
+
+async function statusOnce(ctx: Ctx, o: StatusOptions): Promise<StatusResult> {
   checkName('campaign', o.campaign);
   const sel = o.selector ?? {};
   const kind = selectorKind(sel);
@@ -135,6 +143,7 @@ export async function status(ctx: Ctx, o: StatusOptions): Promise<StatusResult> 
     rows,
     totals,
     stale: markStale(c, current.states, rows, workflows),
+    malformed: current.malformed.length,
     ...(loop ? { loop } : {}),
   };
 }

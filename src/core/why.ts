@@ -1,5 +1,6 @@
 /** `runctrl why`: why each workflow of a run is not done, from the campaign's state (constant queries). */
 import { forEachStatus } from '../domain/state-table.js';
+import { againIfCorrupt } from '../store/snapshot.js';
 import { explainRun, type WhyResult } from '../domain/why.js';
 import { UserError } from '../errors.js';
 import { loadCampaign } from './campaigns.js';
@@ -14,10 +15,14 @@ export interface WhyOptions {
   maxInFlight?: number;
 }
 
-export async function why(
-  ctx: Ctx,
-  o: WhyOptions,
-): Promise<WhyResult & { pruned?: { before: number; keep: number } }> {
+/** A forged snapshot found undecodable midway is refused and the state read again (docs/malformed-points.md). */
+export async function why(ctx: Ctx, o: WhyOptions): Promise<WhyAnswer> {
+  return againIfCorrupt(() => whyOnce(ctx, o));
+}
+
+type WhyAnswer = WhyResult & { pruned?: { before: number; keep: number } };
+
+async function whyOnce(ctx: Ctx, o: WhyOptions): Promise<WhyAnswer> {
   const c = await loadCampaign(ctx, o.campaign);
   // the current state without the history (the snapshot and what changed since)
   const [{ states, registered, jobs }, locks, pruned] = await Promise.all([

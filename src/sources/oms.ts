@@ -25,7 +25,8 @@
  * |               | tell global runs); else `components` holding TRG and at least 3 entries (a central run  |
  * |               | with the trigger); else a non-empty l1_key with an hlt_key under /cdaq/ (local runs     |
  * |               | have no L1/HLT menu); else false                                                        |
- * | stableBeams   | stable_beam (else beams_present_and_stable), true only when literally true              |
+ * | stableBeams   | stable_beam, true only when literally true (`beams_present_and_stable` is the Run         |
+ * |               | Registry's attribute, not one OMS `runs` serves: asking for it is a 400)                |
  * | runClass      | from l1_hlt_mode(_stripped) / hlt_key and                                               |
  * |               | stable_beam: stable beams or "collision"/"physics" → Collisions<yy>, "cosmic" →         |
  * |               | Cosmics<yy>, otherwise Commissioning<yy> (yy: year of start_time)                       |
@@ -94,14 +95,16 @@ export interface OmsOptions {
   maxSpan?: number | undefined;
 }
 
-/** The `runs` attributes the mapping reads: the `fields=` projection of every runs query. */
+/**
+ * The `runs` attributes the mapping reads: the `fields=` projection of every runs query. Only attributes OMS's
+ * `runs` serves (an unknown one makes OMS answer 400 `Attribute [x] does not exist`).
+ */
 export const RUN_FIELDS = [
   'run_number',
   'fill_number',
   'start_time',
   'end_time',
   'stable_beam',
-  'beams_present_and_stable',
   'sequence',
   'components',
   'l1_key',
@@ -263,7 +266,7 @@ export class OmsSource implements RunSource {
     const endTime = typeof end === 'number' ? end : null;
     const year = new Date(start * 1000).getUTCFullYear();
     const yy = String(year % 100).padStart(2, '0');
-    const stableBeams = (a.stable_beam ?? a.beams_present_and_stable) === true;
+    const stableBeams = a.stable_beam === true;
     const bField = num(a.b_field);
     return {
       run: runNumber,

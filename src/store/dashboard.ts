@@ -1,5 +1,6 @@
 /** Reads for the dashboard (runctrl serve): a run's status history and a cheap change fingerprint. */
 import { ident } from './influxql.js';
+import { isMalformed, malformedPoint, MalformedSet } from './malformed.js';
 import { decodeRunState, M, type RunState } from './schema.js';
 import type { Store } from './store.js';
 
@@ -9,7 +10,15 @@ export async function runHistory(store: Store, campaign: string, run: number): P
     `SELECT "run", "status", "attempt", "tries", "outputs", "output_list", "reason", "inputs_from" FROM ${ident(M.run)} WHERE "campaign" = $c AND "run" = ${Math.trunc(run)} GROUP BY "workflow"`,
     { c: campaign },
   );
-  return rows.map(decodeRunState).sort((a, b) => a.time - b.time);
+  const out: RunState[] = [];
+  const bad = new MalformedSet();
+  for (const r of rows) {
+    const s = decodeRunState(r);
+    if (isMalformed(s)) bad.add(malformedPoint(M.run, r, { campaign, workflow: undefined }, s.why));
+    else out.push(s);
+  }
+  await store.warnings.warn(bad.list());
+  return out.sort((a, b) => a.time - b.time);
 }
 
 /** A field every point of each measurement has (a selector over one field returns its point's time). */

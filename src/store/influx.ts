@@ -25,6 +25,11 @@ export interface InfluxOptions {
 
 export type Scalar = string | number | boolean | null;
 
+export interface ReadOptions {
+  /** 'ms' (default): the time column as Unix ms; 'rfc3339': as RFC 3339 text, exact to the nanosecond. */
+  epoch?: 'ms' | 'rfc3339';
+}
+
 export interface Series {
   name: string;
   tags: Record<string, string>;
@@ -98,9 +103,10 @@ export class InfluxClient {
   async rows(
     q: string,
     params: Record<string, string | number | boolean> = {},
+    opts: ReadOptions = {},
   ): Promise<Record<string, Scalar>[]> {
     const out: Record<string, Scalar>[] = [];
-    await this.eachRow(q, params, (row) => out.push(row));
+    await this.eachRow(q, params, (row) => out.push(row), opts);
     return out;
   }
 
@@ -113,14 +119,11 @@ export class InfluxClient {
     q: string,
     params: Record<string, string | number | boolean>,
     fn: (row: Record<string, Scalar>) => void,
+    opts: ReadOptions = {},
   ): Promise<void> {
-    const searchParams: Record<string, string> = {
-      q,
-      epoch: 'ms',
-      db: this.db,
-      chunked: 'true',
-      chunk_size: '10000',
-    };
+    const searchParams: Record<string, string> = { q, db: this.db, chunked: 'true', chunk_size: '10000' };
+    // times as Unix ms numbers, or (rfc3339) as InfluxDB's own RFC 3339 text with every nanosecond
+    if ((opts.epoch ?? 'ms') === 'ms') searchParams.epoch = 'ms';
     if (Object.keys(params).length > 0) searchParams.params = JSON.stringify(params);
     await this.request('query', async () => {
       this.stats.queries++;

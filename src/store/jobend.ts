@@ -8,6 +8,7 @@
  */
 import { ident } from './influxql.js';
 import { fieldText, int, seriesPrefix, type PointSpec } from './lineproto.js';
+import { decoder, f, fail, isMalformed } from './malformed.js';
 import type { Store } from './store.js';
 
 export const JOBEND = 'jobend';
@@ -45,15 +46,25 @@ export function jobEndPoint(
   };
 }
 
-/** Reports written after `since` (Unix ms), every campaign: one query. */
+export const decodeJobEnd = decoder((r): JobEnd => {
+  const exitCode = f.int(r, 'exit_code', Number.NaN);
+  const time = f.num(r, 'time', Number.NaN);
+  if (Number.isNaN(exitCode) || Number.isNaN(time)) fail('field exit_code or time is missing');
+  return { job: f.need(r, 'job'), exitCode, time };
+});
+
+/**
+ * Reports written after `since` (Unix ms), every campaign: one query. A malformed report is dropped silently
+ * (it is only a hint: the job's state is read from the backend at the next poll anyway).
+ */
 export async function readJobEnds(store: Store, since: number): Promise<JobEnd[]> {
   const out: JobEnd[] = [];
   await store.influx.eachRow(
     `SELECT "job", "exit_code" FROM ${ident(JOBEND)} WHERE time > ${Math.trunc(since)}ms`,
     {},
     (r) => {
-      if (typeof r.job !== 'string' || typeof r.exit_code !== 'number' || typeof r.time !== 'number') return;
-      out.push({ job: r.job, exitCode: r.exit_code, time: r.time });
+      const e = decodeJobEnd(r);
+      if (!isMalformed(e)) out.push(e);
     },
   );
   return out;

@@ -35,10 +35,9 @@ import { isFailureClass } from '../domain/retry.js';
 import type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js';
 import { isJobStatus, isRunStatus, JOB_STATUSES, RUN_STATUSES } from '../domain/status.js';
 import type { WorkflowSpec } from '../domain/workflow.js';
-import { InternalError } from '../errors.js';
 import { decodeOutputList, encodeOutputList } from '../domain/outputs.js';
-import type { Scalar } from './influx.js';
 import { int, type PointSpec } from './lineproto.js';
+import { decoder, f, fail, type Row } from './malformed.js';
 
 export const M = {
   campaign: 'campaign',
@@ -52,18 +51,13 @@ export const M = {
   loop: 'loop',
 } as const;
 
-export type Row = Record<string, Scalar>;
+export type { Row };
 
-const str = (r: Row, k: string): string => {
-  const v = r[k];
-  return typeof v === 'string' ? v : '';
-};
-const numOr = (r: Row, k: string, d: number): number => {
-  const v = r[k];
-  return typeof v === 'number' ? v : d;
-};
-const bool = (r: Row, k: string): boolean => r[k] === true;
-const list = (s: string): string[] => (s === '' ? [] : s.split(','));
+/*
+ * Decoders: one per measurement, each returning the typed value or Malformed (src/store/malformed.ts), never
+ * throwing. A missing field takes its default (older points lack newer fields); a field of another type, an
+ * unknown status or a missing key makes the point malformed.
+ */
 
 // campaign ---------------------------------------------------------------------------------------
 
@@ -90,15 +84,13 @@ export interface CampaignRow {
   priority: number;
 }
 
-export function decodeCampaign(r: Row): CampaignRow {
-  return {
-    name: str(r, 'campaign'),
-    description: str(r, 'description'),
-    createdAt: numOr(r, 'created', 0),
-    priority: numOr(r, 'priority', 0),
-    deleted: bool(r, 'deleted'),
-  };
-}
+export const decodeCampaign = decoder((r): CampaignRow => ({
+  name: f.need(r, 'campaign'),
+  description: f.str(r, 'description'),
+  createdAt: f.int(r, 'created', 0),
+  priority: f.num(r, 'priority', 0),
+  deleted: f.bool(r, 'deleted'),
+}));
 
 // rtype ------------------------------------------------------------------------------------------
 
@@ -132,22 +124,17 @@ export interface RtypeRow {
   deleted: boolean;
 }
 
-export function decodeRtype(r: Row): RtypeRow {
-  let filter: RunFilter;
-  try {
-    filter = parseFilter(JSON.parse(str(r, 'filter') || '{}'), `run type ${str(r, 'rtype')}`);
-  } catch (err) {
-    throw new InternalError(`stored filter of run type '${str(r, 'rtype')}' is unreadable: ${String(err)}`);
-  }
+export const decodeRtype = decoder((r): RtypeRow => {
+  const name = f.need(r, 'rtype');
   return {
-    campaign: str(r, 'campaign'),
-    name: str(r, 'rtype'),
-    filter,
-    workflows: list(str(r, 'workflows')),
-    suspended: list(str(r, 'suspended')),
-    deleted: bool(r, 'deleted'),
+    campaign: f.need(r, 'campaign'),
+    name,
+    filter: parseFilter(f.json(r, 'filter', {}), `stored run type ${name}`),
+    workflows: f.list(r, 'workflows'),
+    suspended: f.list(r, 'suspended'),
+    deleted: f.bool(r, 'deleted'),
   };
-}
+});
 
 // workflow ---------------------------------------------------------------------------------------
 
@@ -160,10 +147,21 @@ export function workflowPoint(campaign: string, spec: WorkflowSpec, deleted = fa
   };
 }
 
-export function decodeWorkflow(r: Row): { campaign: string; spec: WorkflowSpec; deleted: boolean } {
-  const spec = JSON.parse(str(r, 'spec') || '{}') as WorkflowSpec;
-  return { campaign: str(r, 'campaign'), spec, deleted: bool(r, 'deleted') };
+export interface WorkflowRow {
+  campaign: string;
+  spec: WorkflowSpec;
+  deleted: boolean;
 }
+
+export const decodeWorkflow = decoder((r): WorkflowRow => {
+  const name = f.need(r, 'workflow');
+  const deleted = f.bool(r, 'deleted');
+  const spec = f.json(r, 'spec', deleted ? { name } : undefined);
+  const ok =
+    typeof spec === 'object' && spec !== null && !Array.isArray(spec) && Reflect.get(spec, 'name') === name;
+  if (!ok) fail(`field spec is not the definition of workflow '${name}'`);
+  return { campaign: f.need(r, 'campaign'), spec: spec as WorkflowSpec, deleted };
+});
 
 // runinfo ----------------------------------------------------------------------------------------
 
@@ -191,31 +189,33 @@ export function runInfoPoint(campaign: string, r: RunInfo, rtypes: readonly stri
   };
 }
 
-export function decodeRunInfo(r: Row): RegisteredRun {
-  const end = numOr(r, 'end', 0);
-  let quality: Record<string, boolean> = {};
-  try {
-    quality = JSON.parse(str(r, 'quality') || '{}') as Record<string, boolean>;
-  } catch {
-    quality = {};
-  }
+const isQuality = (q: unknown): q is Record<string, boolean> =>
+  typeof q === 'object' &&
+  q !== null &&
+  !Array.isArray(q) &&
+  Object.values(q).every((v) => typeof v === 'boolean');
+
+export const decodeRunInfo = decoder((r): RegisteredRun => {
+  const end = f.int(r, 'end', 0);
+  const quality = f.json(r, 'quality', {});
+  if (!isQuality(quality)) fail('field quality is not an object of booleans');
   return {
-    run: numOr(r, 'run', 0),
-    fill: numOr(r, 'fill', 0),
-    era: str(r, 'era'),
-    startTime: numOr(r, 'start', 0),
+    run: f.run(r, 'run'),
+    fill: f.int(r, 'fill', 0),
+    era: f.str(r, 'era'),
+    startTime: f.int(r, 'start', 0),
     endTime: end === 0 ? null : end,
-    global: bool(r, 'global'),
-    stableBeams: bool(r, 'stable_beams'),
-    runClass: str(r, 'run_class'),
-    deliveredLumi: numOr(r, 'lumi_delivered', 0),
-    recordedLumi: numOr(r, 'lumi_recorded', 0),
-    beamEnergy: numOr(r, 'beam_energy', 0),
-    magnetCurrent: numOr(r, 'magnet_current', 0),
+    global: f.bool(r, 'global'),
+    stableBeams: f.bool(r, 'stable_beams'),
+    runClass: f.str(r, 'run_class'),
+    deliveredLumi: f.num(r, 'lumi_delivered', 0),
+    recordedLumi: f.num(r, 'lumi_recorded', 0),
+    beamEnergy: f.num(r, 'beam_energy', 0),
+    magnetCurrent: f.num(r, 'magnet_current', 0),
     quality,
-    rtypes: list(str(r, 'rtypes')),
+    rtypes: f.list(r, 'rtypes'),
   };
-}
+});
 
 // run × workflow status --------------------------------------------------------------------------
 
@@ -236,29 +236,26 @@ export function runStatePoint(campaign: string, s: RunStateChange): PointSpec {
   };
 }
 
-export function decodeRunState(r: Row): RunState {
-  const status = str(r, 'status');
-  if (!isRunStatus(status))
-    throw new InternalError(`unknown run status '${status}' stored for run ${String(r.run)}`);
+export const decodeRunState = decoder((r): RunState => {
+  const status = f.str(r, 'status');
+  if (!isRunStatus(status)) fail(`unknown run status '${status.slice(0, 60)}'`);
   return {
-    run: numOr(r, 'run', 0),
-    workflow: str(r, 'workflow'),
+    run: f.run(r, 'run'),
+    workflow: f.need(r, 'workflow'),
     // the shared literal, not the parsed copy: 10⁵–10⁶ states are held in memory
     status: RUN_STATUSES[RUN_STATUSES.indexOf(status)] ?? status,
-    attempt: numOr(r, 'attempt', 0),
-    tries: numOr(r, 'tries', 0),
-    outputs: outputsOf(r, `run ${String(r.run)} of ${str(r, 'workflow')}`),
-    reason: str(r, 'reason'),
-    ...(str(r, 'inputs_from') ? { inputsFrom: str(r, 'inputs_from') } : {}),
-    time: numOr(r, 'time', 0),
+    attempt: f.int(r, 'attempt', 0),
+    tries: f.int(r, 'tries', 0),
+    outputs: outputsOf(r),
+    reason: f.str(r, 'reason'),
+    ...(f.str(r, 'inputs_from') ? { inputsFrom: f.str(r, 'inputs_from') } : {}),
+    time: f.num(r, 'time', 0),
   };
-}
+});
 
 /** The outputs of a run or job point (the JSON array, or the comma list of points written before it). */
-function outputsOf(r: Row, what: string): string[] {
-  const v = decodeOutputList(r.output_list, r.outputs);
-  if (!v) throw new InternalError(`unreadable output list stored for ${what}`);
-  return v;
+function outputsOf(r: Row): string[] {
+  return decodeOutputList(r.output_list, r.outputs) ?? fail('field output_list is not a list of outputs');
 }
 
 export { stateKey } from '../domain/state.js';
@@ -296,39 +293,36 @@ export function jobPoint(j: JobRecord): PointSpec {
   };
 }
 
-export function decodeJob(r: Row): JobRecord {
-  const on = JOB_STATUSES.filter((st) => r[st] === true);
+export const decodeJob = decoder((r): JobRecord => {
+  const on = JOB_STATUSES.filter((st) => f.bool(r, st));
   const status = on[0];
-  if (on.length !== 1 || status === undefined || !isJobStatus(status)) {
-    throw new InternalError(
-      `job point of '${str(r, 'job')}' is not one-hot (${on.join(',') || 'no status'})`,
-    );
-  }
-  const ec = numOr(r, 'exit_code', -1);
+  if (on.length !== 1 || status === undefined || !isJobStatus(status))
+    fail(`job status is not one-hot (${on.join(',') || 'no status'})`);
+  const ec = f.int(r, 'exit_code', -1);
   return {
-    campaign: str(r, 'campaign'),
-    workflow: str(r, 'workflow'),
-    name: str(r, 'job'),
-    unit: str(r, 'unit'),
-    runs: list(str(r, 'runs')).map(Number),
-    attempt: numOr(r, 'attempt', 0),
+    campaign: f.need(r, 'campaign'),
+    workflow: f.need(r, 'workflow'),
+    name: f.need(r, 'job'),
+    unit: f.str(r, 'unit'),
+    runs: f.runs(r, 'runs'),
+    attempt: f.int(r, 'attempt', 0),
     status,
-    backend: str(r, 'backend'),
-    nativeId: str(r, 'native_id'),
-    stdout: str(r, 'stdout'),
-    stderr: str(r, 'stderr'),
-    exitCodeFile: str(r, 'exit_code_file'),
-    outputFile: str(r, 'output_file'),
+    backend: f.str(r, 'backend'),
+    nativeId: f.str(r, 'native_id'),
+    stdout: f.str(r, 'stdout'),
+    stderr: f.str(r, 'stderr'),
+    exitCodeFile: f.str(r, 'exit_code_file'),
+    outputFile: f.str(r, 'output_file'),
     exitCode: ec < 0 ? null : ec,
-    outputs: outputsOf(r, `job ${str(r, 'job')}`),
-    reason: str(r, 'reason'),
-    submittedAt: numOr(r, 'submitted', 0),
-    unknownSince: numOr(r, 'unknown_since', 0),
-    heldSince: numOr(r, 'held_since', 0),
-    time: numOr(r, 'time', 0),
+    outputs: outputsOf(r),
+    reason: f.str(r, 'reason'),
+    submittedAt: f.int(r, 'submitted', 0),
+    unknownSince: f.int(r, 'unknown_since', 0),
+    heldSince: f.int(r, 'held_since', 0),
+    time: f.num(r, 'time', 0),
     ...decodeJobRetry(r, status),
   };
-}
+});
 
 /** The failure class and the attempt's resources as job fields (absent ones are not written). */
 function jobRetryFields(j: JobRecord): PointSpec['fields'] {
@@ -346,7 +340,9 @@ function decodeJobRetry(
   status: JobRecord['status'],
 ): Pick<JobRecord, 'failureClass' | 'memoryMb' | 'walltimeMin' | 'nodeRetries'> {
   const out: Pick<JobRecord, 'failureClass' | 'memoryMb' | 'walltimeMin' | 'nodeRetries'> = {};
-  const cls = str(r, 'failure_class');
+  // lenient on purpose: an unreadable class is `unknown`, not a malformed point
+  const raw = r.failure_class;
+  const cls = typeof raw === 'string' ? raw : '';
   if (status === 'failed') out.failureClass = isFailureClass(cls) ? cls : 'unknown';
   const pos = (k: string): number | undefined => {
     const v = r[k];
@@ -372,17 +368,15 @@ export function lockPoint(l: Omit<LockRecord, 'time'>): PointSpec {
   };
 }
 
-export function decodeLock(r: Row): LockRecord {
-  return {
-    campaign: str(r, 'campaign'),
-    workflow: str(r, 'workflow'),
-    fromRun: numOr(r, 'from_run', 0),
-    reason: str(r, 'reason'),
-    locked: bool(r, 'locked'),
-    by: str(r, 'by'),
-    time: numOr(r, 'time', 0),
-  };
-}
+export const decodeLock = decoder((r): LockRecord => ({
+  campaign: f.need(r, 'campaign'),
+  workflow: f.need(r, 'workflow'),
+  fromRun: f.int(r, 'from_run', 0),
+  reason: f.str(r, 'reason'),
+  locked: f.bool(r, 'locked'),
+  by: f.str(r, 'by'),
+  time: f.num(r, 'time', 0),
+}));
 
 // lease ------------------------------------------------------------------------------------------
 
@@ -390,9 +384,11 @@ export function leasePoint(scope: string, owner: string, expires: number): Point
   return { measurement: M.lease, tags: { scope }, fields: { owner, expires: int(expires) }, key: 0 };
 }
 
-export function decodeLease(r: Row): LeasePoint {
-  return { owner: str(r, 'owner'), expires: numOr(r, 'expires', 0), time: numOr(r, 'time', 0) };
-}
+export const decodeLease = decoder((r): LeasePoint => ({
+  owner: f.need(r, 'owner'),
+  expires: f.int(r, 'expires', 0),
+  time: f.num(r, 'time', 0),
+}));
 
 // loop (heartbeat) -------------------------------------------------------------------------------
 
@@ -443,6 +439,17 @@ function decodeInFlight(text: string): Record<string, InFlightInfo> {
   }
   return out;
 }
+
+// lenient on purpose: a heartbeat is informative, a hand-written one reads with defaults
+const str = (r: Row, k: string): string => {
+  const v = r[k];
+  return typeof v === 'string' ? v : '';
+};
+const numOr = (r: Row, k: string, d: number): number => {
+  const v = r[k];
+  return typeof v === 'number' && Number.isFinite(v) ? v : d;
+};
+const list = (s: string): string[] => (s === '' ? [] : s.split(','));
 
 export function decodeHeartbeat(r: Row): Heartbeat {
   const mode = str(r, 'mode');

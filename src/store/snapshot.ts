@@ -24,6 +24,7 @@ import type { RegisteredRun, RunState } from '../domain/state.js';
 import { joinOutputs, splitOutputs } from '../domain/outputs.js';
 import { isJobStatus, RUN_STATUSES } from '../domain/status.js';
 import { int, type PointSpec } from './lineproto.js';
+import { decoder, f, fail } from './malformed.js';
 
 export const SNAPSHOT = 'snapshot';
 /** Bumped whenever the chunk encoding or the meaning of a stored point changes: older snapshots are stale. */
@@ -108,6 +109,20 @@ const OPTIONAL_JOB_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 export class SnapshotCorrupt extends Error {}
+
+/**
+ * Runs a read of a campaign's state (and what is done with it) once more when a lazily decoded part of its
+ * snapshot turned out corrupt: the store has refused that generation (Store.refuseSnapshot), so the second run
+ * reads the history.
+ */
+export async function againIfCorrupt<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!(err instanceof SnapshotCorrupt)) throw err;
+    return fn();
+  }
+}
 
 /** A chunk as stored: base64 of the deflated JSON (the repeated paths and names compress well). */
 function pack<T>(part: T[], make: (v: T[]) => Chunk): string[] {
@@ -245,6 +260,26 @@ export function headPoint(campaign: string, h: Omit<SnapshotHead, 'time'>): Poin
   };
 }
 
+/** A head point (any schema): the typed head, or Malformed (the snapshot is then unusable). */
+export const decodeSnapshotHead = decoder((r): SnapshotHead => {
+  const count = (k: string): number => {
+    const v = f.int(r, k, -1);
+    return v >= 0 ? v : fail(`field ${k} is not a count`);
+  };
+  return {
+    gen: f.need(r, 'gen'),
+    schema: f.int(r, 'schema', -1),
+    watermark: f.num(r, 'watermark', -1),
+    first: f.num(r, 'first', -1),
+    time: f.num(r, 'time', -1),
+    chunks: count('chunks'),
+    sum: f.need(r, 'sum'),
+    states: count('states'),
+    runs: count('runs'),
+    jobs: count('jobs'),
+  };
+});
+
 const split = (s: string): string[] => (s === '' ? [] : s.split(','));
 
 const isArray = (v: unknown, n: number, ok: (x: unknown) => boolean): boolean =>
@@ -288,32 +323,68 @@ function restColumns(c: StateColumns, n: number): RestColumns {
 /**
  * Stores a state chunk's pairs in the table with their statuses; the other columns stay deflated until one of
  * the chunk's pairs is first read in full (StateTable.putLazy). The chunk's bytes were checked against the head's
- * checksum, so a failure there is a writer's bug, not a torn write: it throws SnapshotCorrupt, never a wrong state.
+ * checksum, so a failure there is a writer's bug or a forged snapshot: it throws SnapshotCorrupt (and calls
+ * onCorrupt), never a wrong state.
  */
-function putChunk(states: StateTable, c: { w: string } & StateColumns, restB64: string): void {
+function putChunk(
+  states: StateTable,
+  c: { w: string } & StateColumns,
+  restB64: string,
+  onCorrupt: () => void,
+): void {
   const { runs, st } = statusColumns(c);
-  states.putLazy(c.w, runs, st, () => {
-    const [attempt, tries, outputs, reason, time, inputsFrom] = restColumns(
-      { ...c, rest: inflate(restB64) },
-      runs.length,
-    );
-    return { attempt, tries, outputs, reason, time: undeltas(time), inputsFrom };
-  });
+  states.putLazy(
+    c.w,
+    runs,
+    st,
+    corruptAs(onCorrupt, () => {
+      const [attempt, tries, outputs, reason, time, inputsFrom] = restColumns(
+        { ...c, rest: inflate(restB64) },
+        runs.length,
+      );
+      return { attempt, tries, outputs, reason, time: undeltas(time), inputsFrom };
+    }),
+  );
+}
+
+/**
+ * A lazy loader that reports its failure (onCorrupt: the store then refuses the generation, see
+ * Store.refuseSnapshot) and throws SnapshotCorrupt, whatever it failed on.
+ */
+function corruptAs<T>(onCorrupt: () => void, load: () => T): () => T {
+  return () => {
+    try {
+      return load();
+    } catch (err) {
+      onCorrupt();
+      throw err instanceof SnapshotCorrupt ? err : new SnapshotCorrupt(`undecodable chunk: ${String(err)}`);
+    }
+  };
 }
 
 /** Stores a run chunk's registered runs in the map, their records decoded when one of them is first read. */
-function putRunChunk(registered: LazyMap<number, RegisteredRun>, c: RunColumns, restB64: string): void {
+function putRunChunk(
+  registered: LazyMap<number, RegisteredRun>,
+  c: RunColumns,
+  restB64: string,
+  onCorrupt: () => void,
+): void {
   const runs = Array.isArray(c.runs) && c.runs.every(isInt) ? undeltas(c.runs) : undefined;
   if (!runs?.every(isInt)) throw new SnapshotCorrupt('bad run column');
-  registered.putLazy(runs, () => {
-    const v = JSON.parse(inflate(restB64)) as unknown;
-    const ok =
-      Array.isArray(v) &&
-      v.length === runs.length &&
-      v.every((r: unknown, i) => typeof r === 'object' && r !== null && (r as RegisteredRun).run === runs[i]);
-    if (!ok) throw new SnapshotCorrupt('bad registered runs');
-    return v as RegisteredRun[];
-  });
+  registered.putLazy(
+    runs,
+    corruptAs(onCorrupt, () => {
+      const v = JSON.parse(inflate(restB64)) as unknown;
+      const ok =
+        Array.isArray(v) &&
+        v.length === runs.length &&
+        v.every(
+          (r: unknown, i) => typeof r === 'object' && r !== null && (r as RegisteredRun).run === runs[i],
+        );
+      if (!ok) throw new SnapshotCorrupt('bad registered runs');
+      return v as RegisteredRun[];
+    }),
+  );
 }
 
 function decodeJobRec(r: JobRec): JobRecord {
@@ -337,7 +408,11 @@ function decodeJobRec(r: JobRec): JobRecord {
  * The state held by verified chunks (in seq order). Throws SnapshotCorrupt on anything unexpected (the other
  * columns of state and run chunks: when first read, see putChunk). With `statusesOnly`, jobs are left out.
  */
-export function decodeChunks(chunks: readonly string[], statusesOnly = false): CampaignState {
+export function decodeChunks(
+  chunks: readonly string[],
+  statusesOnly = false,
+  onCorrupt: () => void = () => undefined,
+): CampaignState {
   const states = new StateTable();
   const registered = new LazyMap<number, RegisteredRun>();
   const st: CampaignState = { states, registered, jobs: new Map() };
@@ -348,8 +423,8 @@ export function decodeChunks(chunks: readonly string[], statusesOnly = false): C
     if (c.k === 's') pairs.set(c.w, (pairs.get(c.w) ?? 0) + (typeof c.st === 'string' ? c.st.length : 0));
   for (const [w, n] of pairs) states.reserve(w, n);
   for (const { c, restB64 } of parts) {
-    if (c.k === 's') putChunk(states, c, restB64);
-    else if (c.k === 'r') putRunChunk(registered, c, restB64);
+    if (c.k === 's') putChunk(states, c, restB64, onCorrupt);
+    else if (c.k === 'r') putRunChunk(registered, c, restB64, onCorrupt);
     else if (c.k === 'j') {
       for (const r of c.v) {
         const j = decodeJobRec(r);
@@ -370,4 +445,25 @@ export function decodeStatuses(chunks: readonly string[]): { w: string; runs: nu
     out.push({ w: c.w, ...statusColumns(c) });
   }
   return out;
+}
+
+/** The decoded value, or undefined when the (checksummed) chunks still do not decode. */
+export function decodeSafely<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (err) {
+    if (
+      err instanceof SnapshotCorrupt ||
+      err instanceof SyntaxError ||
+      err instanceof TypeError ||
+      isZlibError(err)
+    )
+      return undefined;
+    throw err;
+  }
+}
+
+function isZlibError(err: unknown): boolean {
+  const code: unknown = err instanceof Error ? Reflect.get(err, 'code') : undefined;
+  return typeof code === 'string' && code.startsWith('Z_');
 }

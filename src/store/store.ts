@@ -15,17 +15,27 @@ import {
   checksum,
   chunkPoints,
   decodeChunks,
+  decodeSafely,
+  decodeSnapshotHead,
   decodeStatuses,
   encodeChunks,
   headPoint,
   newGeneration,
   SNAPSHOT,
   SNAPSHOT_SCHEMA,
-  SnapshotCorrupt,
   type CampaignState,
   type SnapshotHead,
 } from './snapshot.js';
 import type { JobRecord, LeasePoint, LockRecord } from '../domain/jobs.js';
+import {
+  isMalformed,
+  malformedPoint,
+  type Malformed,
+  MalformedSet,
+  type MalformedPoint,
+  type Row,
+} from './malformed.js';
+import { MalformedWarnings } from './malformed-warn.js';
 import {
   decodeCampaign,
   decodeJob,
@@ -48,10 +58,38 @@ export interface RunSelection {
   workflow?: string;
   /** Only points after this Unix ms (incremental reads). */
   since?: number;
+  /** Where the malformed points read (and not superseded by a newer valid one) are added. */
+  malformed?: MalformedPoint[];
 }
 
+const runEntity = (r: Row): string | undefined =>
+  Number.isSafeInteger(r.run) && typeof r.workflow === 'string'
+    ? stateKey(r.run as number, r.workflow)
+    : undefined;
+const pairEntity = (r: Row): string => `${String(r.campaign)}\u0000${String(r.workflow)}`;
+
 export class Store {
-  constructor(readonly influx: InfluxClient) {}
+  /** Warns of each malformed point once per process (the CLI prints to stderr: Store.onMalformed). */
+  readonly warnings: MalformedWarnings;
+  /** Snapshot generations found undecodable after their checksum matched (forged): never read again. */
+  private readonly refused = new Set<string>();
+
+  constructor(readonly influx: InfluxClient) {
+    this.warnings = new MalformedWarnings(influx);
+  }
+
+  /** Where warnings of malformed points go (one line each); unset, they are not printed. */
+  set onMalformed(sink: ((line: string) => void) | undefined) {
+    this.warnings.sink = sink;
+  }
+
+  /** Collects the malformed points of a read into `into` and warns of the new ones. */
+  private async malformed(set: MalformedSet, into?: MalformedPoint[]): Promise<void> {
+    if (set.size === 0) return;
+    const l = set.list();
+    into?.push(...l);
+    await this.warnings.warn(l);
+  }
 
   static open(opts: InfluxOptions): Store {
     return new Store(new InfluxClient(opts));
@@ -99,7 +137,7 @@ export class Store {
   }
 
   /** All campaigns (deleted ones left out), with run types and workflows: 3 queries. */
-  async campaigns(only?: string): Promise<Campaign[]> {
+  async campaigns(only?: string, malformed?: MalformedPoint[]): Promise<Campaign[]> {
     const where = only === undefined ? '' : ` WHERE "campaign" = $c`;
     const params: Record<string, string> = only === undefined ? {} : { c: only };
     const [cRows, tRows, wRows] = await Promise.all([
@@ -108,8 +146,19 @@ export class Store {
       this.influx.rows(`SELECT * FROM ${ident(M.workflow)}${where} GROUP BY "campaign", "workflow"`, params),
     ]);
     const byName = new Map<string, Campaign>();
-    const lastCampaign = new Map<string, ReturnType<typeof decodeCampaign>>();
-    for (const r of cRows) lastCampaign.set(String(r.campaign), decodeCampaign(r));
+    const bad = new MalformedSet();
+    const lastCampaign = lastValid(cRows, decodeCampaign, [M.campaign, 'campaign'], bad, (r) =>
+      String(r.campaign),
+    );
+    const lastRtype = lastValid(
+      tRows,
+      decodeRtype,
+      [M.rtype, 'campaign', 'rtype'],
+      bad,
+      (r) => `${String(r.campaign)}\u0000${String(r.rtype)}`,
+    );
+    const lastWf = lastValid(wRows, decodeWorkflow, [M.workflow, 'campaign', 'workflow'], bad, pairEntity);
+    await this.malformed(bad, malformed);
     for (const c of lastCampaign.values()) {
       if (c.deleted) continue;
       byName.set(c.name, {
@@ -121,15 +170,11 @@ export class Store {
         workflows: [],
       });
     }
-    const lastRtype = new Map<string, ReturnType<typeof decodeRtype>>();
-    for (const r of tRows) lastRtype.set(`${String(r.campaign)}\u0000${String(r.rtype)}`, decodeRtype(r));
     for (const t of lastRtype.values()) {
       const c = byName.get(t.campaign);
       if (!c || t.deleted) continue;
       c.rtypes.push({ name: t.name, filter: t.filter, workflows: t.workflows, suspended: t.suspended });
     }
-    const lastWf = new Map<string, ReturnType<typeof decodeWorkflow>>();
-    for (const r of wRows) lastWf.set(`${String(r.campaign)}\u0000${String(r.workflow)}`, decodeWorkflow(r));
     for (const w of lastWf.values()) {
       const c = byName.get(w.campaign);
       if (!c || w.deleted) continue;
@@ -176,15 +221,25 @@ export class Store {
     const { where, params } = this.runWhere(campaign, sel);
     const only = sel.runs ? new Set(sel.runs) : undefined;
     const out = new Map<string, RunState>();
-    // folded as the rows stream in: the answer is never held whole
+    const bad = new MalformedSet();
+    // folded as the rows stream in: the answer is never held whole; a malformed point leaves the pair's last
+    // valid state in place, a newer valid point supersedes it
     await this.influx.eachRow(
       `SELECT "run", "status", "attempt", "tries", "outputs", "output_list", "reason", "inputs_from" FROM ${ident(M.run)} WHERE ${where} GROUP BY "workflow"`,
       params,
       (r) => {
         const s = decodeRunState(r);
-        if (!only || only.has(s.run)) out.set(stateKey(s.run, s.workflow), s);
+        if (isMalformed(s)) {
+          const p = malformedPoint(M.run, r, { campaign, workflow: undefined }, s.why, runEntity);
+          if (!only || p.run === undefined || only.has(p.run)) bad.add(p);
+          return;
+        }
+        const k = stateKey(s.run, s.workflow);
+        bad.valid(k);
+        if (!only || only.has(s.run)) out.set(k, s);
       },
     );
+    await this.malformed(bad, sel.malformed);
     return out;
   }
 
@@ -193,10 +248,20 @@ export class Store {
     const { where, params } = this.runWhere(campaign, { ...sel, workflow: undefined });
     const only = sel.runs ? new Set(sel.runs) : undefined;
     const out = new Map<number, RegisteredRun>();
+    const bad = new MalformedSet();
     await this.influx.eachRow(`SELECT * FROM ${ident(M.runinfo)} WHERE ${where}`, params, (r) => {
       const info = decodeRunInfo(r);
+      if (isMalformed(info)) {
+        const p = malformedPoint(M.runinfo, r, { campaign }, info.why, (x) =>
+          Number.isSafeInteger(x.run) ? String(x.run) : undefined,
+        );
+        if (!only || p.run === undefined || only.has(p.run)) bad.add(p);
+        return;
+      }
+      bad.valid(String(info.run));
       if (!only || only.has(info.run)) out.set(info.run, info);
     });
+    await this.malformed(bad, sel.malformed);
     return out;
   }
 
@@ -214,7 +279,7 @@ export class Store {
   /** Latest point of every job of a campaign (optionally only those written after `since`): one query. */
   async jobs(
     campaign: string,
-    sel: { since?: number; workflow?: string; firstRun?: number } = {},
+    sel: { since?: number; workflow?: string; firstRun?: number; malformed?: MalformedPoint[] } = {},
   ): Promise<Map<string, JobRecord>> {
     const conds = ['"campaign" = $c'];
     const params: Record<string, string> = { c: campaign };
@@ -226,14 +291,26 @@ export class Store {
     if (sel.firstRun !== undefined) conds.push(`"run" = ${Math.trunc(sel.firstRun)}`);
     if (sel.since !== undefined) conds.push(`time > ${Math.trunc(sel.since)}ms`);
     const out = new Map<string, JobRecord>();
+    const bad = new MalformedSet();
     await this.influx.eachRow(
       `SELECT * FROM ${ident(M.job)} WHERE ${conds.join(' AND ')} GROUP BY "workflow"`,
       params,
       (r) => {
         const j = decodeJob(r);
+        if (isMalformed(j)) {
+          const job = r.job;
+          bad.add(
+            malformedPoint(M.job, r, { campaign, workflow: undefined }, j.why, () =>
+              typeof job === 'string' ? job : undefined,
+            ),
+          );
+          return;
+        }
+        bad.valid(j.name);
         out.set(j.name, j);
       },
     );
+    await this.malformed(bad, sel.malformed);
     return out;
   }
 
@@ -243,7 +320,15 @@ export class Store {
       `SELECT * FROM ${ident(M.job)} WHERE "campaign" = $c AND "workflow" = $w AND "job" = $j`,
       { c: campaign, w: workflow, j: name },
     );
-    return rows.map(decodeJob);
+    const bad = new MalformedSet();
+    const out: JobRecord[] = [];
+    for (const r of rows) {
+      const j = decodeJob(r);
+      if (isMalformed(j)) bad.add(malformedPoint(M.job, r, { campaign, workflow }, j.why));
+      else out.push(j);
+    }
+    await this.malformed(bad);
+    return out;
   }
 
   /** Current locks (latest point per campaign × workflow), optionally of one campaign: one query. */
@@ -253,27 +338,30 @@ export class Store {
       `SELECT * FROM ${ident(M.lock)}${where} GROUP BY "campaign", "workflow"`,
       campaign === undefined ? {} : { c: campaign },
     );
-    const last = new Map<string, LockRecord>();
-    for (const r of rows) {
-      const l = decodeLock(r);
-      last.set(`${l.campaign}\u0000${l.workflow}`, l);
-    }
+    const bad = new MalformedSet();
+    const last = lastValid(rows, decodeLock, [M.lock, 'campaign', 'workflow'], bad, pairEntity);
+    await this.malformed(bad);
     return [...last.values()];
   }
 
   /** Lease claims of every scope written after `since` (Unix ms), oldest first per scope: one query. */
   async leasePointsByScope(since: number): Promise<Map<string, LeasePoint[]>> {
     const out = new Map<string, LeasePoint[]>();
+    const bad = new MalformedSet();
     await this.influx.eachRow(
       `SELECT "owner", "expires" FROM ${ident(M.lease)} WHERE time > ${Math.trunc(since)}ms GROUP BY "scope"`,
       {},
       (r) => {
+        const p = decodeLease(r);
+        // a malformed claim is no claim: the holder is computed from the valid ones
+        if (isMalformed(p)) return bad.add(malformedPoint(M.lease, r, { scope: undefined }, p.why));
         const scope = String(r.scope);
         let l = out.get(scope);
         if (!l) out.set(scope, (l = []));
-        l.push(decodeLease(r));
+        l.push(p);
       },
     );
+    await this.malformed(bad);
     return out;
   }
 
@@ -322,17 +410,22 @@ export class Store {
     // the chunks and what changed since the watermark are read together (2 round trips in all)
     const since = head && head.watermark - overlapMs;
     const only = o.statusesOnly ?? false;
+    let malformed: MalformedPoint[] = [];
     const [snap, states, registered, jobs] = head
       ? await Promise.all([
           this.readSnapshot(campaign, head, only),
-          this.runStates(campaign, { since }),
-          this.registeredRuns(campaign, { since }),
-          only ? new Map<string, JobRecord>() : this.jobs(campaign, { since }),
+          this.runStates(campaign, { since, malformed }),
+          this.registeredRuns(campaign, { since, malformed }),
+          only ? new Map<string, JobRecord>() : this.jobs(campaign, { since, malformed }),
         ])
       : [];
     if (!snap || !states || !registered || !jobs) {
-      const full = await this.fullState(campaign);
-      return { ...full, states: StateTable.from(full.states.values()), readAt, via: 'full', changed: 0 };
+      malformed = [];
+      const full = await this.fullState(campaign, malformed);
+      // what a statuses-only read reports does not depend on the path it took: jobs are not its business
+      if (only) malformed = malformed.filter((p) => p.measurement !== M.job);
+      const table = StateTable.from(full.states.values());
+      return { ...full, states: table, readAt, via: 'full', changed: 0, malformed };
     }
     // a key's newest point after `since` is at least as new as the one the snapshot holds (README)
     const st = snap.state;
@@ -340,15 +433,15 @@ export class Store {
     for (const [k, r] of registered) st.registered.set(k, r);
     for (const [k, j] of jobs) st.jobs.set(k, j);
     const changed = states.size + registered.size + jobs.size;
-    return { ...st, readAt, via: 'snapshot', head: snap.head, changed };
+    return { ...st, readAt, via: 'snapshot', head: snap.head, changed, malformed };
   }
 
   /** The full read of a campaign's state (3 queries in parallel). */
-  async fullState(campaign: string): Promise<CampaignState> {
+  async fullState(campaign: string, malformed?: MalformedPoint[]): Promise<CampaignState> {
     const [states, registered, jobs] = await Promise.all([
-      this.runStates(campaign),
-      this.registeredRuns(campaign),
-      this.jobs(campaign),
+      this.runStates(campaign, { malformed }),
+      this.registeredRuns(campaign, { malformed }),
+      this.jobs(campaign, { malformed }),
     ]);
     return { states, registered, jobs };
   }
@@ -361,19 +454,13 @@ export class Store {
     );
     const r = rows[0];
     if (!r) return undefined;
-    const n = (k: string): number => (typeof r[k] === 'number' ? r[k] : -1);
-    return {
-      gen: String(r.gen ?? ''),
-      schema: n('schema'),
-      watermark: n('watermark'),
-      first: n('first'),
-      time: n('time'),
-      chunks: n('chunks'),
-      sum: String(r.sum ?? ''),
-      states: n('states'),
-      runs: n('runs'),
-      jobs: n('jobs'),
-    };
+    const h = decodeSnapshotHead(r);
+    if (!isMalformed(h)) return h;
+    // an unreadable head is no snapshot: the reader falls back to the full read
+    const bad = new MalformedSet();
+    bad.add(malformedPoint(SNAPSHOT, r, { campaign, part: 'head' }, h.why));
+    await this.malformed(bad);
+    return undefined;
   }
 
   /** The newest snapshot if it is whole, of this schema and matches its checksum; else undefined. */
@@ -384,7 +471,8 @@ export class Store {
   ): Promise<{ head: SnapshotHead; state: CampaignState } | undefined> {
     const v = await this.verifiedChunks(campaign, known ?? (await this.usableHead(campaign)));
     if (!v) return undefined;
-    const state = decodeSafely(() => decodeChunks(v.chunks, statusesOnly));
+    const gen = v.head.gen;
+    const state = decodeSafely(() => decodeChunks(v.chunks, statusesOnly, () => this.refuseSnapshot(gen)));
     const ok =
       state !== undefined &&
       state.states.size === v.head.states &&
@@ -396,8 +484,26 @@ export class Store {
   /** The newest snapshot head of a campaign if it is of this schema and well formed: one query. */
   private async usableHead(campaign: string): Promise<SnapshotHead | undefined> {
     const head = await this.snapshotHead(campaign);
-    const ok = head && head.schema === SNAPSHOT_SCHEMA && head.first >= 0 && head.time >= head.first;
+    const ok =
+      head &&
+      head.schema === SNAPSHOT_SCHEMA &&
+      head.first >= 0 &&
+      head.time >= head.first &&
+      !this.refused.has(head.gen);
     return ok ? head : undefined;
+  }
+
+  /**
+   * Refuses a snapshot generation whose chunks matched their checksum but did not decode when read (a forged
+   * snapshot): this process reads the full history instead from now on, and the next snapshot written replaces
+   * it. Called by the chunks' lazy decoders (which then throw SnapshotCorrupt: see againIfCorrupt).
+   */
+  refuseSnapshot(gen: string): void {
+    if (this.refused.has(gen)) return;
+    this.refused.add(gen);
+    this.warnings.sink?.(
+      `runctrl: warning: snapshot generation ${gen} does not decode: reading the history instead`,
+    );
   }
 
   /** The chunks of a head, if they are whole and match its checksum: one query. */
@@ -430,18 +536,20 @@ export class Store {
   async statusCounts(
     campaign: string,
     overlapMs: number = SNAPSHOT_OVERLAP_MS,
-  ): Promise<{ counts: Record<RunStatus, number>; runs: number }> {
+  ): Promise<{ counts: Record<RunStatus, number>; runs: number; malformed: MalformedPoint[] }> {
     const head = await this.usableHead(campaign);
+    let malformed: MalformedPoint[] = [];
     const [v, since] = head
       ? await Promise.all([
           this.verifiedChunks(campaign, head),
-          this.runStates(campaign, { since: head.watermark - overlapMs }),
+          this.runStates(campaign, { since: head.watermark - overlapMs, malformed }),
         ])
       : [];
     const cols = v && decodeSafely(() => decodeStatuses(v.chunks));
     const fold =
       cols && v && cols.reduce((n, c) => n + c.runs.length, 0) === v.head.states ? cols : undefined;
-    const states = fold && since ? since : await this.runStates(campaign);
+    if (!(fold && since)) malformed = [];
+    const states = fold && since ? since : await this.runStates(campaign, { malformed });
     const counts = emptyCounts();
     const runs = new RunSet();
     // the pairs written since the watermark replace the snapshot's; the others are counted from its columns
@@ -463,7 +571,7 @@ export class Store {
         runs.add(run);
       }
     }
-    return { counts, runs: runs.size };
+    return { counts, runs: runs.size, malformed };
   }
 
   /**
@@ -533,32 +641,38 @@ class RunSet {
 /** Points with client timestamps up to this long before a snapshot's watermark are read again. */
 export const SNAPSHOT_OVERLAP_MS = 120_000;
 
-/** The decoded value, or undefined when the (checksummed) chunks still do not decode. */
-function decodeSafely<T>(fn: () => T): T | undefined {
-  try {
-    return fn();
-  } catch (err) {
-    if (
-      err instanceof SnapshotCorrupt ||
-      err instanceof SyntaxError ||
-      err instanceof TypeError ||
-      isZlibError(err)
-    )
-      return undefined;
-    throw err;
-  }
-}
-
-function isZlibError(err: unknown): boolean {
-  const code: unknown = err instanceof Error ? Reflect.get(err, 'code') : undefined;
-  return typeof code === 'string' && code.startsWith('Z_');
-}
-
 export interface CampaignReadResult extends CampaignState {
   /** Unix ms at which the read began (the watermark of a snapshot taken from it). */
   readAt: number;
+  /** Malformed points the read skipped (their pairs, runs or jobs keep their last valid point). */
+  malformed: MalformedPoint[];
   via: 'snapshot' | 'full';
   head?: SnapshotHead;
   /** Entries read since the snapshot's watermark (0 on a full read). */
   changed: number;
+}
+
+/**
+ * The last valid value of each entity among rows read oldest first (a definition's points), the malformed ones
+ * collected in `bad` unless a newer valid point of their entity supersedes them.
+ */
+function lastValid<T>(
+  rows: readonly Row[],
+  decode: (r: Row) => T | Malformed,
+  [measurement, ...tags]: readonly string[],
+  bad: MalformedSet,
+  entityOf: (r: Row) => string,
+): Map<string, T> {
+  const tagged = Object.fromEntries(tags.map((t) => [t, undefined]));
+  const last = new Map<string, T>();
+  for (const r of rows) {
+    const v = decode(r);
+    const k = entityOf(r);
+    if (isMalformed(v)) bad.add(malformedPoint(measurement ?? '', r, tagged, v.why, entityOf));
+    else {
+      bad.valid(k);
+      last.set(k, v);
+    }
+  }
+  return last;
 }

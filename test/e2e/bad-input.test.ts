@@ -249,6 +249,34 @@ const cases: [string, string[], number, RegExp][] = [
     2,
     /--until-done does not go with --prompt/,
   ],
+  [
+    'an InfluxDB URL of another scheme',
+    ['--influx-url', 'ftp://127.0.0.1:8086', 'list'],
+    1,
+    /invalid InfluxDB URL 'ftp:\/\/127\.0\.0\.1:8086': only http:\/\/ and https:\/\/ are supported/,
+  ],
+  ...(
+    [
+      ['--max-in-flight', '-3', 'a positive integer'],
+      ['--max-in-flight', '0', 'a positive integer'],
+      ['--max-in-flight', '2.5', 'a positive integer'],
+      ['--max-in-flight', 'many', 'a positive integer'],
+      ['--max-submit', '-1', 'a positive integer'],
+      ['--start-run', '-5', 'an integer of at least 0'],
+      ['--serve', '70000', 'an integer from 0 to 65535'],
+    ] as const
+  ).map(([flag, v, what]): [string, string[], number, RegExp] => [
+    `automation --once ${flag} ${v}`,
+    ['automation', flag === '--serve' ? '--daemon' : '--once', flag, v],
+    2,
+    new RegExp(`${flag}: give ${what} \\(not '(${v}|NaN)'\\)`),
+  ]),
+  [
+    'serve --max-in-flight -3',
+    ['serve', '--max-in-flight', '-3'],
+    2,
+    /--max-in-flight: give a positive integer/,
+  ],
 ];
 
 describe('bad input: a clear one-line error, a non-zero exit, and no write', () => {

@@ -35,13 +35,17 @@ export interface OmsEraRow {
   end_run: number | null;
 }
 
-/** The attributes of OMS `runs` rows (as public clients list them). */
+/**
+ * The attributes of OMS `runs` rows (as public OMS clients list them). `beams_present_and_stable` is not one of
+ * them: it is the Run Registry's.
+ */
 export const RUN_ATTRIBUTES = new Set([
   'run_number',
   'fill_number',
   'stable_beam',
-  'beams_present_and_stable',
   'fill_type_runtime',
+  'fill_type_party1',
+  'fill_type_party2',
   'duration',
   'start_time',
   'end_time',
@@ -56,10 +60,19 @@ export const RUN_ATTRIBUTES = new Set([
   'l1_hlt_mode',
   'l1_hlt_mode_stripped',
   'cmssw_version',
+  'initial_prescale_index',
+  'tier0_transfer',
+  'trigger_mode',
   'l1_key',
   'l1_key_stripped',
   'l1_menu',
+  'l1_rate',
+  'l1_triggers_counter',
   'hlt_key',
+  'hlt_physics_rate',
+  'hlt_physics_size',
+  'hlt_physics_counter',
+  'hlt_physics_throughput',
   'components',
 ]);
 const ERA_ATTRIBUTES = new Set(['name', 'start_fill', 'end_fill', 'start_run', 'end_run']);
@@ -345,8 +358,9 @@ function badParameter(p: URLSearchParams, known: Set<string>): string | undefine
       if (!['EQ', 'NEQ', 'LT', 'GT', 'LE', 'GE', 'LIKE'].includes(f[2] ?? ''))
         return `Unknown operator: ${f[2]}`;
     } else if (k === 'fields') {
+      // OMS's own words for a projection on an attribute it does not have
       const unknown = v.split(',').find((x) => !known.has(x));
-      if (unknown !== undefined) return `Unknown attribute: ${unknown}`;
+      if (unknown !== undefined) return `Attribute [${unknown}] does not exist`;
     } else if (k === 'sort') {
       if (!known.has(v.replace(/^-/, ''))) return `Unknown attribute: ${v}`;
     } else if (k !== 'page[offset]' && k !== 'page[limit]' && k !== 'include') {

@@ -14,7 +14,7 @@ import {
   toInversePb,
   type OmsOptions,
 } from '../../src/sources/oms.js';
-import { CLIENT, era, FakeOms, omsRow as row } from '../helpers/oms-server.js';
+import { CLIENT, era, FakeOms, omsRow as row, RUN_ATTRIBUTES } from '../helpers/oms-server.js';
 
 const T0 = Date.UTC(2024, 4, 1) / 1000;
 const FIELDS = RUN_FIELDS.join(',');
@@ -543,6 +543,22 @@ describe('OmsSource with client credentials', () => {
       `cannot reach the OMS token endpoint http://127.0.0.1:${closed}/token (ECONNREFUSED): check the network and RUNCTRL_OMS_TOKEN_URL`,
     );
     expect(dead.auth?.stats.tokenRequests).toBe(2);
+  });
+
+  it('asks runs only for attributes OMS serves; the strict server refuses any other in fields', async () => {
+    expect(RUN_FIELDS.filter((f) => !RUN_ATTRIBUTES.has(f))).toEqual([]);
+    oms.requireToken = false;
+    const res = await fetch(`${oms.url}/runs?fields=run_number,beams_present_and_stable`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      errors: [
+        {
+          status: '400',
+          title: 'Bad Request',
+          detail: 'Attribute [beams_present_and_stable] does not exist',
+        },
+      ],
+    });
   });
 
   it('is refused by the strict server for unknown attributes (as the real OMS)', async () => {

@@ -14,6 +14,7 @@ import { LazyMap } from '../../src/domain/lazy-map.js';
 import type { RegisteredRun } from '../../src/domain/state.js';
 import { StateTable } from '../../src/domain/state-table.js';
 import { UserError } from '../../src/errors.js';
+import { isMalformed } from '../../src/store/malformed.js';
 import { decodeJob, jobPoint, type Row } from '../../src/store/schema.js';
 import { decodeChunks, encodeChunks } from '../../src/store/snapshot.js';
 
@@ -234,15 +235,21 @@ describe('the job fields of failure classes and attempts (store schema, snapshot
     return out;
   };
 
+  const decoded = (r: Row): JobRecord => {
+    const v = decodeJob(r);
+    if (isMalformed(v)) throw new Error(v.why);
+    return v;
+  };
+
   it('round-trips class, resources and node retries; an old failed point decodes as class unknown', () => {
     const j = failed(3, 'oom', { memoryMb: 1000, walltimeMin: 0.1, nodeRetries: 1 });
     expect(decodeJob(row(j))).toEqual(j);
     const old = row(failed(1, 'app'));
     delete old.failure_class;
-    expect(decodeJob(old).failureClass).toBe('unknown');
-    expect(decodeJob(old).memoryMb).toBeUndefined();
+    expect(decoded(old).failureClass).toBe('unknown');
+    expect(decoded(old).memoryMb).toBeUndefined();
     const done = row({ ...failed(1, 'app'), status: 'done', failureClass: undefined });
-    expect(decodeJob(done).failureClass).toBeUndefined();
+    expect(decoded(done).failureClass).toBeUndefined();
   });
 
   it('keeps them through a snapshot; records written before them decode as before (failed → unknown)', () => {

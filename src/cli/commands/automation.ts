@@ -13,6 +13,7 @@ import type { LiveDashboard } from '../../web/live.js';
 import { contextFrom } from '../context.js';
 import { defineCommand, jsonOption } from '../define.js';
 import { json, table, type Io } from '../io.js';
+import { checkInt } from '../numbers.js';
 
 // the loop, the backends and the dashboard are imported when the command runs, not at every CLI start
 const flow = () => import('../flow-progress.js');
@@ -307,6 +308,13 @@ export const automationCommand = defineCommand({
         type: 'string',
         describe:
           "lease lifetime: a stand-by loop takes over a dead one's campaigns after this (default: 3 intervals, at least 30s)",
+      })
+      .check((a) => {
+        checkInt(a.maxInFlight, '--max-in-flight', 1);
+        checkInt(a.maxSubmit, '--max-submit', 1);
+        checkInt(a.startRun, '--start-run', 0);
+        checkInt(a.serve, '--serve', 0, 65535);
+        return true;
       })
       .example('$0 --db ecal_prompt_v1 automation --once --junit pass.xml', 'one pass from Jenkins')
       .example('$0 --db ecal_prompt_v1 automation --daemon --interval 60s --prompt', 'a long-running loop')

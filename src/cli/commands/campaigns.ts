@@ -59,6 +59,7 @@ export const listCommand = defineCommand({
           'loop',
           'last pass',
           'oldest job',
+          'malformed',
         ],
         list.map((c) => [
           c.campaign,
@@ -72,6 +73,7 @@ export const listCommand = defineCommand({
           loopCell(c.loop),
           lastPassCell(io, c.loop),
           oldestCell(c.loop),
+          c.malformed,
         ]),
       ),
     );

@@ -124,6 +124,8 @@ export const statusCommand = defineCommand({
       ),
     );
     if (r.loop) io.out(statusLoopLine(io, r.loop));
+    if (r.malformed > 0)
+      io.out(`${r.malformed} malformed point(s) skipped: see the warnings above (docs/malformed-points.md)`);
   },
 });
 

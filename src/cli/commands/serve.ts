@@ -5,6 +5,7 @@ import { UsageError, UserError } from '../../errors.js';
 import type { Io } from '../io.js';
 import { contextFrom } from '../context.js';
 import { defineCommand } from '../define.js';
+import { checkInt } from '../numbers.js';
 
 function newToken(io: Io): string {
   const tok = randomBytes(18).toString('base64url');
@@ -90,6 +91,7 @@ export const serveCommand = defineCommand({
           throw new UsageError('--tls-cert and --tls-key go together: give both');
         if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535)
           throw new UsageError('--port must be 0–65535');
+        checkInt(a.maxInFlight, '--max-in-flight', 1);
         return true;
       })
       .example('$0 --db ecal_prompt_v1 serve', 'http://127.0.0.1:8080/')

@@ -96,6 +96,8 @@ function campaignCard(c: Overview): HTMLElement {
       `${c.runs} runs · `,
       link(`/failures/${enc(c.campaign)}`, h('strong', {}, String(c.failedNow)), ' pairs failed now'),
       ` · ${c.failed24h} job failures in 24 h · locks: ${c.locks.length}`,
+      // docs/malformed-points.md: skipped points, warned of in the server's log
+      c.malformed > 0 && h('span', { class: 'muted' }, ` · ${c.malformed} malformed points`),
     ),
     ...c.locks.map((l) =>
       h(
