@@ -65,7 +65,7 @@ describe('local backend limits', () => {
         makeJob(
           work,
           'rc.lim.wall.3.a1',
-          `trap '' TERM; echo $$ > ${path.join(base, 'stubborn.pid')}; sleep 30`,
+          `trap '' TERM; sh -c 'echo $$ > ${path.join(base, 'stubborn.pid')}; exec sleep 30'`,
           {
             resources: { walltimeMin: 0.05 },
           },
