@@ -344,7 +344,6 @@ export interface MetricsServer {
 
 /** A server of /metrics and /healthz only (`automation --metrics PORT`), on 127.0.0.1 unless told otherwise. */
 export async function serveMetrics(m: Metrics, port: number, host = '127.0.0.1'): Promise<MetricsServer> {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--metrics: a port 0–65535');
   const server = http.createServer((req, res) => {
     const p = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') {

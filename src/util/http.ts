@@ -10,6 +10,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createGunzip } from 'node:zlib';
+import { isLoopback } from './hosts.js';
 
 export class HttpStatusError extends Error {
   constructor(
@@ -38,7 +39,6 @@ export interface HttpOptions {
 }
 
 const ERROR_BODY_MAX = 64 * 1024;
-const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i;
 
 export class HttpClient {
   private readonly base: URL;
@@ -57,7 +57,7 @@ export class HttpClient {
       ? new HttpsAgent({ keepAlive: true, maxSockets: 8 })
       : new HttpAgent({ keepAlive: true, maxSockets: 8 });
     this.send = https ? httpsRequest : httpRequest;
-    this.gzip = !LOOPBACK.test(this.base.hostname);
+    this.gzip = !isLoopback(this.base.hostname);
   }
 
   /** A GET whose answer is given as text pieces, as they arrive. */

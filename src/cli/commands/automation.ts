@@ -104,7 +104,6 @@ async function startLive(
   },
 ): Promise<LiveDashboard> {
   const { port, maxInFlight } = o;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--serve: a port 0–65535');
   const [{ serveLive }, { knownSecrets }] = await Promise.all([
     import('../../web/live.js'),
     import('../../util/redact.js'),
@@ -314,6 +313,7 @@ export const automationCommand = defineCommand({
         checkInt(a.maxSubmit, '--max-submit', 1);
         checkInt(a.startRun, '--start-run', 0);
         checkInt(a.serve, '--serve', 0, 65535);
+        checkInt(a.metrics, '--metrics', 0, 65535);
         return true;
       })
       .example('$0 --db ecal_prompt_v1 automation --once --junit pass.xml', 'one pass from Jenkins')

@@ -6,6 +6,7 @@ import type { Io } from '../io.js';
 import { contextFrom } from '../context.js';
 import { defineCommand } from '../define.js';
 import { checkInt } from '../numbers.js';
+import { isLoopback } from '../../util/hosts.js';
 
 function newToken(io: Io): string {
   const tok = randomBytes(18).toString('base64url');
@@ -32,9 +33,6 @@ function readTls(io: Io, cert: string, key: string): { cert: Buffer; key: Buffer
     throw new UserError(`--tls-key ${key} holds no PEM private key (-----BEGIN PRIVATE KEY-----)`);
   return out;
 }
-
-export const isLoopback = (host: string): boolean =>
-  /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i.test(host);
 
 /** A dashboard reachable from other machines: say so, and what crosses the network in clear. */
 function warnExposure(io: Io, host: string, o: { tls: boolean; actions: boolean }): void {
@@ -89,8 +87,7 @@ export const serveCommand = defineCommand({
       .check((a) => {
         if ((a.tlsCert === undefined) !== (a.tlsKey === undefined))
           throw new UsageError('--tls-cert and --tls-key go together: give both');
-        if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535)
-          throw new UsageError('--port must be 0–65535');
+        checkInt(a.port, '--port', 0, 65535);
         checkInt(a.maxInFlight, '--max-in-flight', 1);
         return true;
       })
