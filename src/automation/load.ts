@@ -38,7 +38,7 @@ export class StateCache {
   constructor(
     readonly overlapMs = 60_000,
     readonly fullReloadMs = 3_600_000,
-    readonly wakeOverlapMs = 5_000,
+    readonly wakeOverlapMs = 1_000,
   ) {}
 }
 

@@ -168,14 +168,17 @@ function withReports(answers: Answer[], js: JobRecord[], wake: WakeScope): void 
 
 const ENDED = new Set(['done', 'failed', 'cancelled']);
 
-/** Jobs' own reports written since the pass started, re-read once per campaign where a job ended. */
+/**
+ * Jobs' own reports (`runctrl job …`) written since the pass started (5 s back: a job's host may lag), re-read
+ * once per campaign where a job ended: only the points the jobs wrote themselves, not the pass's own.
+ */
 async function ownReports(x: PassContext, answers: Answer[]): Promise<Map<string, JobRecord>> {
   const ending = answers.flatMap(({ js, states }) =>
     js.filter((j) => ENDED.has(states.get(j.nativeId)?.state ?? '')),
   );
   const reported = new Map<string, JobRecord>();
   for (const c of new Set(ending.map((j) => j.campaign))) {
-    const fresh = await x.deps.store.jobs(c, { since: x.report.startedAt - 5_000 });
+    const fresh = await x.deps.store.jobs(c, { since: x.report.startedAt - 5_000, selfReported: true });
     for (const [name, j] of fresh) reported.set(name, j);
   }
   return reported;

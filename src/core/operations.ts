@@ -9,7 +9,7 @@ import { decodeProvenance, type Provenance } from '../domain/provenance.js';
 import { isJobStatus, isPending, type JobStatus, type RunStatus } from '../domain/status.js';
 import { UserError } from '../errors.js';
 import { jobEndPoint } from '../store/jobend.js';
-import { jobPoint, lockPoint, runStatePoint } from '../store/schema.js';
+import { jobPoint, lockPoint, runStatePoint, selfReportedJobPoint } from '../store/schema.js';
 import type { Backend } from '../backends/types.js';
 import type { Ctx } from './context.js';
 import { readRunList, selectorKind, type RunSelector } from './runs.js';
@@ -326,7 +326,7 @@ export async function reportJob(
     next.status === 'running'
       ? []
       : [jobEndPoint(next.campaign, next.workflow, next.name, next.status === 'done' ? 0 : 1, o.run)];
-  await ctx.store.write([jobPoint(next), ...ended]);
+  await ctx.store.write([selfReportedJobPoint(next), ...ended]);
   return next;
 }
 

@@ -263,6 +263,15 @@ export type { RegisteredRun, RunState, RunStateChange } from '../domain/state.js
 
 // job --------------------------------------------------------------------------------------------
 
+/** The field that marks a job point the job wrote itself. */
+export const SELF_REPORT = 'self_report';
+
+/** A job's own report (`runctrl job …`): its point, marked so that a pass can read just these (poll.ts). */
+export function selfReportedJobPoint(j: JobRecord): PointSpec {
+  const p = jobPoint(j);
+  return { ...p, fields: { ...p.fields, [SELF_REPORT]: true } };
+}
+
 export function jobPoint(j: JobRecord): PointSpec {
   const fields: PointSpec['fields'] = {
     job: j.name,

@@ -47,6 +47,7 @@ import {
   decodeRunState,
   decodeWorkflow,
   M,
+  SELF_REPORT,
   stateKey,
   type RegisteredRun,
   type RunState,
@@ -279,7 +280,14 @@ export class Store {
   /** Latest point of every job of a campaign (optionally only those written after `since`): one query. */
   async jobs(
     campaign: string,
-    sel: { since?: number; workflow?: string; firstRun?: number; malformed?: MalformedPoint[] } = {},
+    sel: {
+      since?: number;
+      workflow?: string;
+      firstRun?: number;
+      /** Only the points jobs wrote themselves (`runctrl job …`, selfReportedJobPoint). */
+      selfReported?: boolean;
+      malformed?: MalformedPoint[];
+    } = {},
   ): Promise<Map<string, JobRecord>> {
     const conds = ['"campaign" = $c'];
     const params: Record<string, string> = { c: campaign };
@@ -290,6 +298,7 @@ export class Store {
     // the `run` field of a job point is the first run of its unit
     if (sel.firstRun !== undefined) conds.push(`"run" = ${Math.trunc(sel.firstRun)}`);
     if (sel.since !== undefined) conds.push(`time > ${Math.trunc(sel.since)}ms`);
+    if (sel.selfReported) conds.push(`${ident(SELF_REPORT)} = true`);
     const out = new Map<string, JobRecord>();
     const bad = new MalformedSet();
     await this.influx.eachRow(

@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadCampaignState, StateCache } from '../../src/automation/load.js';
+import type { JobRecord } from '../../src/domain/jobs.js';
 import { stateKey } from '../../src/domain/state.js';
+import { jobPoint, selfReportedJobPoint } from '../../src/store/schema.js';
 import { Store } from '../../src/store/store.js';
 import { freshDb } from '../helpers/influx.js';
 
@@ -33,5 +35,37 @@ describe('incremental reads of the daemon', () => {
 
     const full = await loadCampaignState(store, cache, C, Date.now(), { snapshot: false });
     expect(full.states.get(stateKey(2, 'w'))?.status).toBe('done');
+  });
+
+  it("a pass re-reads only the jobs' own reports, not the points it wrote itself", async () => {
+    const job = (name: string, run: number): JobRecord => ({
+      campaign: C,
+      workflow: 'w',
+      name,
+      unit: `r${run}`,
+      runs: [run],
+      attempt: 1,
+      status: 'done',
+      backend: 'local',
+      nativeId: `local:h:${run}`,
+      stdout: '/o',
+      stderr: '/e',
+      exitCodeFile: '/x',
+      outputFile: '/f',
+      exitCode: 0,
+      outputs: [`/data/${run}.root`],
+      reason: '',
+      submittedAt: 1,
+      unknownSince: 0,
+      heldSince: 0,
+      time: Date.now(),
+    });
+    const t = Date.now();
+    await store.write([jobPoint(job('by-the-pass', 11)), selfReportedJobPoint(job('by-the-job', 12))]);
+    const all = await store.jobs(C, { since: t - 5_000 });
+    expect([...all.keys()].sort()).toEqual(['by-the-job', 'by-the-pass']);
+    const own = await store.jobs(C, { since: t - 5_000, selfReported: true });
+    expect([...own.keys()]).toEqual(['by-the-job']);
+    expect(own.get('by-the-job')?.outputs).toEqual(['/data/12.root']);
   });
 });
