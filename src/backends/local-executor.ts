@@ -21,6 +21,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fault } from '../util/fault.js';
 import { atomicWrite, readExitCodeFile } from './common.js';
+import { Launcher, launcherWanted, type LaunchResult } from './local-launcher.js';
 import {
   capacity,
   impossible,
@@ -56,6 +57,10 @@ export class Executor {
   private again = false;
   private idleSince = Date.now();
   private readonly watchers: FSWatcher[] = [];
+  /** Starts the jobs (local-launcher.ts); undefined: the executor spawns them itself. */
+  private launcher: Launcher | undefined;
+  /** Running jobs by pid, for the launcher's exit lines. */
+  private readonly byPid = new Map<number, string>();
 
   constructor(
     private readonly files: LocalFiles,
@@ -68,6 +73,7 @@ export class Executor {
 
   async start(): Promise<void> {
     await this.files.ensure();
+    this.launcher = this.newLauncher();
     await this.recover();
     this.watchers.push(
       watch(this.files.dir('queue'), (_e, f) => {
@@ -215,35 +221,91 @@ export class Executor {
     }
   }
 
-  private jobEnv(job: QueuedJob): NodeJS.ProcessEnv {
-    const env = { ...this.baseEnv };
+  /** The secret variables a job names, with their values. */
+  private jobSecrets(job: QueuedJob): Record<string, string> {
+    const out: Record<string, string> = {};
     for (const k of job.secretNames) {
       const v = this.secrets[k];
-      if (v !== undefined) env[k] = v;
+      if (v !== undefined) out[k] = v;
     }
-    return env;
+    return out;
   }
 
-  private async spawnJob(job: QueuedJob): Promise<void> {
-    const slot = this.slot(job, false);
+  private newLauncher(): Launcher | undefined {
+    if (!launcherWanted(this.baseEnv)) return undefined;
+    const l = new Launcher(
+      this.baseEnv,
+      (pid) => {
+        const token = this.byPid.get(pid);
+        this.byPid.delete(pid);
+        if (token !== undefined) void this.onExit(token, pid);
+      },
+      () => this.launcherGone(l),
+    );
+    return l;
+  }
+
+  /** The launcher ended: its jobs are watched through /proc (as adopted ones) and the next start makes a new one. */
+  private launcherGone(l: Launcher): void {
+    if (this.launcher === l) this.launcher = undefined;
+    log('the launcher ended: its jobs are watched through /proc');
+    for (const [token, s] of this.running) {
+      if (s.pid !== undefined && this.byPid.get(s.pid) === token) s.adopted = true;
+    }
+  }
+
+  /**
+   * /bin/sh <script> in its own session: through the launcher, else spawned by this process. `onPid` is called
+   * as soon as the pid is known, before any exit of it is handled.
+   */
+  private async launch(job: QueuedJob, onPid: (pid: number) => void): Promise<LaunchResult> {
+    this.launcher ??= this.newLauncher();
+    const launcher = this.launcher;
+    if (launcher?.running) {
+      const r = await launcher.start(job.token, job.script, this.jobSecrets(job), (pid) => {
+        this.byPid.set(pid, job.token);
+        onPid(pid);
+      });
+      // a fork that failed is the job's end; a launcher that died meanwhile may have forked it or not: it is
+      // started again here, and the pid claim lets only one copy run (onExit follows the one that won)
+      if ('pid' in r || launcher.running) return r;
+    }
     const child = spawn('/bin/sh', [job.script], {
       detached: true,
       stdio: 'ignore',
       cwd: '/',
-      env: this.jobEnv(job),
+      env: { ...this.baseEnv, ...this.jobSecrets(job) },
     });
     const pid = child.pid;
     if (pid === undefined) {
-      child.on('error', (err) => void this.finish(job.token, `could not start /bin/sh: ${err.message}`));
-      return;
+      return new Promise((resolve) =>
+        child.on('error', (err) => resolve({ error: `could not start /bin/sh: ${err.message}` })),
+      );
     }
     child.on('error', () => undefined);
     child.on('exit', () => void this.onExit(job.token, pid));
-    slot.pid = pid;
-    // Read at once: the child cannot have been reaped before the event loop turns.
-    const start = procStat(pid)?.start;
-    slot.recorded = this.files.write('run', job.token, { ...job, pid, ...(start ? { start } : {}) });
-    await slot.recorded;
+    onPid(pid);
+    return { pid };
+  }
+
+  /** Starts a job; its exit is handled once its run/ record with the pid is written (slot.recorded). */
+  private async spawnJob(job: QueuedJob): Promise<void> {
+    const slot = this.slot(job, false);
+    let recorded = (): void => undefined;
+    slot.recorded = new Promise<void>((r) => (recorded = r));
+    try {
+      const started = await this.launch(job, (pid) => (slot.pid = pid));
+      if ('error' in started) {
+        await this.finish(job.token, started.error);
+        return;
+      }
+      const pid = started.pid;
+      // the start time tells this process from a later one with the same pid (absent: it has ended already)
+      const start = procStat(pid)?.start;
+      await this.files.write('run', job.token, { ...job, pid, ...(start ? { start } : {}) });
+    } finally {
+      recorded();
+    }
     if (await this.files.exists('cancel', job.token)) this.kill(slot);
   }
 

@@ -56,6 +56,20 @@ function times(file: string): [number, number] {
 
 const sleepMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Field 4 of /proc/<pid>/stat. */
+function parentOf(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** The executor's launcher (its perl child), if it runs. */
+function launcherOf(executor: number | undefined): number | undefined {
+  if (executor === undefined) return undefined;
+  const r = spawnSync('pgrep', ['-P', String(executor), '-x', 'perl'], { encoding: 'utf8' });
+  const pid = Number(r.stdout.trim().split('\n')[0]);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
 describe('local backend specifics', () => {
   const work = path.join(base, 'work');
 
@@ -201,6 +215,62 @@ describe('local backend specifics', () => {
     jobs.forEach((_, i) =>
       expect(readFileSync(path.join(counts, String(i)), 'utf8'), `job ${i}`).toBe('x\n'),
     );
+  }, 90_000);
+
+  it('the jobs are forked by the launcher (perl), not by the executor; RUNCTRL_LOCAL_LAUNCHER=node: by the executor', async () => {
+    for (const [launcher, parent] of [
+      ['', 'perl'],
+      ['node', 'node'],
+    ] as const) {
+      const { b } = backend(`state-parent-${parent}`, { RUNCTRL_LOCAL_LAUNCHER: launcher });
+      const job = makeJob(work, `rc.lo.parent-${parent}.1.a1`, 'sleep 0.6');
+      const res = await b.submit([job]);
+      const t = [track(job, res.submitted[0] as Submitted)];
+      await waitFor(b, t, (s) => s.state === 'running', 10_000, 20);
+      let pid = await b.pidOf(t[0]?.id as string);
+      for (let i = 0; i < 100 && pid === undefined; i++) {
+        await sleepMs(10); // claimed an instant after it starts
+        pid = await b.pidOf(t[0]?.id as string);
+      }
+      if (pid === undefined) throw new Error('the job never claimed its pid file');
+      expect(readFileSync(`/proc/${parentOf(pid)}/comm`, 'utf8').trim(), launcher).toBe(parent);
+      const st = await waitFor(b, t, (s) => TERMINAL.has(s.state), 10_000, 20);
+      expect(st.get(t[0]?.id as string)?.state).toBe('done');
+    }
+  });
+
+  it('SIGKILL of the launcher while jobs run: each job still ends once, watched through /proc, and the queue runs on', async () => {
+    const { b, stateDir } = backend('state-launcher-kill', { RUNCTRL_LOCAL_CPUS: '2' });
+    const counts = path.join(work, 'launcher-kill');
+    mkdirSync(counts, { recursive: true });
+    const jobs = Array.from({ length: 8 }, (_, i) =>
+      makeJob(work, `rc.lo.lkill.${i}.a1`, `echo x >> ${counts}/${i}; sleep 0.3`),
+    );
+    const res = await b.submit(jobs);
+    const t = jobs.map((j, i) => track(j, res.submitted[i] as Submitted));
+    await waitFor(b, t.slice(0, 1), (s) => s.state === 'running', 10_000, 20);
+    let kills = 0;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const st = await b.status(t);
+      if (t.every((x) => TERMINAL.has(st.get(x.id)?.state ?? 'unknown'))) break;
+      expect(Date.now()).toBeLessThan(deadline);
+      const launcher = launcherOf(executorPid(stateDir));
+      if (launcher !== undefined && kills < 3) {
+        process.kill(launcher, 'SIGKILL');
+        kills++;
+      }
+      await sleepMs(200);
+    }
+    expect(kills).toBeGreaterThan(0);
+    const st = await b.status(t);
+    for (const x of t) expect(st.get(x.id)?.state, x.name).toBe('done');
+    jobs.forEach((_, i) =>
+      expect(readFileSync(path.join(counts, String(i)), 'utf8'), `job ${i}`).toBe('x\n'),
+    );
+    const log = readFileSync(path.join(stateDir, 'local', 'executor.log'), 'utf8');
+    expect(log).toContain('the launcher ended');
+    for (const j of jobs) expect(log.split(`ended ${j.name} `).length - 1, j.name).toBe(1);
   }, 90_000);
 
   it("SIGKILL of the executor between a job's exit and its end record: every end recorded once, from the exit-code file", async () => {
