@@ -15,13 +15,14 @@
  * and given only to the jobs that name them.
  */
 import { spawn } from 'node:child_process';
-import { watch, type FSWatcher } from 'node:fs';
+import { watch, writeFileSync, type FSWatcher } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fault } from '../util/fault.js';
 import { atomicWrite, readExitCodeFile } from './common.js';
 import { Launcher, launcherWanted, type LaunchResult } from './local-launcher.js';
+import { KILL_AFTER_S, limitMarkFile, walltimeDeadline } from './local-limits.js';
 import {
   capacity,
   impossible,
@@ -43,6 +44,10 @@ interface Slot {
   killed: boolean;
   /** The run/ record with the pid is written (an exit waits for it). */
   recorded: Promise<void>;
+  /** When the job's process started (ms): its wall time counts from it. */
+  startedAt?: number;
+  /** When it was sent SIGTERM at its wall time (SIGKILL follows KILL_AFTER_S later). */
+  termAt?: number;
 }
 
 const POLL_MS = 100;
@@ -100,6 +105,7 @@ export class Executor {
       const pid = claimed ?? job.pid;
       if (pid !== undefined && runsScript(pid, job.script)) {
         slot.pid = pid; // running (or about to claim its pid file): watch it
+        slot.startedAt = this.files.claimedAt(token) ?? Date.now();
         log(`adopted ${job.name} (${token}): pid ${pid}`);
       } else if (claimed !== undefined) {
         await this.finish(token); // it ran and ended meanwhile
@@ -141,9 +147,44 @@ export class Executor {
       if (s.adopted && s.pid !== undefined && !runsScript(s.pid, s.job.script))
         await this.onExit(token, s.pid);
     }
+    this.enforceWalltimes(Date.now());
     this.schedule();
     if (this.running.size > 0 || (await this.files.tokens('queue')).length > 0) this.idleSince = Date.now();
     else if (Date.now() - this.idleSince > this.idleMs && (await this.onIdle())) process.exit(0);
+  }
+
+  /**
+   * walltime_min: at the limit the `timeout` mark (before the job can end, so its end record finds it), then
+   * SIGTERM to its process group; SIGKILL KILL_AFTER_S later. A restarted executor does the same from the job's
+   * start (its pid file's time), sending SIGTERM again first.
+   */
+  private enforceWalltimes(now: number): void {
+    for (const s of this.running.values()) {
+      if (s.pid === undefined || s.startedAt === undefined) continue;
+      const deadline = walltimeDeadline(s.startedAt, s.job.walltimeS);
+      if (deadline === undefined || now < deadline) continue;
+      if (s.termAt === undefined) {
+        try {
+          writeFileSync(limitMarkFile(s.job.exitCodeFile), 'timeout\n');
+        } catch (err) {
+          log(`${s.job.name}: the timeout mark cannot be written: ${String(err)}`);
+        }
+        log(`${s.job.name} (${s.job.token}): walltime ${s.job.walltimeS ?? 0} s reached: SIGTERM`);
+        s.termAt = now;
+        terminate(s.pid);
+      } else if (now - s.termAt >= KILL_AFTER_S * 1000 && !s.killed) {
+        s.killed = true;
+        terminate(s.pid, 'SIGKILL');
+      }
+    }
+  }
+
+  /** A job timed out whose script has ended: what is left of its process group gets SIGKILL on time all the same. */
+  private killStragglers(slot: Slot): void {
+    const { pid, termAt } = slot;
+    if (pid === undefined || termAt === undefined || slot.killed) return;
+    slot.killed = true;
+    setTimeout(() => terminate(pid, 'SIGKILL'), Math.max(0, termAt + KILL_AFTER_S * 1000 - Date.now()));
   }
 
   /** Runs fill() once at a time; a request meanwhile runs it again after. */
@@ -294,7 +335,10 @@ export class Executor {
     let recorded = (): void => undefined;
     slot.recorded = new Promise<void>((r) => (recorded = r));
     try {
-      const started = await this.launch(job, (pid) => (slot.pid = pid));
+      const started = await this.launch(job, (pid) => {
+        slot.pid = pid;
+        slot.startedAt = Date.now();
+      });
       if ('error' in started) {
         await this.finish(job.token, started.error);
         return;
@@ -339,6 +383,7 @@ export class Executor {
     if (!slot) return;
     this.running.delete(token);
     this.schedule();
+    this.killStragglers(slot);
     const claimed = claimedPid ?? (await this.files.claimedPid(token));
     const exitCode = claimed === undefined ? undefined : await readExitCodeFile(slot.job.exitCodeFile);
     const cancelled = await this.files.exists('cancel', token);

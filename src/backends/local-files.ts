@@ -14,7 +14,7 @@
  * then done/ always finds a job somewhere.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +35,8 @@ export interface QueuedJob {
   /** Names only: the values come from the executor's environment. */
   secretNames: string[];
   submittedAt: number;
+  /** walltime_min in seconds: the executor ends the job at it (local-limits.ts); absent: no limit. */
+  walltimeS?: number;
   pid?: number;
   /** Field 22 of /proc/<pid>/stat. */
   start?: string;
@@ -159,6 +161,15 @@ export class LocalFiles {
       await new Promise((r) => setTimeout(r, 10));
     }
   }
+
+  /** When the job claimed its pid file, i.e. started (ms); undefined: not claimed. */
+  claimedAt(token: string): number | undefined {
+    try {
+      return statSync(this.pidFile(token)).mtimeMs;
+    } catch {
+      return undefined;
+    }
+  }
 }
 
 /** fsync of a directory (the renames into it survive a power loss). */
@@ -273,9 +284,9 @@ export function runsScript(pid: number, script: string): boolean {
 }
 
 /** Sends SIGTERM to a job's process group; false when it is gone. */
-export function terminate(pid: number): boolean {
+export function terminate(pid: number, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): boolean {
   try {
-    process.kill(-pid, 'SIGTERM');
+    process.kill(-pid, signal);
     return true;
   } catch {
     return false;

@@ -12,7 +12,7 @@ import { watch as fsWatch, mkdirSync, type FSWatcher } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fromExitCodeFile, redirectedScript, stateFromExitCode } from './common.js';
+import { fromExitCodeFile, redirectedScript, stateFromExitCode, walltimeSeconds } from './common.js';
 import {
   alive,
   capacity,
@@ -154,6 +154,9 @@ export class LocalBackend implements Backend {
       memoryMb: d.memoryMb,
       secretNames: Object.keys(job.secretEnv ?? {}),
       submittedAt: Date.now(),
+      ...(job.resources.walltimeMin !== undefined
+        ? { walltimeS: walltimeSeconds(job.resources.walltimeMin) }
+        : {}),
     };
     await this.files.write('names', fileName(job.name), token, true);
     await this.files.write('queue', token, rec, true);

@@ -2,11 +2,12 @@
  * The local backend's limits (src/backends/local-limits.ts) on real processes: memory_mb as RLIMIT_AS with an
  * allocation failure marked `oom`, walltime_min by a watchdog (SIGTERM, then SIGKILL) marked `timeout`.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalBackend, procStat } from '../../src/backends/local.js';
+import { parseQueueId } from '../../src/backends/local-files.js';
 import { limitMarkFile } from '../../src/backends/local-limits.js';
 import { makeJob, TERMINAL, track, waitFor } from './conformance.js';
 
@@ -110,6 +111,29 @@ describe('local backend limits', () => {
             env: { RUNCTRL_LOCAL_MEMORY_LIMIT: 'cgroup' },
           }),
       ).toThrow(/RUNCTRL_LOCAL_MEMORY_LIMIT must be 'as' \(RLIMIT_AS, the default\) or 'off', not 'cgroup'/);
+    },
+  );
+
+  it(
+    "the wall time counts from the job's start across an executor SIGKILL: the adopting executor ends it on time",
+    { timeout: 60_000 },
+    async () => {
+      const job = makeJob(work, 'rc.lim.adopt.1.a1', 'sleep 30', { resources: { walltimeMin: 0.1 } });
+      const res = await b.submit([job]);
+      const t = track(job, res.submitted[0] ?? { name: job.name, id: '?' });
+      await waitFor(b, [t], (s) => s.state === 'running', 20_000, 50);
+      await new Promise((r) => setTimeout(r, 4_000)); // 4 s of its 6
+      const executor = (
+        JSON.parse(readFileSync(path.join(stateDir, 'local', 'executor.json'), 'utf8')) as { pid: number }
+      ).pid;
+      process.kill(executor, 'SIGKILL');
+      const st = await waitFor(b, [t], (s) => TERMINAL.has(s.state), 40_000, 100); // status starts a new one
+      expect(st.get(t.id)).toMatchObject({ state: 'failed', exitCode: 143, failureClass: 'timeout' });
+      const pidFile = path.join(stateDir, 'local', 'jobs', `${parseQueueId(t.id)?.token ?? '?'}.pid`);
+      // ended about 6 s after it started, not 6 s after the new executor adopted it (about 10 s)
+      const ran = statSync(job.exitCodeFile).mtimeMs - statSync(pidFile).mtimeMs;
+      expect(ran).toBeGreaterThanOrEqual(5_900);
+      expect(ran).toBeLessThan(9_000);
     },
   );
 });
