@@ -28,7 +28,6 @@ import {
   impossible,
   LocalFiles,
   lockName,
-  procStat,
   runsScript,
   terminate,
   type Capacity,
@@ -42,8 +41,6 @@ interface Slot {
   pid?: number;
   adopted: boolean;
   killed: boolean;
-  /** The run/ record with the pid is written (an exit waits for it). */
-  recorded: Promise<void>;
   /** When the job's process started (ms): its wall time counts from it. */
   startedAt?: number;
   /** When it was sent SIGTERM at its wall time (SIGKILL follows KILL_AFTER_S later). */
@@ -118,7 +115,7 @@ export class Executor {
   }
 
   private slot(job: QueuedJob, adopted: boolean): Slot {
-    const s: Slot = { job, adopted, killed: false, recorded: Promise.resolve() };
+    const s: Slot = { job, adopted, killed: false };
     this.running.set(job.token, s);
     return s;
   }
@@ -329,26 +326,16 @@ export class Executor {
     return { pid };
   }
 
-  /** Starts a job; its exit is handled once its run/ record with the pid is written (slot.recorded). */
+  /** Starts a job (its pid lives in its claim, jobs/<token>.pid: the run/ record is not written again). */
   private async spawnJob(job: QueuedJob): Promise<void> {
     const slot = this.slot(job, false);
-    let recorded = (): void => undefined;
-    slot.recorded = new Promise<void>((r) => (recorded = r));
-    try {
-      const started = await this.launch(job, (pid) => {
-        slot.pid = pid;
-        slot.startedAt = Date.now();
-      });
-      if ('error' in started) {
-        await this.finish(job.token, started.error);
-        return;
-      }
-      const pid = started.pid;
-      // the start time tells this process from a later one with the same pid (absent: it has ended already)
-      const start = procStat(pid)?.start;
-      await this.files.write('run', job.token, { ...job, pid, ...(start ? { start } : {}) });
-    } finally {
-      recorded();
+    const started = await this.launch(job, (pid) => {
+      slot.pid = pid;
+      slot.startedAt = Date.now();
+    });
+    if ('error' in started) {
+      await this.finish(job.token, started.error);
+      return;
     }
     if (await this.files.exists('cancel', job.token)) this.kill(slot);
   }
@@ -357,7 +344,6 @@ export class Executor {
   private async onExit(token: string, pid: number): Promise<void> {
     const slot = this.running.get(token);
     if (!slot || slot.pid !== pid) return;
-    await slot.recorded;
     const claimed = await this.files.claimedPid(token);
     if (claimed !== undefined && claimed !== pid && runsScript(claimed, slot.job.script)) {
       slot.pid = claimed;

@@ -2,7 +2,7 @@
  * The local executor's files under `<stateDir>/local/` (shared by the backend client and the executor):
  *
  *   queue/<token>.json   a queued job (its whole record); claimed by the executor with an atomic rename to
- *   run/<token>.json     a claimed job; rewritten (temp + rename) with the pid once spawned
+ *   run/<token>.json     a claimed job (its pid is in its claim, jobs/<token>.pid; records of older versions hold it too)
  *   done/<token>.json    an ended job (exit code, cancelled, reason); written before run/ is removed
  *   cancel/<token>       a cancel request (removed once the job is in done/)
  *   names/<name>         the token of the latest submission of a job name (for find)

@@ -121,15 +121,22 @@ export class LocalBackend implements Backend {
       else if (live !== undefined) result.submitted.push({ name: job.name, id: this.id(live) });
       else queued.push([job, newToken()]);
     }
-    for (let i = 0; i < queued.length; i += 64) {
-      await Promise.all(queued.slice(i, i + 64).map(([job, token]) => this.enqueue(job, token)));
-    }
-    await Promise.all([syncDir(this.files.dir('queue')), syncDir(this.files.dir('names'))]);
     for (const [job, token] of queued) {
       Object.assign(secrets, job.secretEnv ?? {});
       result.submitted.push({ name: job.name, id: this.id(token) });
     }
-    await ensureExecutor(this.files.root, this.env, secrets);
+    // the executor starts (a Node process: about 0.1 s) while the queue is written; it finds what is queued
+    // when it starts and what arrives after through inotify
+    const ready = queued.length > 0 ? ensureExecutor(this.files.root, this.env, secrets) : undefined;
+    try {
+      for (let i = 0; i < queued.length; i += 64) {
+        await Promise.all(queued.slice(i, i + 64).map(([job, token]) => this.enqueue(job, token)));
+      }
+      await Promise.all([syncDir(this.files.dir('queue')), syncDir(this.files.dir('names'))]);
+    } finally {
+      await ready;
+    }
+    if (!ready) await ensureExecutor(this.files.root, this.env, secrets);
     return result;
   }
 
