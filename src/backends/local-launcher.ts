@@ -22,10 +22,17 @@ use strict; use warnings; use POSIX ();
 $| = 1; $SIG{PIPE} = 'IGNORE';
 my $chld = POSIX::SigSet->new(POSIX::SIGCHLD());
 $SIG{CHLD} = sub { while ((my $p = waitpid(-1, POSIX::WNOHANG())) > 0) { print "exit $p\n" or exit 0 } };
+my $buf = '';
+sub next_line {
+  for (;;) {
+    if ((my $nl = index($buf, "\n")) >= 0) { my $l = substr($buf, 0, $nl); substr($buf, 0, $nl + 1) = ''; return $l }
+    my $n = sysread(STDIN, $buf, 65536, length $buf);
+    if (!defined $n) { next if $!{EINTR}; exit 0 }
+    exit 0 if $n == 0;
+  }
+}
 for (;;) {
-  my $line = <STDIN>;
-  if (!defined $line) { next if $!{EINTR}; exit 0 }
-  chomp $line;
+  my $line = next_line();
   my ($token, $script, @env) = split /\t/, $line;
   next unless defined $script;
   POSIX::sigprocmask(POSIX::SIG_BLOCK(), $chld);

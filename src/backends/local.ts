@@ -125,18 +125,11 @@ export class LocalBackend implements Backend {
       Object.assign(secrets, job.secretEnv ?? {});
       result.submitted.push({ name: job.name, id: this.id(token) });
     }
-    // the executor starts (a Node process: about 0.1 s) while the queue is written; it finds what is queued
-    // when it starts and what arrives after through inotify
-    const ready = queued.length > 0 ? ensureExecutor(this.files.root, this.env, secrets) : undefined;
-    try {
-      for (let i = 0; i < queued.length; i += 64) {
-        await Promise.all(queued.slice(i, i + 64).map(([job, token]) => this.enqueue(job, token)));
-      }
-      await Promise.all([syncDir(this.files.dir('queue')), syncDir(this.files.dir('names'))]);
-    } finally {
-      await ready;
+    for (let i = 0; i < queued.length; i += 64) {
+      await Promise.all(queued.slice(i, i + 64).map(([job, token]) => this.enqueue(job, token)));
     }
-    if (!ready) await ensureExecutor(this.files.root, this.env, secrets);
+    await Promise.all([syncDir(this.files.dir('queue')), syncDir(this.files.dir('names'))]);
+    await ensureExecutor(this.files.root, this.env, secrets);
     return result;
   }
 

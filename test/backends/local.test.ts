@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalFiles, parseQueueId } from '../../src/backends/local-files.js';
+import { Launcher } from '../../src/backends/local-launcher.js';
 import { LocalBackend, parseLocalId, parseProcStat, procStat } from '../../src/backends/local.js';
 import type { Submitted } from '../../src/backends/types.js';
 import { backendConformance, makeJob, TERMINAL, track, waitFor } from './conformance.js';
@@ -237,6 +238,31 @@ describe('local backend specifics', () => {
       const st = await waitFor(b, t, (s) => TERMINAL.has(s.state), 10_000, 20);
       expect(st.get(t[0]?.id as string)?.state).toBe('done');
     }
+  });
+
+  it('the launcher: 300 jobs started in a burst while others end, each started once and its exit told once', async () => {
+    const dir = path.join(work, 'burst');
+    mkdirSync(dir, { recursive: true });
+    const script = path.join(dir, 'job.sh');
+    writeFileSync(script, 'echo "$RUNCTRL_BURST" >> "$RUNCTRL_BURST_OUT"\n');
+    const exits = new Map<number, number>();
+    const l = new Launcher(
+      { ...process.env, RUNCTRL_BURST_OUT: path.join(dir, 'out') },
+      (pid) => exits.set(pid, (exits.get(pid) ?? 0) + 1),
+      () => undefined,
+    );
+    const pids = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        l.start(`t${i}`, script, { RUNCTRL_BURST: `v\t${i}` }, () => undefined),
+      ),
+    );
+    for (let i = 0; i < 200 && exits.size < 300; i++) await sleepMs(25);
+    l.close();
+    expect(pids.every((p) => 'pid' in p)).toBe(true);
+    expect(exits.size).toBe(300);
+    expect([...exits.values()].every((n) => n === 1)).toBe(true);
+    const lines = readFileSync(path.join(dir, 'out'), 'utf8').trim().split('\n').sort();
+    expect(lines).toEqual(Array.from({ length: 300 }, (_, i) => `v\t${i}`).sort());
   });
 
   it('SIGKILL of the launcher while jobs run: each job still ends once, watched through /proc, and the queue runs on', async () => {
