@@ -18,7 +18,7 @@ import { closeSync, openSync, readdirSync, readFileSync, renameSync, statSync, u
 import { mkdir, open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { atomicWrite, atomicWriteSync } from './common.js';
+import { atomicWrite, atomicWriteSync, stagedWrite } from './common.js';
 import type { Resources } from './types.js';
 
 export const DIRS = ['queue', 'run', 'done', 'cancel', 'names', 'jobs'] as const;
@@ -111,6 +111,11 @@ export class LocalFiles {
     const text = typeof data === 'string' ? data : JSON.stringify(data);
     if (durable) await atomicWrite(this.file(d, token), text, true);
     else atomicWriteSync(this.file(d, token), text);
+  }
+
+  /** A durable write whose file appears when the returned function is called (stagedWrite). */
+  stage(d: LocalDir, token: string, data: unknown): Promise<() => void> {
+    return stagedWrite(this.file(d, token), typeof data === 'string' ? data : JSON.stringify(data));
   }
 
   async exists(d: LocalDir, token: string): Promise<boolean> {

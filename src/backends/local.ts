@@ -125,16 +125,28 @@ export class LocalBackend implements Backend {
       Object.assign(secrets, job.secretEnv ?? {});
       result.submitted.push({ name: job.name, id: this.id(token) });
     }
-    for (let i = 0; i < queued.length; i += 64) {
-      await Promise.all(queued.slice(i, i + 64).map(([job, token]) => this.enqueue(job, token)));
+    // the executor starts (a Node process: about 0.1 s) while the queue is written
+    const ready = ensureExecutor(this.files.root, this.env, secrets);
+    try {
+      const commits: (() => void)[] = [];
+      for (let i = 0; i < queued.length; i += 64) {
+        const batch = queued.slice(i, i + 64).map(([job, token]) => this.enqueue(job, token));
+        commits.push(...(await Promise.all(batch)));
+      }
+      // the queue entries appear in submission order, so that a running executor takes them in that order
+      for (const commit of commits) commit();
+      await Promise.all([syncDir(this.files.dir('queue')), syncDir(this.files.dir('names'))]);
+    } finally {
+      await ready;
     }
-    await Promise.all([syncDir(this.files.dir('queue')), syncDir(this.files.dir('names'))]);
-    await ensureExecutor(this.files.root, this.env, secrets);
     return result;
   }
 
-  /** Old exit code gone, then script, name and the queue entry (each durable): a queued job is always found by name. */
-  private async enqueue(job: JobSpec, token: string): Promise<void> {
+  /**
+   * Old exit code gone, then script, name and the queue entry (each durable): a queued job is always found by
+   * name. The queue entry is staged: it appears when the returned function is called.
+   */
+  private async enqueue(job: JobSpec, token: string): Promise<() => void> {
     const script = this.files.script(token);
     // an exit code (or limit mark) of an earlier run of this name (resubmitted after a crash) must not answer for
     // this one
@@ -159,7 +171,7 @@ export class LocalBackend implements Backend {
         : {}),
     };
     await this.files.write('names', fileName(job.name), token, true);
-    await this.files.write('queue', token, rec, true);
+    return this.files.stage('queue', token, rec);
   }
 
   /** The token of a job of this name that is queued or running. */
