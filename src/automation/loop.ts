@@ -215,10 +215,11 @@ class Loop {
       this.nextFull = Date.now() + this.o.intervalMs;
     }
     const mine = this.workable();
+    // watched before the pass submits anything, so that a job ending during the pass (a fast local job ends
+    // before the pass does) wakes the loop right after it, not at the next full pass
+    if (full) this.waker?.follow(backendsOf(mine), this.deps.backend);
     const report = await runPass(this.deps, this.o, mine, wake);
     if (this.skipped.length > 0) report.skipped = this.skipped;
-    // watched before the heartbeat is written, so that a job ending meanwhile wakes the loop
-    if (full) this.waker?.follow(backendsOf(mine), this.deps.backend);
     if (!this.o.dryRun)
       await this.heartbeat.afterPass(
         { start: report.startedAt, end: Date.now(), outcome: 'ok', report },
