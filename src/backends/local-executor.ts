@@ -43,7 +43,7 @@ interface Slot {
   killed: boolean;
   /** When the job's process started (ms): its wall time counts from it. */
   startedAt?: number;
-  /** When it was sent SIGTERM at its wall time (SIGKILL follows KILL_AFTER_S later). */
+  /** When it was sent SIGTERM at its wall time (SIGKILL follows KILL_AFTER_S later, by a timer). */
   termAt?: number;
 }
 
@@ -152,36 +152,25 @@ export class Executor {
 
   /**
    * walltime_min: at the limit the `timeout` mark (before the job can end, so its end record finds it), then
-   * SIGTERM to its process group; SIGKILL KILL_AFTER_S later. A restarted executor does the same from the job's
-   * start (its pid file's time), sending SIGTERM again first.
+   * SIGTERM to its process group, and SIGKILL to what is left of the group KILL_AFTER_S later (also when the job
+   * script has ended by then). A restarted executor does the same from the job's start (its pid file's time).
    */
   private enforceWalltimes(now: number): void {
     for (const s of this.running.values()) {
-      if (s.pid === undefined || s.startedAt === undefined) continue;
+      const pid = s.pid;
+      if (pid === undefined || s.startedAt === undefined || s.termAt !== undefined) continue;
       const deadline = walltimeDeadline(s.startedAt, s.job.walltimeS);
       if (deadline === undefined || now < deadline) continue;
-      if (s.termAt === undefined) {
-        try {
-          writeFileSync(limitMarkFile(s.job.exitCodeFile), 'timeout\n');
-        } catch (err) {
-          log(`${s.job.name}: the timeout mark cannot be written: ${String(err)}`);
-        }
-        log(`${s.job.name} (${s.job.token}): walltime ${s.job.walltimeS ?? 0} s reached: SIGTERM`);
-        s.termAt = now;
-        terminate(s.pid);
-      } else if (now - s.termAt >= KILL_AFTER_S * 1000 && !s.killed) {
-        s.killed = true;
-        terminate(s.pid, 'SIGKILL');
+      try {
+        writeFileSync(limitMarkFile(s.job.exitCodeFile), 'timeout\n');
+      } catch (err) {
+        log(`${s.job.name}: the timeout mark cannot be written: ${String(err)}`);
       }
+      log(`${s.job.name} (${s.job.token}): walltime ${s.job.walltimeS ?? 0} s reached: SIGTERM`);
+      s.termAt = now;
+      terminate(pid);
+      setTimeout(() => terminate(pid, 'SIGKILL'), KILL_AFTER_S * 1000);
     }
-  }
-
-  /** A job timed out whose script has ended: what is left of its process group gets SIGKILL on time all the same. */
-  private killStragglers(slot: Slot): void {
-    const { pid, termAt } = slot;
-    if (pid === undefined || termAt === undefined || slot.killed) return;
-    slot.killed = true;
-    setTimeout(() => terminate(pid, 'SIGKILL'), Math.max(0, termAt + KILL_AFTER_S * 1000 - Date.now()));
   }
 
   /** Runs fill() once at a time; a request meanwhile runs it again after. */
@@ -369,7 +358,6 @@ export class Executor {
     if (!slot) return;
     this.running.delete(token);
     this.schedule();
-    this.killStragglers(slot);
     const claimed = claimedPid ?? (await this.files.claimedPid(token));
     const exitCode = claimed === undefined ? undefined : await readExitCodeFile(slot.job.exitCodeFile);
     const cancelled = await this.files.exists('cancel', token);
