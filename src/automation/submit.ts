@@ -225,10 +225,11 @@ function hold(p: Pending, job: JobRecord, changes: RunStateChange[]): void {
 /** New units' directories and intents, written before anything is submitted. */
 async function writeIntents(x: PassContext, batch: Pending[]): Promise<void> {
   const fresh = batch.filter((p) => !p.resubmit);
-  for (const p of fresh) {
-    await mkdir(path.dirname(p.job.exitCodeFile), { recursive: true });
-    await mkdir(p.spec?.env.RUNCTRL_OUTDIR ?? path.dirname(p.job.exitCodeFile), { recursive: true });
-  }
+  const dirs = new Set(
+    fresh.flatMap((p) => [path.dirname(p.job.exitCodeFile), p.spec?.env.RUNCTRL_OUTDIR ?? '']),
+  );
+  dirs.delete('');
+  await Promise.all([...dirs].map((d) => mkdir(d, { recursive: true })));
   await x.deps.store.write(
     fresh.flatMap((p) => [jobPoint(p.job), ...p.runChanges.map((ch) => runStatePoint(p.job.campaign, ch))]),
   );

@@ -20,7 +20,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fault } from '../util/fault.js';
-import { atomicWrite, readExitCodeFile } from './common.js';
+import { atomicWrite, readExitCodeFileSync } from './common.js';
 import { Launcher, launcherWanted, type LaunchResult } from './local-launcher.js';
 import { KILL_AFTER_S, limitMarkFile, walltimeDeadline } from './local-limits.js';
 import {
@@ -359,7 +359,7 @@ export class Executor {
     this.running.delete(token);
     this.schedule();
     const claimed = claimedPid ?? (await this.files.claimedPid(token));
-    const exitCode = claimed === undefined ? undefined : await readExitCodeFile(slot.job.exitCodeFile);
+    const exitCode = claimed === undefined ? undefined : readExitCodeFileSync(slot.job.exitCodeFile);
     const cancelled = await this.files.exists('cancel', token);
     const ended: EndedJob = {
       ...slot.job,

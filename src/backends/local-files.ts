@@ -18,7 +18,7 @@ import { closeSync, openSync, readdirSync, readFileSync, renameSync, statSync, u
 import { mkdir, open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { atomicWrite, atomicWriteSync, stagedWrite } from './common.js';
+import { atomicWriteSync, stagedWrite } from './common.js';
 import type { Resources } from './types.js';
 
 export const DIRS = ['queue', 'run', 'done', 'cancel', 'names', 'jobs'] as const;
@@ -109,7 +109,7 @@ export class LocalFiles {
   /** Atomic (temp + rename); durable ones (fsync) off the event loop, so that many can be synced at once. */
   async write(d: LocalDir, token: string, data: unknown, durable = false): Promise<void> {
     const text = typeof data === 'string' ? data : JSON.stringify(data);
-    if (durable) await atomicWrite(this.file(d, token), text, true);
+    if (durable) (await stagedWrite(this.file(d, token), text))();
     else atomicWriteSync(this.file(d, token), text);
   }
 

@@ -8,8 +8,8 @@
  * Native id: `local:<hostname>:<token>`, the token orders the queue (submission time, counter, random).
  * status: queued → pending, claimed → running, ended → its exit code (cancelled when runctrl cancelled it).
  */
-import { watch as fsWatch, mkdirSync, type FSWatcher } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { watch as fsWatch, mkdirSync, rmSync, writeFileSync, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fromExitCodeFile, redirectedScript, stateFromExitCode, walltimeSeconds } from './common.js';
@@ -149,12 +149,10 @@ export class LocalBackend implements Backend {
   private async enqueue(job: JobSpec, token: string): Promise<() => void> {
     const script = this.files.script(token);
     // an exit code (or limit mark) of an earlier run of this name (resubmitted after a crash) must not answer for
-    // this one
-    await Promise.all([
-      rm(job.exitCodeFile, { force: true }),
-      rm(limitMarkFile(job.exitCodeFile), { force: true }),
-    ]);
-    await writeFile(script, localScript(job, this.files.pidFile(token), this.enforceMemory));
+    // this one. Small local files: synchronous calls (µs each) instead of thread-pool round trips.
+    rmSync(job.exitCodeFile, { force: true });
+    rmSync(limitMarkFile(job.exitCodeFile), { force: true });
+    writeFileSync(script, localScript(job, this.files.pidFile(token), this.enforceMemory));
     const d = demand(job.resources);
     const rec: QueuedJob = {
       token,
