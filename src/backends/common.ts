@@ -4,7 +4,7 @@
  * lenient JSON/XML value readers.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsync, open as openCb, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -356,21 +356,41 @@ export async function atomicWrite(file: string, text: string, durable = false): 
   await rename(tmp, file);
 }
 
+/** Opens a file in the thread pool (creating one can take a while: ext4 looks for a free inode). */
+function openAsync(file: string, flags: string, mode = 0o666): Promise<number> {
+  return new Promise((resolve, reject) =>
+    openCb(file, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))),
+  );
+}
+
 /**
- * A durable atomicWrite of a small local file in two steps: the temp file written and synced now, the rename
- * (`commit`, synchronous: a few µs) when the caller says, so that a batch of files can appear in an order of its
- * choosing. The temp file is created and written with synchronous calls (µs each); only its fsync goes to the
- * thread pool, so that many of them overlap.
+ * A small local file written with two thread-pool round trips at most: its creation (`open`) and, when
+ * `durable`, its fsync; the write itself and the close are synchronous (µs each: the data goes to the page cache).
  */
-export async function stagedWrite(file: string, text: string): Promise<() => void> {
-  const tmp = tempNameFor(file);
-  const fd = openSync(tmp, 'w');
+export async function writeSmallFile(
+  file: string,
+  text: string,
+  durable = false,
+  mode = 0o666,
+): Promise<void> {
+  const fd = await openAsync(file, 'w', mode);
   try {
     writeFileSync(fd, text);
-    await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+    if (durable)
+      await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * A durable atomicWrite of a small local file in two steps: the temp file written and synced now (writeSmallFile),
+ * the rename (`commit`, synchronous: a few µs) when the caller says, so that a batch of files can appear in an
+ * order of its choosing.
+ */
+export async function stagedWrite(file: string, text: string): Promise<() => void> {
+  const tmp = tempNameFor(file);
+  await writeSmallFile(tmp, text, true);
   return () => renameSync(tmp, file);
 }
 

@@ -8,11 +8,17 @@
  * Native id: `local:<hostname>:<token>`, the token orders the queue (submission time, counter, random).
  * status: queued → pending, claimed → running, ended → its exit code (cancelled when runctrl cancelled it).
  */
-import { watch as fsWatch, mkdirSync, rmSync, writeFileSync, type FSWatcher } from 'node:fs';
+import { watch as fsWatch, mkdirSync, rmSync, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fromExitCodeFile, redirectedScript, stateFromExitCode, walltimeSeconds } from './common.js';
+import {
+  fromExitCodeFile,
+  redirectedScript,
+  stateFromExitCode,
+  walltimeSeconds,
+  writeSmallFile,
+} from './common.js';
 import {
   alive,
   capacity,
@@ -149,10 +155,10 @@ export class LocalBackend implements Backend {
   private async enqueue(job: JobSpec, token: string): Promise<() => void> {
     const script = this.files.script(token);
     // an exit code (or limit mark) of an earlier run of this name (resubmitted after a crash) must not answer for
-    // this one. Small local files: synchronous calls (µs each) instead of thread-pool round trips.
+    // this one (synchronous: a removal of a missing file takes µs; a creation goes to the thread pool)
     rmSync(job.exitCodeFile, { force: true });
     rmSync(limitMarkFile(job.exitCodeFile), { force: true });
-    writeFileSync(script, localScript(job, this.files.pidFile(token), this.enforceMemory));
+    await writeSmallFile(script, localScript(job, this.files.pidFile(token), this.enforceMemory));
     const d = demand(job.resources);
     const rec: QueuedJob = {
       token,
