@@ -9,6 +9,10 @@
  *   executor → launcher   `<token>\t<script>[\t<NAME>=<hex value>…]`   start `/bin/sh <script>` in its own session
  *   launcher → executor   `started <token> <pid>` | `failed <token> <errno text>` | `exit <pid>`
  * SIGCHLD is blocked from the fork until `started` is written, so a job's `exit` always follows its `started`.
+ * The ended jobs are reaped by the SIGCHLD handler and again before every wait for input: Perl runs a handler
+ * only between its ops, so a SIGCHLD that arrives just before the launcher blocks in its read would wait for
+ * the next input — and with every slot held by an unreaped job, none comes (the executor hung so once, in
+ * bench:flow). While jobs run, the wait therefore lasts 50 ms at most.
  * The launcher ends when its stdin closes (the executor is gone); the jobs live on, adopted by the next executor.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -21,11 +25,17 @@ const SCRIPT = String.raw`
 use strict; use warnings; use POSIX ();
 $| = 1; $SIG{PIPE} = 'IGNORE';
 my $chld = POSIX::SigSet->new(POSIX::SIGCHLD());
-$SIG{CHLD} = sub { while ((my $p = waitpid(-1, POSIX::WNOHANG())) > 0) { print "exit $p\n" or exit 0 } };
+my $kids = 0;
+sub reap { while ((my $p = waitpid(-1, POSIX::WNOHANG())) > 0) { $kids--; print "exit $p\n" or exit 0 } }
+$SIG{CHLD} = \&reap;
 my $buf = '';
+my $rin = ''; vec($rin, fileno(STDIN), 1) = 1;
 sub next_line {
   for (;;) {
     if ((my $nl = index($buf, "\n")) >= 0) { my $l = substr($buf, 0, $nl); substr($buf, 0, $nl + 1) = ''; return $l }
+    reap();
+    my $ready = select(my $r = $rin, undef, undef, $kids > 0 ? 0.05 : undef);
+    next if $ready <= 0;
     my $n = sysread(STDIN, $buf, 65536, length $buf);
     if (!defined $n) { next if $!{EINTR}; exit 0 }
     exit 0 if $n == 0;
@@ -47,6 +57,7 @@ for (;;) {
     open(STDIN, '<', '/dev/null'); open(STDOUT, '>', '/dev/null'); open(STDERR, '>', '/dev/null');
     exec('/bin/sh', $script) or POSIX::_exit(127);
   }
+  $kids++;
   print "started $token $pid\n" or exit 0;
   POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), $chld);
 }
