@@ -1,7 +1,8 @@
 /**
  * Step 6 of a pass: the units planned (and intents left without a native id) become jobs. Per backend: the
  * in-flight room, the job directories, the intents (job idle without id + runs processing) written before
- * anything is submitted, one bulk submit, then the native ids (or the rejections) recorded.
+ * anything is submitted, one bulk submit, then the native ids (or the rejections) recorded — for the local
+ * executor in growing chunks, each through these steps (submissionChunks).
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -304,6 +305,21 @@ async function recordResult(
   await x.deps.store.write(points);
 }
 
+/**
+ * A backend that starts jobs the moment they are submitted (one that wakes the loop itself: the local executor)
+ * gets a large batch in chunks that double from FIRST_CHUNK, so that its first jobs run while the rest is still
+ * being written; a batch system (seconds from submission to start) gets one bulk submission.
+ */
+export const FIRST_CHUNK = 32;
+
+export function submissionChunks<T>(items: readonly T[], chunked: boolean): T[][] {
+  if (!chunked) return items.length > 0 ? [[...items]] : [];
+  const out: T[][] = [];
+  for (let i = 0, size = FIRST_CHUNK; i < items.length; i += size, size *= 2)
+    out.push(items.slice(i, i + size));
+  return out;
+}
+
 async function submitToBackend(
   x: PassContext,
   backendName: string,
@@ -313,6 +329,19 @@ async function submitToBackend(
 ): Promise<void> {
   const batch = await withinRoom(x, backendName, byPriority(backendName, ps));
   if (!batch) return;
+  for (const chunk of submissionChunks(batch, watched(x, backendName))) {
+    if (!(await submitChunk(x, backendName, chunk, step, top))) return;
+  }
+}
+
+/** Intents, one bulk submission, the native ids; false when the submission failed (the rest waits too). */
+async function submitChunk(
+  x: PassContext,
+  backendName: string,
+  batch: Pending[],
+  step: (name: string) => void,
+  top: number,
+): Promise<boolean> {
   await writeIntents(x, batch);
   step('after-intent');
   const failed: PointSpec[] = [];
@@ -327,7 +356,7 @@ async function submitToBackend(
     x.report.problems.push(
       `backend ${backendName}: submission failed, will retry next pass: ${messageOf(err)}`,
     );
-    return;
+    return false;
   }
   step('after-submit');
   await recordResult(
@@ -337,6 +366,7 @@ async function submitToBackend(
     result,
   );
   step('after-record');
+  return true;
 }
 
 export async function submitUnits(
