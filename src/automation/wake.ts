@@ -111,19 +111,14 @@ export class Waker {
 
   /**
    * Waits until something wakes the loop (then a settling delay, so that ends arriving together make one pass),
-   * `ms` pass, or the signal aborts. True when woken. The delay is `settleMs` after a quiet spell, and
-   * `burstSettleMs` when ends kept arriving during the previous pass (a burst): every pass has a cost of its own
+   * `ms` pass, or the signal aborts. True when woken. The delay is SETTLE_MS after a quiet spell, and
+   * BURST_SETTLE_MS when ends kept arriving during the previous pass (a burst): every pass has a cost of its own
    * (its reads, each backend's status), and in a burst the backends have queued work anyway, so fewer, larger
    * passes finish the burst sooner (bench:flow: 6 wake-up passes instead of 30–40, the daemon's CPU down a third).
    */
-  async wait(
-    ms: number,
-    signal: AbortSignal,
-    settleMs = SETTLE_MS,
-    burstSettleMs = BURST_SETTLE_MS,
-  ): Promise<boolean> {
+  async wait(ms: number, signal: AbortSignal): Promise<boolean> {
     if (signal.aborted) return false;
-    const settle = this.pending ? burstSettleMs : settleMs;
+    const settle = this.pending ? BURST_SETTLE_MS : SETTLE_MS;
     const woken = await new Promise<boolean>((resolve) => {
       const done = (v: boolean): void => {
         clearTimeout(t);

@@ -339,8 +339,7 @@ let tempCount = 0;
 
 /** A hidden temp name next to a file, unique to this process. */
 function tempNameFor(file: string): string {
-  tempCount = (tempCount + 1) % Number.MAX_SAFE_INTEGER;
-  return path.join(path.dirname(file), `.${path.basename(file)}.${tempTag}.${tempCount}`);
+  return path.join(path.dirname(file), `.${path.basename(file)}.${tempTag}.${++tempCount}`);
 }
 
 /** Temp file + rename (+ fsync of the file when `durable`): a reader never sees a partial file. */
